@@ -1,0 +1,38 @@
+"""Atelier: neural style transfer for artists, designers and researchers.
+
+Quick start::
+
+    import atelier
+    out = atelier.stylize("photo.jpg", "painting.jpg", size=512)
+    out.save("stylized.png")
+
+Lower level: :class:`GatysStyleTransfer` works on tensors (float32 (1, 3, H, W),
+RGB in [0, 1]) and reports every iteration to a callback.
+"""
+
+from importlib.metadata import PackageNotFoundError, version as _version
+
+try:
+    __version__ = _version("atelier")
+except PackageNotFoundError:  # running from a source tree
+    __version__ = "0.0.0+local"
+
+from .analysis.metrics import evaluate
+from .api import stylize
+from .errors import AtelierError, InputError
+from .image import load_image, save_image
+from .optimize.gatys import GatysConfig, GatysStyleTransfer, Progress, StyleTransferInterrupted
+
+__all__ = [
+    "AtelierError",
+    "GatysConfig",
+    "GatysStyleTransfer",
+    "InputError",
+    "Progress",
+    "StyleTransferInterrupted",
+    "__version__",
+    "evaluate",
+    "load_image",
+    "save_image",
+    "stylize",
+]

@@ -1,0 +1,123 @@
+"""Losses of neural style transfer on VGG features (Gatys et al. 2016, Johnson et al. 2016).
+
+Normalization (so default weights work from 256 px to 2048 px and across layers):
+
+* Gram matrices are divided by the number of positions H*W, so they are averages of
+  channel products and do not grow with image size.
+* Content and style losses are *relative* mean squared errors: the MSE divided by the
+  mean square of the target (features for content, Gram matrix for style). A loss of
+  1.0 means "as far from the target as zero features would be"; every layer is on the
+  same scale, whatever its channel count or activation magnitude.
+* The total-variation loss is the mean squared difference between neighbouring
+  pixels of the [0, 1] RGB image.
+
+All losses are computed and summed in float32, whatever precision the encoder ran in.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import torch
+from torch import nn
+
+EPS = 1e-8
+
+
+def gram_matrix(features: torch.Tensor) -> torch.Tensor:
+    """Gram matrix of feature maps, normalized by the number of positions.
+
+    Args:
+        features: (N, C, H, W), any float dtype.
+
+    Returns:
+        float32 (N, C, C): ``G[n, i, j] = sum_p F[n, i, p] F[n, j, p] / (H * W)``.
+    """
+    n, c, h, w = features.shape
+    f = features.float().reshape(n, c, h * w)
+    return torch.bmm(f, f.transpose(1, 2)) / (h * w)
+
+
+def relative_mse(x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """``mean((x - target)**2) / (mean(target**2) + 1e-8)``, float32 scalar.
+
+    Averaged over the batch when x has a batch dimension and target is broadcast.
+    """
+    x, target = x.float(), target.float()
+    return (x - target).pow(2).mean() / (target.pow(2).mean() + EPS)
+
+
+def content_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Content loss: relative MSE between feature maps (N, C, H, W) of equal shape. float32 scalar."""
+    return relative_mse(features, target)
+
+
+def style_loss(features: torch.Tensor, target_gram: torch.Tensor) -> torch.Tensor:
+    """Style loss: relative MSE between the Gram matrix of ``features`` (N, C, H, W) and
+    ``target_gram`` (1 or N, C, C). float32 scalar. Sizes of features and style image may differ."""
+    return relative_mse(gram_matrix(features), target_gram)
+
+
+def tv_loss(image: torch.Tensor) -> torch.Tensor:
+    """Total-variation loss: mean squared difference of horizontally and vertically
+    neighbouring pixels of ``image`` (N, 3, H, W) in [0, 1]. float32 scalar."""
+    x = image.float()
+    dx = (x[..., :, 1:] - x[..., :, :-1]).pow(2).mean()
+    dy = (x[..., 1:, :] - x[..., :-1, :]).pow(2).mean()
+    return dx + dy
+
+
+def normalize_weights(weights: Sequence[float] | None, n: int, what: str) -> list[float]:
+    """Weights for ``n`` items that sum to 1 (equal when ``weights`` is None).
+
+    Raises:
+        ValueError: wrong count, a negative value, or all zero; the message names ``what``.
+    """
+    if weights is None:
+        return [1.0 / n] * n
+    weights = [float(w) for w in weights]
+    if len(weights) != n:
+        raise ValueError(f"{what} has {len(weights)} value(s) for {n} item(s); give exactly one weight per item")
+    if any(w < 0 or w != w for w in weights):
+        raise ValueError(f"{what} values must be non-negative, got {weights}")
+    total = sum(weights)
+    if total <= 0:
+        raise ValueError(f"{what} values must not all be zero")
+    return [w / total for w in weights]
+
+
+class StyleTarget(nn.Module):
+    """Gram-matrix targets of one or more style images, blended by weight.
+
+    The style loss is the blend-weighted sum over style images of the layer-weighted
+    sum of per-layer relative Gram MSEs (Gatys et al. 2016, eq. 5; blending as in
+    their multi-style examples).
+
+    Args:
+        grams: one dict per style image, layer name -> float32 (1, C, C) Gram matrix.
+        blend: one non-negative weight per style image (normalized to sum 1).
+        layer_weights: layer name -> weight (normalized to sum 1); equal by default.
+    """
+
+    def __init__(self, grams: Sequence[Mapping[str, torch.Tensor]], blend: Sequence[float] | None = None,
+                 layer_weights: Mapping[str, float] | None = None):
+        super().__init__()
+        if not grams:
+            raise ValueError("at least one style image is needed")
+        self.layers = list(grams[0])
+        self.blend = normalize_weights(blend, len(grams), "style blend")
+        lw = normalize_weights(None if layer_weights is None else [layer_weights[n] for n in self.layers],
+                               len(self.layers), "style layer weights")
+        self.layer_weights = dict(zip(self.layers, lw))
+        self.grams = [dict(g) for g in grams]
+
+    def per_style(self, features: Mapping[str, torch.Tensor]) -> list[torch.Tensor]:
+        """Unweighted-by-blend style loss against each style image (list of float32 scalars)."""
+        return [
+            sum(self.layer_weights[n] * style_loss(features[n], g[n].to(features[n].device)) for n in self.layers)
+            for g in self.grams
+        ]
+
+    def forward(self, features: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """Blended style loss (float32 scalar) for features of the stylized image."""
+        return sum(b * loss for b, loss in zip(self.blend, self.per_style(features)) if b > 0)

@@ -1,0 +1,388 @@
+"""Optimization-based style transfer (Gatys, Ecker & Bethge 2016, "Image Style Transfer
+Using Convolutional Neural Networks"), with the extensions of Gatys et al. 2017
+("Controlling Perceptual Factors in Neural Style Transfer"): coarse-to-fine scales,
+colour preservation and several blended styles.
+
+The stylized image's pixels are optimized directly with L-BFGS or Adam against
+content, Gram-matrix style and total-variation losses (:mod:`atelier.losses`) on
+VGG19 features computed in one encoder pass per iteration.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, replace
+from typing import Callable, Optional, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from .. import image as img
+from ..features.vgg import VGGEncoder, get_encoder, layer_names
+from ..losses import StyleTarget, content_loss, gram_matrix, normalize_weights, tv_loss
+
+PRESERVE_COLOR_MODES = ("none", "luminance", "histogram")
+OPTIMIZERS = ("lbfgs", "adam")
+PRECISIONS = ("auto", "fp32", "bf16")
+#: Longest side (pixels) above which a coarse-to-fine pyramid is used by default.
+PYRAMID_THRESHOLD = 512
+#: Smallest pyramid level (pixels, longest side).
+MIN_SCALE_SIZE = 64
+
+
+@dataclass
+class GatysConfig:
+    """Parameters of an optimization-based style transfer run.
+
+    Attributes:
+        size: longest side of the stylized image in pixels (None: the content image's own size).
+        style_scale: style image longest side relative to the output's longest side (> 0).
+        iterations: optimizer iterations per pyramid scale (one VGG forward+backward each).
+        optimizer: ``"lbfgs"`` (default; Gatys et al.) or ``"adam"``.
+        lr: Adam step size in [0, 1] pixel units (ignored for L-BFGS, whose step is 1).
+        content_weight, style_weight, tv_weight: loss weights (normalized losses, see
+            :mod:`atelier.losses`; the defaults suit 256 px to 2048 px alike).
+        style_blend: one weight per style image (normalized to sum 1); None = equal.
+        init: ``"content"``, ``"noise"``, ``"style"`` or a path / tensor of an init image.
+        seed: RNG seed; same seed, same pixels on the CPU.
+        preserve_color: ``"none"``, ``"luminance"`` (luminance-only transfer in YCbCr,
+            Gatys et al. 2017 §5) or ``"histogram"`` (style colours matched to the content first).
+        scales: pyramid levels (1 = single scale); None = 1 up to 512 px, then one more per
+            doubling of the size (each level starts from the upsampled previous result).
+        content_layers, style_layers: VGG layer names (see ``atelier layers``).
+        style_layer_weights: one weight per style layer (normalized); None = equal.
+        pooling: ``"max"`` or ``"avg"``.
+        device: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"mps"`` or a torch device string.
+        precision: ``"auto"`` (bf16 where the hardware has fast bf16: CUDA with bf16 or a CPU
+            with AMX; fp32 otherwise), ``"fp32"`` or ``"bf16"`` (autocast + channels_last;
+            Gram matrices and loss sums stay fp32).
+        weights: None for the Caffe VGG19, or a torchvision VGG16/VGG19 state-dict path.
+    """
+
+    size: Optional[int] = None
+    style_scale: float = 1.0
+    iterations: int = 300
+    optimizer: str = "lbfgs"
+    lr: float = 0.02
+    content_weight: float = 1.0
+    style_weight: float = 10.0
+    tv_weight: float = 1.0
+    style_blend: Optional[Sequence[float]] = None
+    init: object = "content"
+    seed: Optional[int] = None
+    preserve_color: str = "none"
+    scales: Optional[int] = None
+    content_layers: Sequence[str] = ("relu4_2",)
+    style_layers: Sequence[str] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+    style_layer_weights: Optional[Sequence[float]] = None
+    pooling: str = "max"
+    device: str = "auto"
+    precision: str = "auto"
+    weights: Optional[str] = None
+
+    def validate(self) -> "GatysConfig":
+        """Check every field; returns self.
+
+        Raises:
+            ValueError: with a message naming the option and the accepted values.
+        """
+        if self.size is not None and (not isinstance(self.size, int) or self.size < img.MIN_SIDE):
+            raise ValueError(f"size must be an integer of at least {img.MIN_SIDE} pixels, got {self.size}")
+        if not (self.style_scale > 0):
+            raise ValueError(f"style scale must be > 0, got {self.style_scale}")
+        if not isinstance(self.iterations, int) or self.iterations < 0:
+            raise ValueError(f"iterations must be a non-negative integer, got {self.iterations}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        if self.preserve_color not in PRESERVE_COLOR_MODES:
+            raise ValueError(f"preserve color must be one of {PRESERVE_COLOR_MODES}, got {self.preserve_color!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if self.pooling not in ("max", "avg"):
+            raise ValueError(f"pooling must be 'max' or 'avg', got {self.pooling!r}")
+        for name in ("content_weight", "style_weight", "tv_weight", "lr"):
+            v = getattr(self, name)
+            if not (v >= 0) or math.isinf(v):
+                raise ValueError(f"{name.replace('_', ' ')} must be a finite number >= 0, got {v}")
+        if self.scales is not None and (not isinstance(self.scales, int) or self.scales < 1):
+            raise ValueError(f"scales must be an integer >= 1, got {self.scales}")
+        known = set(layer_names("vgg19"))
+        for what, layers in (("content layers", self.content_layers), ("style layers", self.style_layers)):
+            if not layers:
+                raise ValueError(f"{what} must name at least one layer")
+            bad = [n for n in layers if n not in known]
+            if bad:
+                raise ValueError(f"unknown {what} {bad}; run 'atelier layers' for the names")
+        if self.style_layer_weights is not None:
+            normalize_weights(self.style_layer_weights, len(self.style_layers), "style layer weights")
+        return self
+
+    def to_dict(self) -> dict:
+        """JSON-serializable parameters (tensors given as init are recorded as ``"tensor"``)."""
+        d = asdict(self)
+        if not isinstance(d["init"], (str, type(None))):
+            d["init"] = "tensor" if isinstance(self.init, torch.Tensor) else str(self.init)
+        for k in ("content_layers", "style_layers", "style_blend", "style_layer_weights"):
+            if d[k] is not None:
+                d[k] = list(d[k])
+        return d
+
+
+@dataclass
+class Progress:
+    """What a progress callback receives after every iteration.
+
+    Attributes:
+        iteration: 1-based iteration within the current scale.
+        iterations: iterations per scale.
+        scale: 0-based pyramid level; ``scales`` levels in all.
+        size: (H, W) of the current level in pixels.
+        losses: ``content``, ``style``, ``tv`` (unweighted, normalized) and ``total`` (weighted).
+        image: the current stylized image, float32 (1, 3, H, W) in [0, 1] (not a copy: clone it to keep it).
+        elapsed: seconds since the run started.
+    """
+
+    iteration: int
+    iterations: int
+    scale: int
+    scales: int
+    size: tuple[int, int]
+    losses: dict
+    image: torch.Tensor
+    elapsed: float
+
+
+class StyleTransferInterrupted(KeyboardInterrupt):
+    """Raised when a run is interrupted (Ctrl-C); ``.image`` holds the current stylized
+    image at the output size, float32 (1, 3, H, W) in [0, 1], and ``.iteration`` the
+    iterations done at the last scale."""
+
+    def __init__(self, image: torch.Tensor, iteration: int, scale: int):
+        super().__init__("interrupted")
+        self.image, self.iteration, self.scale = image, iteration, scale
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """``"auto"`` -> cuda if available, else mps if available, else cpu.
+
+    Raises:
+        ValueError: the requested device is not available in this torch build.
+    """
+    if device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' requested but CUDA is not available; use --device cpu")
+    if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ValueError("device 'mps' requested but MPS is not available; use --device cpu")
+    return dev
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """``"auto"`` -> ``"bf16"`` on CUDA with bf16 support or a CPU with AMX, else ``"fp32"``."""
+    if precision != "auto":
+        return precision
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    if device.type == "cpu":
+        amx = getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()
+        return "bf16" if amx else "fp32"
+    return "fp32"
+
+
+def pyramid_sizes(size: int, scales: Optional[int]) -> list[int]:
+    """Longest side (pixels) of each pyramid level, coarse to fine, halving per level.
+
+    ``scales=None`` chooses 1 level up to :data:`PYRAMID_THRESHOLD` px and one more per
+    doubling above it. Levels below :data:`MIN_SCALE_SIZE` px are dropped.
+    """
+    if scales is None:
+        scales = 1 if size <= PYRAMID_THRESHOLD else 1 + math.ceil(math.log2(size / PYRAMID_THRESHOLD))
+    sizes = [round(size / 2 ** (scales - 1 - i)) for i in range(scales)]
+    return [s for s in sizes if s >= MIN_SCALE_SIZE][: scales] or [size]
+
+
+def _scaled_hw(h: int, w: int, longest: int) -> tuple[int, int]:
+    s = longest / max(h, w)
+    return max(1, round(h * s)), max(1, round(w * s))
+
+
+class GatysStyleTransfer:
+    """Gatys et al. style transfer on tensors, with a per-iteration callback.
+
+    Example::
+
+        st = GatysStyleTransfer(GatysConfig(size=512, iterations=200))
+        out = st.run(content, [style1, style2], callback=lambda p: print(p.iteration, p.losses))
+
+    ``content`` and each style are float32 (1, 3, H, W) RGB tensors in [0, 1] (any size;
+    they are resized here). The result is float32 (1, 3, H, W) in [0, 1] with the longest
+    side equal to ``config.size`` (or the content's size).
+
+    After :meth:`run`, ``last_losses`` holds the final losses and ``stats`` timing
+    figures (``seconds``, ``iterations``, ``seconds_per_iteration``, ``device``,
+    ``precision``).
+
+    Raises (from :meth:`run`):
+        ValueError: invalid configuration.
+        StyleTransferInterrupted: on KeyboardInterrupt, carrying the current image.
+    """
+
+    def __init__(self, config: GatysConfig | None = None, encoder: VGGEncoder | None = None, **overrides):
+        config = replace(config or GatysConfig(), **overrides)
+        self.config = config.validate()
+        self.device = resolve_device(config.device)
+        self.precision = resolve_precision(config.precision, self.device)
+        self.encoder = encoder if encoder is not None else get_encoder(config.weights, config.pooling, self.device)
+        self.last_losses: dict = {}
+        self.stats: dict = {}
+
+    # -- targets --------------------------------------------------------------------------
+    def _prepare(self, content: torch.Tensor, styles: Sequence[torch.Tensor]):
+        cfg = self.config
+        if cfg.preserve_color == "histogram":
+            styles = [img.match_color_histogram(s, content) for s in styles]
+        elif cfg.preserve_color == "luminance":
+            cy = img.luminance(content)
+            styles = [img.match_luminance(img.luminance(s), cy).clamp(0, 1).expand(-1, 3, -1, -1) for s in styles]
+            content = cy.expand(-1, 3, -1, -1)
+        return content, list(styles)
+
+    def style_grams(self, styles: Sequence[torch.Tensor], longest: int) -> list[dict[str, torch.Tensor]]:
+        """Gram targets of each style image resized to ``style_scale * longest`` px (longest side)."""
+        cfg = self.config
+        out = []
+        for s in styles:
+            size = max(img.MIN_SIDE, round(cfg.style_scale * longest))
+            s = img.resize_longest(s.to(self.device), size)
+            with torch.no_grad():
+                feats = self.encoder(s, cfg.style_layers, self.precision)
+            out.append({n: gram_matrix(f) for n, f in feats.items()})
+        return out
+
+    def _init_image(self, content: torch.Tensor, styles: Sequence[torch.Tensor], gen: torch.Generator) -> torch.Tensor:
+        init = self.config.init
+        h, w = content.shape[-2:]
+        if isinstance(init, torch.Tensor):
+            x = img.resize_to(img.load_image(init).to(self.device), h, w)
+        elif init == "content":
+            x = content.clone()
+        elif init == "noise":
+            x = torch.rand(content.shape, generator=gen, device="cpu").to(self.device)
+            if self.config.preserve_color == "luminance":
+                x = x[:, :1].expand(-1, 3, -1, -1).clone()
+        elif init == "style":
+            x = img.resize_to(styles[0], h, w)
+        else:  # a path
+            x = img.resize_to(img.load_image(init).to(self.device), h, w)
+            if self.config.preserve_color == "luminance":
+                x = img.luminance(x).expand(-1, 3, -1, -1).clone()
+        return x.to(self.device, torch.float32)
+
+    # -- losses ---------------------------------------------------------------------------
+    def losses(self, x: torch.Tensor, content_targets: dict, style_target: StyleTarget) -> dict:
+        """Unweighted and total losses of image ``x`` (1, 3, H, W) against prepared targets."""
+        cfg = self.config
+        layers = set(cfg.content_layers) | set(cfg.style_layers)
+        feats = self.encoder(x, layers, self.precision)
+        lc = sum(content_loss(feats[n], content_targets[n]) for n in cfg.content_layers) / len(cfg.content_layers)
+        ls = style_target(feats)
+        lt = tv_loss(x)
+        total = cfg.content_weight * lc + cfg.style_weight * ls + cfg.tv_weight * lt
+        return {"content": lc, "style": ls, "tv": lt, "total": total}
+
+    # -- main loop ------------------------------------------------------------------------
+    def run(self, content: torch.Tensor, styles: Sequence[torch.Tensor],
+            callback: Callable[[Progress], None] | None = None) -> torch.Tensor:
+        """Stylize ``content`` with ``styles``; see the class docstring for shapes and errors."""
+        cfg = self.config
+        if not styles:
+            raise ValueError("at least one style image is needed")
+        blend = normalize_weights(cfg.style_blend, len(styles), "style blend")
+        gen = torch.Generator().manual_seed(cfg.seed if cfg.seed is not None else torch.seed() % 2**63)
+        if cfg.seed is not None:
+            torch.manual_seed(cfg.seed)
+        content = img.load_image(content).to(self.device)
+        styles = [img.load_image(s).to(self.device) for s in styles]
+        original_content = content
+        h0, w0 = content.shape[-2:]
+        final = cfg.size or max(h0, w0)
+        out_h, out_w = _scaled_hw(h0, w0, final)
+        content, styles = self._prepare(content, styles)
+        sizes = pyramid_sizes(final, cfg.scales)
+        layer_w = None if cfg.style_layer_weights is None else dict(zip(cfg.style_layers, cfg.style_layer_weights))
+
+        start = time.perf_counter()
+        total_iters = 0
+        x = None
+        for level, longest in enumerate(sizes):
+            h, w = (out_h, out_w) if level == len(sizes) - 1 else _scaled_hw(h0, w0, longest)
+            c = img.resize_to(content, h, w)
+            with torch.no_grad():
+                content_targets = self.encoder(c, cfg.content_layers, self.precision)
+            style_target = StyleTarget(self.style_grams(styles, max(h, w)), blend, layer_w)
+            if x is None:
+                x = self._init_image(c, styles, gen)
+            else:
+                x = F.interpolate(x.detach(), size=(h, w), mode="bicubic", align_corners=False).clamp(0, 1)
+            x = x.detach().requires_grad_(True)
+            if cfg.optimizer == "lbfgs":
+                opt = torch.optim.LBFGS([x], lr=1.0, max_iter=1, history_size=100)
+            else:
+                opt = torch.optim.Adam([x], lr=cfg.lr)
+            current: dict = {}
+
+            def closure():
+                opt.zero_grad(set_to_none=True)
+                parts = self.losses(x, content_targets, style_target)
+                parts["total"].backward()
+                current.update({k: float(v.detach()) for k, v in parts.items()})
+                return parts["total"]
+
+            i = 0
+            try:
+                for i in range(1, cfg.iterations + 1):
+                    opt.step(closure)
+                    if cfg.optimizer == "adam":
+                        with torch.no_grad():
+                            x.clamp_(0, 1)
+                    total_iters += 1
+                    if not all(math.isfinite(v) for v in current.values()):
+                        raise FloatingPointError(
+                            f"the loss became {current['total']} at iteration {i}; lower the weights or use --precision fp32")
+                    self.last_losses = dict(current)
+                    if callback is not None:
+                        callback(Progress(i, cfg.iterations, level, len(sizes), (h, w), dict(current),
+                                          x.detach(), time.perf_counter() - start))
+            except KeyboardInterrupt:
+                partial = self._finish(x.detach(), original_content, out_h, out_w)
+                raise StyleTransferInterrupted(partial, i, level) from None
+
+        result = self._finish(x.detach(), original_content, out_h, out_w)
+        seconds = time.perf_counter() - start
+        self.stats = {
+            "seconds": seconds,
+            "iterations": total_iters,
+            "seconds_per_iteration": seconds / max(total_iters, 1),
+            "device": str(self.device),
+            "precision": self.precision,
+            "scales": sizes,
+            "size": [out_h, out_w],
+        }
+        if cfg.iterations == 0 or not self.last_losses:
+            with torch.no_grad():
+                self.last_losses = {k: float(v) for k, v in self.losses(x, content_targets, style_target).items()}
+        return result
+
+    def _finish(self, x: torch.Tensor, original_content: torch.Tensor, h: int, w: int) -> torch.Tensor:
+        if x.shape[-2:] != (h, w):
+            x = F.interpolate(x, size=(h, w), mode="bicubic", align_corners=False)
+        x = x.clamp(0, 1)
+        if self.config.preserve_color == "luminance":
+            x = img.combine_luminance_chroma(img.luminance(x), img.resize_to(original_content, h, w))
+        return x.float().cpu()
