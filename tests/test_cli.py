@@ -169,3 +169,24 @@ def test_ctrl_c_saves_current_image(tmp_path, content_path, style_path):
         assert im.size == (128, 86)
         assert np.asarray(im).std() > 10  # a real picture, not a blank
     assert not [f for f in os.listdir(tmp_path) if f.startswith("tmp")]
+
+
+@pytest.mark.slow
+def test_exif_rotated_rgba_inputs_give_upright_output(tmp_path, style_path):
+    """A phone photo stored sideways with an EXIF orientation comes out upright; RGBA styles work."""
+    from skimage import data
+
+    photo = Image.fromarray(data.coffee())  # 600x400 landscape
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90° clockwise to display
+    sideways = tmp_path / "sideways.jpg"
+    photo.rotate(90, expand=True).save(sideways, exif=exif.tobytes())  # stored 400x600
+    rgba = tmp_path / "style.png"
+    s = Image.open(style_path).convert("RGBA")
+    s.putalpha(200)
+    s.save(rgba)
+    out = tmp_path / "out.png"
+    r = cli("stylize", sideways, "--style", rgba, "-o", out, "--size", 96, "--iterations", 2)
+    assert r.exit_code == 0, r.output
+    with Image.open(out) as im:
+        assert im.size == (96, 64)  # landscape again

@@ -22,14 +22,7 @@ from skimage import data as skdata
 from atelier import image as I
 from atelier.errors import AtelierError, InputError
 
-DATA = Path(os.environ.get("ATELIER_TEST_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
-
-
-def shared(rel: str) -> Path:
-    p = DATA / rel
-    if not p.is_file():
-        pytest.fail(f"test data {p} is missing; clone the repo next to shared/ or set ATELIER_TEST_DATA")
-    return p
+from conftest import data_file as shared
 
 
 @pytest.fixture(scope="module")

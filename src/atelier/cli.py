@@ -222,8 +222,8 @@ def demo_images() -> Tuple[Path, Path]:
 @app.command()
 def demo(
     output: Path = typer.Option(Path("atelier-demo.png"), "--output", "-o", help="Where to write the result."),
-    size: int = typer.Option(384, help="Longest side in pixels."),
-    iterations: int = typer.Option(200, "--iterations", "-n", help="L-BFGS iterations."),
+    size: int = typer.Option(320, help="Longest side in pixels."),
+    iterations: int = typer.Option(150, "--iterations", "-n", help="L-BFGS iterations."),
     seed: int = typer.Option(0, help="Random seed."),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ):

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from .. import image as img
 from ..features.vgg import VGGEncoder, get_encoder, layer_names
 from ..losses import StyleTarget, content_loss, gram_matrix, normalize_weights, tv_loss
+from .lbfgs import LBFGS
 
 PRESERVE_COLOR_MODES = ("none", "luminance", "histogram")
 OPTIMIZERS = ("lbfgs", "adam")
@@ -39,7 +40,8 @@ class GatysConfig:
         size: longest side of the stylized image in pixels (None: the content image's own size).
         style_scale: style image longest side relative to the output's longest side (> 0).
         iterations: optimizer iterations per pyramid scale (one VGG forward+backward each).
-        optimizer: ``"lbfgs"`` (default; Gatys et al.) or ``"adam"``.
+        optimizer: ``"lbfgs"`` (default; Gatys et al.; one evaluation per iteration, steps
+            bounded to 0.2 per pixel, see :mod:`atelier.optimize.lbfgs`) or ``"adam"``.
         lr: Adam step size in [0, 1] pixel units (ignored for L-BFGS, whose step is 1).
         content_weight, style_weight, tv_weight: loss weights (normalized losses, see
             :mod:`atelier.losses`; the defaults suit 256 px to 2048 px alike).
@@ -330,9 +332,11 @@ class GatysStyleTransfer:
                 x = self._init_image(c, styles, gen)
             else:
                 x = F.interpolate(x.detach(), size=(h, w), mode="bicubic", align_corners=False).clamp(0, 1)
-            x = x.detach().requires_grad_(True)
+            x = x.detach().contiguous().requires_grad_(True)
+            if self.precision == "bf16":  # channels_last inside the encoder; keep the grad dense
+                x.register_hook(lambda g: g.contiguous())
             if cfg.optimizer == "lbfgs":
-                opt = torch.optim.LBFGS([x], lr=1.0, max_iter=1, history_size=100)
+                opt = LBFGS([x], history_size=20, max_step=0.2)
             else:
                 opt = torch.optim.Adam([x], lr=cfg.lr)
             current: dict = {}
