@@ -160,10 +160,12 @@ def main(argv=None) -> int:
     ap.add_argument("--iterations", type=int, default=300)
     ap.add_argument("--bf16-iterations", type=int, default=30,
                     help="iterations for the bf16 run (only its speed is compared where bf16 is slower)")
-    ap.add_argument("--coarse-iterations", type=int, default=100)
+    ap.add_argument("--coarse-iterations", type=int, default=0,
+                    help="also run coarse-to-fine: this many iterations at half size first (0: skip)")
     ap.add_argument("--json", type=Path, help="write all numbers and loss curves here")
     ap.add_argument("--plot", type=Path, help="write the loss curves as a PNG here (needs matplotlib)")
     ap.add_argument("--replot", type=Path, help="only plot an earlier --json result to --plot")
+    ap.add_argument("--pastiche-json", type=Path, help="reuse the pastiche run of an earlier --json result")
     args = ap.parse_args(argv)
     if args.replot:
         plot(json.loads(args.replot.read_text()), args.plot)
@@ -183,16 +185,21 @@ def main(argv=None) -> int:
         st0.run(c, [s])
         ours_initial = st0.last_losses["total"]
 
-        print("pastiche ...", flush=True)
-        p = run_pastiche(cp, sp, args.iterations, max(s.shape[-2:]))
+        if args.pastiche_json:  # same machine, inputs and settings: reuse pastiche's run
+            p = json.loads(args.pastiche_json.read_text())["pastiche"]
+            print(f"pastiche: reusing {args.pastiche_json}", flush=True)
+        else:
+            print("pastiche ...", flush=True)
+            p = run_pastiche(cp, sp, args.iterations, max(s.shape[-2:]))
         print(f"objective check at iteration 0: pastiche {p['initial_loss']:.6g}, atelier {ours_initial:.6g}")
         target = p["final_loss"]
         results = {"pastiche": p, "objective_check": {"pastiche": p["initial_loss"], "atelier": ours_initial}}
         print("atelier fp32, single scale ...", flush=True)
         results["atelier_fp32"] = run_atelier(c, s, args.iterations, target, "fp32")
-        print("atelier fp32, 2 scales ...", flush=True)
-        results["atelier_fp32_2scales"] = run_atelier(c, s, args.iterations, target, "fp32",
-                                                      args.coarse_iterations)
+        if args.coarse_iterations:
+            print("atelier fp32, 2 scales ...", flush=True)
+            results["atelier_fp32_2scales"] = run_atelier(c, s, args.iterations, target, "fp32",
+                                                          args.coarse_iterations)
         print("atelier bf16, single scale ...", flush=True)
         results["atelier_bf16"] = run_atelier(c, s, args.bf16_iterations, None, "bf16")
 
@@ -210,12 +217,14 @@ def main(argv=None) -> int:
     results["date"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     results["settings"] = vars(args) | {"content": str(args.content), "style": str(args.style),
                                         "json": str(args.json), "plot": str(args.plot),
-                                        "replot": None}
+                                        "replot": None, "pastiche_json": str(args.pastiche_json)}
 
     print("\nsummary")
     ps = p["seconds_per_iteration"]
     print(f"  pastiche      : {ps:.3f} s/iteration, loss after {args.iterations}: {target:.5g}, {p['seconds']:.0f} s")
     for key in ("atelier_fp32", "atelier_fp32_2scales", "atelier_bf16"):
+        if key not in results:
+            continue
         r = results[key]
         spi = r["seconds_per_iteration_full_size"]
         reached = r["reached_target_at"]

@@ -31,7 +31,7 @@ def tile(im: Image.Image, label: str) -> Image.Image:
 
 
 def main() -> int:
-    content = DATA / "content" / "000000000086.jpg"
+    content = DATA / "content" / "000000000030.jpg"  # CC BY 2.0, see ../shared/data/README.md
     rows = [
         ("starry night", [DATA / "styles" / "starry_night.jpg"], {}),
         ("0.5 great wave + 0.5 composition vii",
@@ -40,7 +40,7 @@ def main() -> int:
     ]
     tiles = []
     for label, styles, extra in rows:
-        out = atelier.stylize(content, styles, size=384, iterations=150, seed=0, **extra)
+        out = atelier.stylize(content, styles, size=320, iterations=150, seed=0, **extra)
         scores = atelier.evaluate(out, content, styles, config=atelier.GatysConfig(precision="fp32", **extra))
         print(label, {k: v for k, v in scores.items() if k != "size"})
         style_tiles = [img.open_image(s) for s in styles]

@@ -30,6 +30,8 @@ PRECISIONS = ("auto", "fp32", "bf16")
 PYRAMID_THRESHOLD = 512
 #: Smallest pyramid level (pixels, longest side).
 MIN_SCALE_SIZE = 64
+#: Bytes L-BFGS may use for its curvature history (100 pairs at 512 px, 15 at 2048 px).
+LBFGS_MEMORY = 1 << 30
 
 
 @dataclass
@@ -41,7 +43,7 @@ class GatysConfig:
         style_scale: style image longest side relative to the output's longest side (> 0).
         iterations: optimizer iterations per pyramid scale (one VGG forward+backward each).
         optimizer: ``"lbfgs"`` (default; Gatys et al.; one evaluation per iteration, steps
-            bounded to 0.2 per pixel, see :mod:`atelier.optimize.lbfgs`) or ``"adam"``.
+            bounded to 0.5 per pixel, history of up to 100 pairs within 1 GiB, see :mod:`atelier.optimize.lbfgs`) or ``"adam"``.
         lr: Adam step size in [0, 1] pixel units (ignored for L-BFGS, whose step is 1).
         content_weight, style_weight, tv_weight: loss weights (normalized losses, see
             :mod:`atelier.losses`; the defaults suit 256 px to 2048 px alike).
@@ -336,7 +338,8 @@ class GatysStyleTransfer:
             if self.precision == "bf16":  # channels_last inside the encoder; keep the grad dense
                 x.register_hook(lambda g: g.contiguous())
             if cfg.optimizer == "lbfgs":
-                opt = LBFGS([x], history_size=20, max_step=0.2)
+                history = max(5, min(100, LBFGS_MEMORY // (2 * x.numel() * 4)))
+                opt = LBFGS([x], history_size=history, max_step=0.5)
             else:
                 opt = torch.optim.Adam([x], lr=cfg.lr)
             current: dict = {}
