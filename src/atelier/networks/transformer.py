@@ -66,6 +66,7 @@ class ConditionalInstanceNorm2d(nn.Module):
         self.beta = nn.Parameter(torch.zeros(self.num_styles, self.num_features))
 
     def extra_repr(self) -> str:
+        """Sizes shown by ``print(module)``."""
         return f"{self.num_features}, num_styles={self.num_styles}, eps={self.eps}"
 
     def forward(self, x: torch.Tensor, style_weights: torch.Tensor) -> torch.Tensor:
@@ -164,6 +165,7 @@ class _Conv(nn.Module):
         self.conv = nn.Conv2d(c_in, c_out, kernel, stride)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, C_in, H, W) -> (N, C_out, H / stride, W / stride), reflection-padded."""
         return self.conv(F.pad(x, (self.pad,) * 4, mode="reflect"))
 
 
@@ -178,6 +180,7 @@ class _ResidualBlock(nn.Module):
         self.norm2 = ConditionalInstanceNorm2d(channels, num_styles)
 
     def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        """(N, C, H, W) -> same shape; ``w`` are the (N or 1, S) style weights."""
         y = F.relu(self.norm1(self.conv1(x), w))
         return x + self.norm2(self.conv2(y), w)
 
@@ -190,6 +193,7 @@ class _Upsample(nn.Module):
         self.conv = _Conv(c_in, c_out, 3)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, C_in, H, W) -> (N, C_out, 2H, 2W)."""
         return self.conv(F.interpolate(x, scale_factor=2, mode="nearest"))
 
 
@@ -257,6 +261,7 @@ class TransformerNet(nn.Module):
         self.conv_out = _Conv(c1, 3, 9, 1)
 
     def extra_repr(self) -> str:
+        """Sizes shown by ``print(module)``."""
         return f"num_styles={self.num_styles}, width={self.width}, channels={self.channels}"
 
     def forward(self, image: torch.Tensor, style_weights: StyleWeights = None) -> torch.Tensor:

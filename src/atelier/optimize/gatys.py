@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import image as img
-from ..features.vgg import VGGEncoder, get_encoder, layer_names
+from ..features.vgg import VGGEncoder, get_encoder, validate_layers
 from ..losses import StyleTarget, content_loss, gram_matrix, normalize_weights, tv_loss
 from .lbfgs import LBFGS
 
@@ -111,13 +111,7 @@ class GatysConfig:
                 raise ValueError(f"{name.replace('_', ' ')} must be a finite number >= 0, got {v}")
         if self.scales is not None and (not isinstance(self.scales, int) or self.scales < 1):
             raise ValueError(f"scales must be an integer >= 1, got {self.scales}")
-        known = set(layer_names("vgg19"))
-        for what, layers in (("content layers", self.content_layers), ("style layers", self.style_layers)):
-            if not layers:
-                raise ValueError(f"{what} must name at least one layer")
-            bad = [n for n in layers if n not in known]
-            if bad:
-                raise ValueError(f"unknown {what} {bad}; run 'atelier layers' for the names")
+        validate_layers(self.content_layers, self.style_layers)
         if self.style_layer_weights is not None:
             normalize_weights(self.style_layer_weights, len(self.style_layers), "style layer weights")
         return self

@@ -47,7 +47,8 @@ import torch.nn.functional as F
 
 from .. import image as img
 from ..errors import InputError
-from ..features.vgg import VGGEncoder, get_encoder, layer_names
+from ..utils import sha256_file
+from ..features.vgg import VGGEncoder, get_encoder, validate_layers
 from ..losses import StyleTarget, content_loss, gram_matrix, tv_loss
 from ..networks.transformer import TransformerNet
 from ..optimize.gatys import resolve_device, resolve_precision
@@ -158,13 +159,7 @@ class TrainConfig:
             lo, hi = self.scale_jitter
             if not (0 < lo <= hi) or math.isinf(hi):
                 raise ValueError(f"scale jitter must be (lo, hi) with 0 < lo <= hi, got {self.scale_jitter!r}")
-        known = set(layer_names("vgg19"))
-        for what, layers in (("content layers", self.content_layers), ("style layers", self.style_layers)):
-            if not layers:
-                raise ValueError(f"{what} must name at least one layer")
-            bad = [n for n in layers if n not in known]
-            if bad:
-                raise ValueError(f"unknown {what} {bad}; run 'atelier layers' for the names")
+        validate_layers(self.content_layers, self.style_layers)
         return self
 
     def to_dict(self) -> dict:
@@ -190,12 +185,6 @@ def output_paths(out: PathLike) -> dict[str, pathlib.Path]:
             "card": pathlib.Path(s + ".json"), "preview": pathlib.Path(s + ".preview.png")}
 
 
-def _sha256(path: PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 @contextlib.contextmanager
@@ -326,7 +315,7 @@ class FeedForwardTrainer:
     def style_sha256(self) -> list[str]:
         """sha256 of each style image file, in order."""
         if self._style_sha is None:
-            self._style_sha = [_sha256(p) for p in self.style_files]
+            self._style_sha = [sha256_file(p) for p in self.style_files]
         return self._style_sha
 
     def style_targets(self) -> list[StyleTarget]:
