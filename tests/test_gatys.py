@@ -27,6 +27,7 @@ def run(content, styles, **kw):
     kw.setdefault("size", 128)
     kw.setdefault("iterations", 60)
     kw.setdefault("seed", 0)
+    kw.setdefault("precision", "fp32")  # "auto" would pick bf16 on AMX machines: keep numbers comparable
     st = GatysStyleTransfer(GatysConfig(**kw))
     out = st.run(content, styles)
     return out, st
