@@ -8,6 +8,12 @@ Quick start::
 
 Lower level: :class:`GatysStyleTransfer` works on tensors (float32 (1, 3, H, W),
 RGB in [0, 1]) and reports every iteration to a callback.
+
+Feed-forward models (one pass per image)::
+
+    atelier.list_models()                     # shipped models, e.g. ["great_wave", "multi10", ...]
+    net = atelier.load_model("starry_night")  # a torch.nn.Module
+    out = net(images)                         # (N, 3, H, W) in [0, 1] -> same shape and range
 """
 
 from importlib.metadata import PackageNotFoundError, version as _version
@@ -20,6 +26,7 @@ except PackageNotFoundError:  # running from a source tree
 from .analysis.metrics import evaluate
 from .api import stylize
 from .errors import AtelierError, InputError
+from .feedforward import list_models, load_model, model_card
 from .image import load_image, save_image
 from .optimize.gatys import GatysConfig, GatysStyleTransfer, Progress, StyleTransferInterrupted
 
@@ -32,6 +39,9 @@ __all__ = [
     "StyleTransferInterrupted",
     "__version__",
     "evaluate",
+    "list_models",
+    "load_model",
+    "model_card",
     "load_image",
     "save_image",
     "stylize",

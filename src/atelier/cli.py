@@ -290,6 +290,199 @@ def layers(arch: str = typer.Option("vgg19", help="vgg19 or vgg16.")):
     out.print(table)
 
 
+# -- feed-forward networks ------------------------------------------------------------------
+
+@app.command()
+def train(
+    style: List[Path] = typer.Option(..., "--style", "-s", help="Style image; repeat for a multi-style network."),
+    content_dir: List[Path] = typer.Option(..., "--content-dir", "-c",
+                                           help="Folder of training photos (or a file); repeat for several."),
+    output: Path = typer.Option(..., "--output", "-o", help="Trained model (.safetensors; card .json beside it)."),
+    image_size: int = typer.Option(256, help="Side of the square training crops in pixels."),
+    batch_size: int = typer.Option(4, help="Photos per step."),
+    steps: int = typer.Option(40_000, help="Optimizer steps in all (raise it with --resume to train longer)."),
+    lr: float = typer.Option(1e-3, help="Adam learning rate."),
+    content_weight: float = typer.Option(1.0, help="Content weight."),
+    style_weight: float = typer.Option(10.0, help="Style weight."),
+    tv_weight: float = typer.Option(1.0, help="Total-variation weight."),
+    style_scale: float = typer.Option(1.0, help="Style image size relative to --image-size."),
+    width: float = typer.Option(1.0, help="Channel multiplier (1.0 = Johnson et al.; 0.5 fast)."),
+    scale_jitter: str = typer.Option("0.8,1.2", help="Random zoom range of the crops, lo,hi ('none' for none)."),
+    precision: str = typer.Option("auto", help="auto, fp32 or bf16."),
+    device: str = typer.Option("auto", help="auto, cpu, cuda or mps."),
+    seed: int = typer.Option(0, help="Random seed (weights, crops, style indices)."),
+    checkpoint_every: int = typer.Option(500, help="Write the checkpoint every N steps (and on Ctrl-C)."),
+    preview_every: int = typer.Option(500, help="Write OUTPUT.preview.png every N steps (0: never)."),
+    init_from: Optional[Path] = typer.Option(None, help="Start from this trained model (fine-tuning)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from OUTPUT's checkpoint (.ckpt)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+):
+    """Train a feed-forward network on photos (Johnson et al. 2016; several --style: Dumoulin et al. 2017)."""
+    from .errors import InputError
+    from .training.trainer import FeedForwardTrainer, TrainConfig, output_paths
+
+    jitter = None if scale_jitter.strip().lower() == "none" else _floats(scale_jitter, "--scale-jitter")
+    if jitter is not None and len(jitter) != 2:
+        raise _fail(f"--scale-jitter expects two numbers lo,hi, got {scale_jitter!r}")
+    try:
+        paths = output_paths(output)
+        if not paths["weights"].resolve().parent.is_dir():
+            raise InputError("the output folder does not exist; create it first", paths["weights"])
+        if not resume and paths["checkpoint"].exists():
+            raise InputError("a checkpoint of an earlier run is here; add --resume to continue it, or choose "
+                             "another output name", paths["checkpoint"])
+        cfg = TrainConfig(styles=[str(p) for p in style], content=[str(p) for p in content_dir],
+                          out=str(paths["weights"]), image_size=image_size, batch_size=batch_size, steps=steps,
+                          lr=lr, content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight,
+                          style_scale=style_scale, width=width, scale_jitter=tuple(jitter) if jitter else None,
+                          precision=precision, device=device, seed=seed, checkpoint_every=checkpoint_every,
+                          preview_every=preview_every, init_from=str(init_from) if init_from else None)
+        trainer = FeedForwardTrainer(cfg)
+        if trainer.dataset.skipped:
+            err.print(f"[yellow]warning:[/] {trainer.dataset.skipped} unreadable photo(s) skipped")
+    except (InputError, ValueError) as e:
+        raise _fail(str(e)) from None
+
+    columns = [TextColumn("[bold]training"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+               TimeElapsedColumn(), TimeRemainingColumn()]
+    with Progress(*columns, console=err, disable=quiet) as bar:
+        task = bar.add_task("train", total=steps, info="")
+
+        def callback(step, losses, ips):
+            bar.update(task, completed=step, info=(f"content {losses['content']:.3g} style {losses['style']:.3g} "
+                                                   f"tv {losses['tv']:.3g}  {ips:.1f} img/s"))
+
+        try:
+            card = trainer.train(callback=callback, resume=resume)
+        except KeyboardInterrupt:
+            bar.stop()
+            err.print(f"interrupted at step {trainer.step}; checkpoint saved to {paths['checkpoint']}; "
+                      "continue with the same command and --resume")
+            raise typer.Exit(130)
+        except (InputError, ValueError) as e:
+            raise _fail(str(e)) from None
+        except FloatingPointError as e:
+            raise _fail(str(e), 1) from None
+        finally:
+            if trainer.dataset.skipped:
+                err.print(f"[yellow]warning:[/] {trainer.dataset.skipped} unreadable photo(s) were skipped: "
+                          + ", ".join(str(p) for p, _ in trainer.dataset.skipped_files[:5]))
+    fl = card.get("final_losses", {})
+    err.print(f"wrote {paths['weights']} and {paths['card'].name} ({card['steps']} steps, "
+              f"{card['wall_seconds']:.0f} s; content {fl.get('content', float('nan')):.3g}, "
+              f"style {fl.get('style', float('nan')):.3g})")
+
+
+def _style_weights(model, style_mix: Optional[str], style_index: Optional[int]):
+    if style_mix is not None and style_index is not None:
+        raise _fail("give --style-mix or --style-index, not both")
+    if style_index is not None:
+        return style_index
+    weights = _floats(style_mix, "--style-mix")
+    if weights is not None and len(weights) != model.num_styles:
+        names = ", ".join(f"{i}: {n}" for i, n in enumerate(model.style_names))
+        raise _fail(f"--style-mix needs {model.num_styles} weight(s), one per style of the model ({names}); "
+                    f"got {len(weights)}")
+    return weights
+
+
+@app.command()
+def apply(
+    model: str = typer.Argument(..., help="Shipped model name (see 'atelier models') or a .safetensors file."),
+    inputs: List[Path] = typer.Argument(..., help="Image files and/or folders."),
+    output: Path = typer.Option(..., "--output", "-o", help="Output folder (same file names as the inputs)."),
+    size: Optional[int] = typer.Option(None, help="Longest side of the outputs in pixels [default: input's]."),
+    style_mix: Optional[str] = typer.Option(None, help="Multi-style models: one weight per style, e.g. 0.5,0.5,0,..."),
+    style_index: Optional[int] = typer.Option(None, help="Multi-style models: the style to use [default: 0]."),
+    preserve_color: str = typer.Option("none", help="none, luminance or histogram."),
+    precision: str = typer.Option("auto", help="auto, fp32 or bf16."),
+    device: str = typer.Option("auto", help="auto, cpu, cuda or mps."),
+    batch_size: int = typer.Option(4, help="Images per forward pass (images of equal size are batched)."),
+    max_pixels: Optional[int] = typer.Option(None, help="Refuse images larger than this many pixels."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+):
+    """Stylize images with a trained feed-forward model (one pass per image)."""
+    from . import __version__
+    from .errors import InputError
+    from .feedforward import _inputs, apply_model, load_model
+
+    try:
+        net = load_model(model, device=device)
+        weights = _style_weights(net, style_mix, style_index)
+        n_files = len(_inputs(inputs))
+    except (InputError, ValueError) as e:
+        raise _fail(str(e)) from None
+    meta = {"atelier_version": __version__, "method": "feedforward", "model": model,
+            "model_sha256": net.card.get("sha256"), "style_weights": weights, "preserve_color": preserve_color}
+    columns = [TextColumn("[bold]applying"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
+    with Progress(*columns, console=err, disable=quiet) as bar:
+        task = bar.add_task("apply", total=n_files)
+
+        def callback(path, error):
+            bar.update(task, advance=1)
+            if error is not None:
+                bar.console.print(f"[bold red]skipped:[/] {error}", highlight=False, soft_wrap=True)
+
+        try:
+            res = apply_model(net, inputs, output, size=size, style_weights=weights, preserve_color=preserve_color,
+                              precision=precision, batch_size=batch_size, max_pixels=max_pixels, metadata=meta,
+                              callback=callback)
+        except (InputError, ValueError) as e:
+            raise _fail(str(e)) from None
+    rate = res.pixels / 1e6 / res.seconds if res.seconds else float("nan")
+    err.print(f"wrote {len(res.written)} image(s) to {output} ({res.seconds:.1f} s in the network, "
+              f"{rate:.2f} MP/s)")
+    if res.failed:
+        raise _fail(f"{len(res.failed)} input(s) could not be read and were skipped: "
+                    + "; ".join(msg for _, msg in res.failed[:5]))
+
+
+@app.command()
+def models(
+    name: Optional[str] = typer.Argument(None, help="Show this model's whole model card."),
+):
+    """List the models shipped with atelier (or print one model card)."""
+    from .errors import InputError
+    from .feedforward import list_models, model_card
+
+    if name is not None:
+        try:
+            out.print_json(json.dumps(model_card(name)))
+        except InputError as e:
+            raise _fail(str(e)) from None
+        return
+    table = Table("name", "styles", "width", "steps", "final content / style loss", "trained on",
+                  title="shipped feed-forward models")
+    for n in list_models():
+        card = model_card(n)
+        fl = card.get("final_losses", {})
+        table.add_row(n, ", ".join(s["file"].rsplit(".", 1)[0] for s in card.get("styles", [])),
+                      str(card["architecture"]["width"]), str(card.get("steps")),
+                      f"{fl.get('content', float('nan')):.3f} / {fl.get('style', float('nan')):.3f}",
+                      card.get("device", "?"))
+    out.print(table)
+
+
+@app.command()
+def export(
+    model: str = typer.Argument(..., help="Shipped model name or a .safetensors file."),
+    onnx: Path = typer.Option(..., "--onnx", help="Output .onnx file (dynamic batch, height and width)."),
+    opset: int = typer.Option(17, help="ONNX opset version."),
+):
+    """Export a feed-forward model to ONNX (run it with onnxruntime or any ONNX runtime)."""
+    from .errors import InputError
+    from .export import export_onnx
+    from .feedforward import load_model
+
+    try:
+        net = load_model(model, device="cpu")
+        path = export_onnx(net, onnx, opset=opset)
+    except (InputError, ValueError) as e:
+        raise _fail(str(e)) from None
+    inputs = "image (N,3,H,W)" + (f", style_weights (N,{net.num_styles})" if net.num_styles > 1 else "")
+    err.print(f"wrote {path} (inputs: {inputs}; output: stylized (N,3,H,W), RGB in [0, 1])")
+
+
 def main() -> None:
     """Console entry point."""
     try:

@@ -65,7 +65,7 @@ FINAL_LOSS_WINDOW = 100
 # Changing these on resume would change the network or the data order: refused.
 _RESUME_FIXED = ("width", "image_size", "batch_size", "seed", "scale_jitter")
 # Changing these on resume is normal and not reported.
-_RESUME_FREE = ("steps", "checkpoint_every", "preview_every", "device", "out", "styles", "content")
+_RESUME_FREE = ("steps", "checkpoint_every", "preview_every", "device", "out", "styles", "content", "init_from")
 
 PathLike = Union[str, os.PathLike]
 
@@ -99,6 +99,11 @@ class TrainConfig:
         content_layers, style_layers: VGG layer names (defaults of Gatys et al. 2016).
         pooling: ``"max"`` or ``"avg"`` pooling in the VGG encoder.
         weights: None for the Caffe VGG19, or a torchvision VGG16/VGG19 state-dict path.
+        init_from: a trained model (``.safetensors`` with its model card) of the same width to
+            start from instead of random weights (fine-tuning): all convolutions are copied; each
+            style's instance-norm parameters are copied from the source's style with the same
+            file sha256, or set to the mean over the source's styles. Used only when a run
+            starts, not on resume.
     """
 
     styles: Sequence[PathLike] = ()
@@ -123,6 +128,7 @@ class TrainConfig:
     style_layers: Sequence[str] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
     pooling: str = "max"
     weights: Optional[str] = None
+    init_from: Optional[str] = None
 
     def validate(self) -> "TrainConfig":
         """Check every field; returns self.
@@ -303,6 +309,7 @@ class FeedForwardTrainer:
         self._boundary_rng: dict | None = None
         self._phase = "boundary"  # "boundary" | "forward" (state unchanged) | "update" (mid optimizer step)
         self._preview_image: torch.Tensor | None = None
+        self.initialized_from: dict | None = None
 
     # -- setup ------------------------------------------------------------------------
     @property
@@ -332,6 +339,35 @@ class FeedForwardTrainer:
                 targets.append(StyleTarget([{n: gram_matrix(feats[n]) for n in cfg.style_layers}]))
             self._style_targets = targets
         return self._style_targets
+
+    def initialize_from(self, path: PathLike) -> dict:
+        """Copy the weights of a trained model into the (untrained) network: see
+        ``TrainConfig.init_from``.
+
+        Returns:
+            ``{"file", "sha256", "styles_matched"}``: the source file name, its sha256 and,
+            per style of this run, the source style index it was copied from (None: the mean).
+
+        Raises:
+            InputError: the source is missing, corrupt (sha256) or of another width.
+        """
+        src = load_trained(path)
+        if src.width != self.model.width:
+            raise InputError(f"the model to start from has width {src.width}, this run {self.model.width}; "
+                             "use the same width", path)
+        by_sha = {s.get("sha256"): i for i, s in enumerate(src.card.get("styles", []))}
+        matched = [by_sha.get(sha) for sha in self.style_sha256()]
+        source = src.state_dict()
+        state = {}
+        for name, value in self.model.state_dict().items():
+            v = source[name]
+            if name.endswith((".gamma", ".beta")):
+                v = torch.stack([v[m] if m is not None else v.mean(0) for m in matched])
+            state[name] = v
+        self.model.load_state_dict(state)
+        self.initialized_from = {"file": pathlib.Path(os.fspath(path)).name, "sha256": src.card["sha256"],
+                                 "styles_matched": matched}
+        return self.initialized_from
 
     # -- data ---------------------------------------------------------------------------
     def _perm(self, epoch: int) -> list[int]:
@@ -395,6 +431,7 @@ class FeedForwardTrainer:
             "wall_seconds": float(self.wall_seconds),
             "config": self.config.to_dict(),
             "identity": self._identity(),
+            "initialized_from": self.initialized_from,
         }
         with _atomic_write(self.paths["checkpoint"]) as f:
             torch.save(ckpt, f)
@@ -450,6 +487,7 @@ class FeedForwardTrainer:
         self.step = int(ckpt["step"])
         self.history = [dict(h) for h in ckpt["history"]]
         self.wall_seconds = float(ckpt["wall_seconds"])
+        self.initialized_from = ckpt.get("initialized_from")
         return self.step
 
     # -- training -----------------------------------------------------------------------
@@ -545,6 +583,8 @@ class FeedForwardTrainer:
         cfg = self.config
         if resume:
             self.load_checkpoint()
+        elif cfg.init_from and self.step == 0:
+            self.initialize_from(cfg.init_from)
         self.style_targets()
         start, base = time.perf_counter(), self.wall_seconds
         with _SigintGuard() as sigint:
@@ -644,6 +684,7 @@ class FeedForwardTrainer:
                 "sources": sources if isinstance(sources, list) else [sources],
             },
             "hyperparameters": cfg.to_dict(),
+            "initialized_from": self.initialized_from,
             "steps": self.step,
             "final_losses": self.final_losses(),
             "last_losses": {k: v for k, v in self.history[-1].items() if k != "step"} if self.history else {},

@@ -1,0 +1,274 @@
+"""Feed-forward style transfer: shipped models, loading by name, and applying them to images.
+
+A feed-forward model is a :class:`~atelier.networks.TransformerNet` trained for one style
+(Johnson, Alahi & Fei-Fei 2016, "Perceptual Losses for Real-Time Style Transfer and
+Super-Resolution") or for several with conditional instance normalization (Dumoulin,
+Shlens & Kudlur 2017, "A Learned Representation for Artistic Style"): one forward pass
+stylizes an image, so a photo takes milliseconds to seconds instead of the minutes of the
+optimization of Gatys et al.
+
+Models are a float16 ``.safetensors`` file plus a JSON model card beside it (see
+:mod:`atelier.training.trainer`). The models shipped with the package live in
+``atelier/models``; :func:`list_models` names them and :func:`load_model` loads one by
+name or any trained model by path.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Callable, Iterable, Optional, Sequence, Union
+
+import torch
+
+from . import image as img
+from .errors import InputError
+from .networks.transformer import StyleWeights, TransformerNet
+from .optimize.gatys import resolve_device, resolve_precision
+from .training.data import IMAGE_EXTENSIONS
+from .training.trainer import load_trained
+
+__all__ = ["list_models", "model_card", "model_path", "load_model", "stylize_tensor", "ApplyResult", "apply_model",
+           "PRESERVE_COLOR_MODES"]
+
+PathLike = Union[str, os.PathLike]
+#: Colour modes of :func:`stylize_tensor`.
+PRESERVE_COLOR_MODES = ("none", "luminance", "histogram")
+
+
+def _models_dir() -> pathlib.Path:
+    return pathlib.Path(str(resources.files("atelier") / "models"))
+
+
+def list_models() -> list[str]:
+    """Names of the models shipped with the package, sorted (e.g. ``"starry_night"``,
+    ``"multi10"``); each is loadable with :func:`load_model`."""
+    d = _models_dir()
+    if not d.is_dir():
+        return []
+    return sorted(p.stem for p in d.glob("*.safetensors") if p.with_suffix(".json").is_file())
+
+
+def model_path(name_or_path: PathLike) -> pathlib.Path:
+    """The ``.safetensors`` file of a shipped model name or of a path.
+
+    A string without a path separator or suffix that names a shipped model resolves to the
+    package's copy; anything else is taken as a path (``.safetensors``, ``.json`` card or
+    the common stem).
+
+    Raises:
+        InputError: neither a shipped model nor an existing file; the message lists the
+            shipped names.
+    """
+    s = os.fspath(name_or_path)
+    if s in list_models():
+        return _models_dir() / f"{s}.safetensors"
+    p = pathlib.Path(s).expanduser()
+    for cand in (p, p.with_suffix(".safetensors"), pathlib.Path(s + ".safetensors")):
+        if cand.is_file():
+            return cand.with_suffix(".safetensors") if cand.suffix.lower() == ".json" else cand
+    names = ", ".join(list_models()) or "none"
+    raise InputError(f"no such model file or shipped model name (shipped models: {names}); run 'atelier models' "
+                     "to list them", p)
+
+
+def model_card(name_or_path: PathLike) -> dict:
+    """The JSON model card of a shipped model or a trained model file (not verified; use
+    :func:`load_model` for the sha256 check).
+
+    Raises:
+        InputError: unknown model, or a card that is missing or not JSON.
+    """
+    card = model_path(name_or_path).with_suffix(".json")
+    try:
+        return json.loads(card.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError("model card not found beside the weights", card) from None
+    except (OSError, ValueError) as e:
+        raise InputError(f"cannot read the model card ({e})", card) from None
+
+
+def load_model(name_or_path: PathLike, device: str | torch.device = "cpu") -> TransformerNet:
+    """Load a shipped model by name or a trained model by path.
+
+    Args:
+        name_or_path: a name from :func:`list_models` or a ``.safetensors`` path with its
+            ``.json`` model card beside it.
+        device: ``"cpu"``, ``"cuda"``, ``"auto"``, ...
+
+    Returns:
+        A float32 :class:`~atelier.networks.TransformerNet` (a ``torch.nn.Module``) in eval
+        mode. ``model(images)`` maps float32 (N, 3, H, W) RGB in [0, 1] (H, W >= 16) to a
+        stylized float32 tensor of the same shape and range; multi-style models take the
+        style as a second argument: an index, or ``num_styles`` blend weights
+        (``model(x, [0.5, 0.5, 0, ...])``). Attributes ``card`` (the model card) and
+        ``style_names`` (style file names by index).
+
+    Raises:
+        InputError: unknown name or missing file, a weights file whose sha256 differs from
+            its card (corrupt or modified), or weights that do not fit the card.
+        ValueError: an unavailable device.
+    """
+    return load_trained(model_path(name_or_path), device=resolve_device(str(device)))
+
+
+def stylize_tensor(model: TransformerNet, images: torch.Tensor, style_weights: StyleWeights = None,
+                   preserve_color: str = "none", precision: str = "auto") -> torch.Tensor:
+    """Run a model on a batch and apply the colour mode.
+
+    Args:
+        model: a loaded model (its device is used).
+        images: float32 (N, 3, H, W) RGB in [0, 1], H, W >= 16.
+        style_weights: as for :meth:`TransformerNet.forward`.
+        preserve_color: ``"none"``; ``"luminance"`` (the output's luminance with the
+            content's chroma in YCbCr, Gatys et al. 2017 "Controlling Perceptual Factors");
+            ``"histogram"`` (each RGB channel of the output matched to the content's
+            histogram).
+        precision: ``"auto"`` (bf16 on CUDA with bf16 / AMX CPUs, else fp32), ``"fp32"``,
+            ``"bf16"`` (autocast; instance-norm statistics stay float32).
+
+    Returns:
+        float32 (N, 3, H, W) in [0, 1] on the CPU.
+
+    Raises:
+        ValueError: a bad colour mode, precision or style weights, or a bad image tensor.
+    """
+    if preserve_color not in PRESERVE_COLOR_MODES:
+        raise ValueError(f"preserve color must be one of {PRESERVE_COLOR_MODES}, got {preserve_color!r}")
+    device = next(model.parameters()).device
+    precision = resolve_precision(precision, device)
+    x = images.to(device, torch.float32)
+    with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+        y = model(x, style_weights).float()
+    if preserve_color == "luminance":
+        y = img.combine_luminance_chroma(img.luminance(y), x)
+    elif preserve_color == "histogram":
+        y = img.match_color_histogram(y, x)
+    return y.clamp(0, 1).cpu()
+
+
+def _inputs(inputs: Iterable[PathLike]) -> list[tuple[pathlib.Path, pathlib.Path]]:
+    """(file, output name relative to OUT) for files and folders (recursively, image files)."""
+    out = []
+    for src in inputs:
+        p = pathlib.Path(os.fspath(src)).expanduser()
+        if p.is_dir():
+            files = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS
+                           and not any(part.startswith(".") for part in f.relative_to(p).parts))
+            if not files:
+                raise InputError(f"no image files ({', '.join(IMAGE_EXTENSIONS)}) in this folder", p)
+            out += [(f, f.relative_to(p)) for f in files]
+        elif p.is_file():
+            out.append((p, pathlib.Path(p.name)))
+        else:
+            raise InputError("input not found", p)
+    names = [rel for _, rel in out]
+    dup = sorted({str(n) for n in names if names.count(n) > 1})
+    if dup:
+        raise InputError(f"several inputs would be written to the same output name(s) {dup[:3]}; apply them "
+                         "in separate runs or rename them")
+    return out
+
+
+@dataclass
+class ApplyResult:
+    """What :func:`apply_model` did: ``written`` output paths, ``failed`` (input, reason) pairs,
+    ``seconds`` of model time and ``pixels`` stylized."""
+
+    written: list[pathlib.Path] = field(default_factory=list)
+    failed: list[tuple[pathlib.Path, str]] = field(default_factory=list)
+    seconds: float = 0.0
+    pixels: int = 0
+
+
+def apply_model(model: TransformerNet, inputs: Sequence[PathLike], out_dir: PathLike, *, size: Optional[int] = None,
+                style_weights: StyleWeights = None, preserve_color: str = "none", precision: str = "auto",
+                batch_size: int = 4, max_pixels: Optional[int] = None, metadata: Optional[dict] = None,
+                callback: Optional[Callable[[pathlib.Path, Optional[str]], None]] = None) -> ApplyResult:
+    """Stylize image files and folders into ``out_dir`` (same file names; folders keep their
+    sub-folders).
+
+    Images of equal size after resizing are run in batches of ``batch_size``. A file that
+    cannot be read is reported in ``failed`` and skipped; the others are written
+    (atomically, with the parameters in the PNG/JPEG metadata).
+
+    Args:
+        model: from :func:`load_model`.
+        inputs: image files and/or folders (searched recursively for :data:`IMAGE_EXTENSIONS`).
+        out_dir: output folder (created if missing).
+        size: longest side of the outputs in pixels (default: each input's own size).
+        style_weights, preserve_color, precision: as for :func:`stylize_tensor`.
+        batch_size: images per forward pass (>= 1).
+        max_pixels: decompression-bomb limit per input image.
+        metadata: extra JSON fields stored in each output.
+        callback: ``callback(input_path, error_or_None)`` after each input.
+
+    Returns:
+        An :class:`ApplyResult`.
+
+    Raises:
+        InputError: an input path that does not exist, an empty folder, clashing output
+            names, or an output folder that cannot be created.
+        ValueError: bad ``size``, ``batch_size``, style weights or modes (before anything
+            is written).
+    """
+    import time
+
+    if batch_size < 1:
+        raise ValueError(f"batch size must be >= 1, got {batch_size}")
+    if size is not None and size < img.MIN_SIDE:
+        raise ValueError(f"size must be at least {img.MIN_SIDE} px, got {size}")
+    if preserve_color not in PRESERVE_COLOR_MODES:
+        raise ValueError(f"preserve color must be one of {PRESERVE_COLOR_MODES}, got {preserve_color!r}")
+    from .networks.transformer import style_weights_matrix
+
+    style_weights_matrix(style_weights, 1, model.num_styles)  # validate before any work
+    files = _inputs(inputs)
+    out_dir = pathlib.Path(os.fspath(out_dir)).expanduser()
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise InputError(f"cannot create the output folder ({e.strerror or e})", out_dir) from None
+    result = ApplyResult()
+    pending: dict[tuple[int, int], list[tuple[pathlib.Path, pathlib.Path, torch.Tensor]]] = {}
+
+    def flush(key):
+        group = pending.pop(key)
+        t0 = time.perf_counter()
+        y = stylize_tensor(model, torch.cat([t for _, _, t in group]), style_weights, preserve_color, precision)
+        result.seconds += time.perf_counter() - t0
+        for (src, rel, _), out in zip(group, y):
+            dst = out_dir / rel
+            try:
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                img.save_image(out.unsqueeze(0), dst, metadata={**(metadata or {}), "input": src.name})
+                result.written.append(dst)
+                result.pixels += out.shape[-1] * out.shape[-2]
+                err = None
+            except (InputError, OSError) as e:
+                result.failed.append((src, str(e)))
+                err = str(e)
+            if callback is not None:
+                callback(src, err)
+
+    for src, rel in files:
+        try:
+            t = img.load_image(src, size=size, max_pixels=max_pixels)
+            if min(t.shape[-2:]) < img.MIN_SIDE:
+                raise InputError(f"too small after resizing ({t.shape[-1]}x{t.shape[-2]} px; both sides must be "
+                                 f">= {img.MIN_SIDE} px); use a larger --size", src)
+        except InputError as e:
+            result.failed.append((src, str(e)))
+            if callback is not None:
+                callback(src, str(e))
+            continue
+        key = tuple(t.shape[-2:])
+        pending.setdefault(key, []).append((src, rel, t))
+        if len(pending[key]) >= batch_size:
+            flush(key)
+    for key in list(pending):
+        flush(key)
+    return result
