@@ -165,3 +165,22 @@ def test_corrupt_model_file_is_a_clear_error(two_style_model, tmp_path, photos):
     assert r.exit_code == 2 and "bad.safetensors" in r.output and "sha256" in r.output
     r = cli("apply", "no_such_model", photos, "-o", tmp_path / "o")
     assert r.exit_code == 2 and "shipped models" in r.output
+
+
+def test_export_cli_onnx_parity_on_a_real_photo(two_style_model, photos, tmp_path):
+    pytest.importorskip("onnxruntime")
+    from atelier.export import OnnxStylizer
+
+    out = tmp_path / "pair.onnx"
+    r = cli("export", two_style_model, "--onnx", out)
+    assert r.exit_code == 0, r.output
+    assert "style_weights (N,2)" in r.output
+    net = atelier.load_model(two_style_model)
+    sess = OnnxStylizer(out)
+    for size in (97, 150):  # one file, two sizes: dynamic height and width
+        x = img.load_image(photos / "000000000086.jpg", size=size)
+        with torch.no_grad():
+            expected = net(x, [0.25, 0.75])
+        assert (sess(x, [0.25, 0.75]) - expected).abs().max() < 1 / 255
+    r = cli("export", two_style_model, "--onnx", tmp_path / "missing" / "x.onnx")
+    assert r.exit_code == 2 and "missing" in r.output

@@ -313,7 +313,7 @@ def train(
     seed: int = typer.Option(0, help="Random seed (weights, crops, style indices)."),
     checkpoint_every: int = typer.Option(500, help="Write the checkpoint every N steps (and on Ctrl-C)."),
     preview_every: int = typer.Option(500, help="Write OUTPUT.preview.png every N steps (0: never)."),
-    init_from: Optional[Path] = typer.Option(None, help="Start from this trained model (fine-tuning)."),
+    init_from: Optional[str] = typer.Option(None, help="Start from this trained model: a file or a shipped name."),
     resume: bool = typer.Option(False, "--resume", help="Continue from OUTPUT's checkpoint (.ckpt)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ):

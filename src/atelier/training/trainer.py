@@ -99,11 +99,11 @@ class TrainConfig:
         content_layers, style_layers: VGG layer names (defaults of Gatys et al. 2016).
         pooling: ``"max"`` or ``"avg"`` pooling in the VGG encoder.
         weights: None for the Caffe VGG19, or a torchvision VGG16/VGG19 state-dict path.
-        init_from: a trained model (``.safetensors`` with its model card) of the same width to
-            start from instead of random weights (fine-tuning): all convolutions are copied; each
-            style's instance-norm parameters are copied from the source's style with the same
-            file sha256, or set to the mean over the source's styles. Used only when a run
-            starts, not on resume.
+        init_from: a shipped model's name or a trained model (``.safetensors`` with its model
+            card) of the same width to start from instead of random weights (fine-tuning): all
+            convolutions are copied; each style's instance-norm parameters are copied from the
+            source's style with the same file sha256, or set to the mean over the source's
+            styles. Used only when a run starts, not on resume.
     """
 
     styles: Sequence[PathLike] = ()
@@ -340,7 +340,7 @@ class FeedForwardTrainer:
             self._style_targets = targets
         return self._style_targets
 
-    def initialize_from(self, path: PathLike) -> dict:
+    def initialize_from(self, path: PathLike | str) -> dict:
         """Copy the weights of a trained model into the (untrained) network: see
         ``TrainConfig.init_from``.
 
@@ -351,6 +351,9 @@ class FeedForwardTrainer:
         Raises:
             InputError: the source is missing, corrupt (sha256) or of another width.
         """
+        from ..feedforward import model_path  # a shipped model's name or a file
+
+        path = model_path(path)
         src = load_trained(path)
         if src.width != self.model.width:
             raise InputError(f"the model to start from has width {src.width}, this run {self.model.width}; "
