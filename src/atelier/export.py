@@ -41,13 +41,11 @@ Requires ``pip install onnx onnxruntime`` (imported only when these functions ar
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import io
 import json
 import os
 import pathlib
-import tempfile
 import warnings
 from typing import Any, Sequence, Union
 
@@ -57,6 +55,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .errors import InputError
+from .utils import atomic_write
 from .networks.transformer import MIN_SIDE, StyleWeights, TransformerNet, style_weights_matrix
 
 __all__ = ["CARD_KEY", "DEFAULT_OPSET", "OnnxStylizer", "export_onnx", "run_onnx"]
@@ -217,22 +216,8 @@ def export_onnx(net: TransformerNet, path: PathLike, opset: int = DEFAULT_OPSET)
     onnx.checker.check_model(proto)
     data = proto.SerializeToString()
 
-    tmp = None
-    try:
-        fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{p.name}.", suffix=".tmp")
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, p)
-        tmp = None
-    except OSError as e:
-        raise InputError(f"could not write the file ({e.strerror or e}); check free disk space and permissions",
-                         p) from None
-    finally:
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
+    with atomic_write(p) as fh:
+        fh.write(data)
     return p
 
 

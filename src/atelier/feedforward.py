@@ -36,7 +36,7 @@ __all__ = ["list_models", "model_card", "model_path", "load_model", "stylize_ten
 
 PathLike = Union[str, os.PathLike]
 #: Colour modes of :func:`stylize_tensor`.
-PRESERVE_COLOR_MODES = ("none", "luminance", "histogram")
+PRESERVE_COLOR_MODES = img.PRESERVE_COLOR_MODES
 
 
 def _models_dir() -> pathlib.Path:

@@ -27,7 +27,6 @@ import contextlib
 import json
 import os
 import pathlib
-import tempfile
 import threading
 from typing import Any, Union
 
@@ -37,6 +36,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageFile, ImageOps, PngImagePlugin, UnidentifiedImageError
 
 from .errors import InputError
+from .utils import atomic_write
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -631,17 +631,6 @@ def resize_longest(image: torch.Tensor, size: int) -> torch.Tensor:
 # --------------------------------------------------------------------------- writing
 
 
-def _umask() -> int:
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
-    return 0o022
-
-
 def check_output_path(path: str | os.PathLike) -> pathlib.Path:
     """Check that an image can be written to ``path``; call it BEFORE a long job.
 
@@ -748,32 +737,8 @@ def save_image(
             ).encode("ascii")
             kwargs["exif"] = exif.tobytes()
 
-    tmp_name = None
-    try:
-        with tempfile.NamedTemporaryFile(
-            mode="wb", dir=out.parent, prefix=f".{out.stem}.", suffix=out.suffix, delete=False
-        ) as f:
-            tmp_name = f.name
-            pil.save(f, format=fmt, **kwargs)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp_name, 0o666 & ~_umask())
-        os.replace(tmp_name, out)
-        tmp_name = None
-    except OSError as e:
-        raise InputError(
-            f"could not write the image ({e.strerror or e}); check free disk space and permissions", out
-        ) from None
-    finally:
-        if tmp_name is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp_name)
-    with contextlib.suppress(OSError):  # make the rename itself durable
-        fd = os.open(out.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+    with atomic_write(out) as f:
+        pil.save(f, format=fmt, **kwargs)
     return out
 
 
@@ -1005,3 +970,89 @@ def match_color_histogram(source: torch.Tensor, reference: torch.Tensor) -> torc
     )
     t = torch.from_numpy(out).permute(0, 3, 1, 2).to(device=source.device, dtype=source.dtype)
     return t.clamp_(0.0, 1.0).contiguous()
+
+
+# --------------------------------------------------------------------------- colour modes and masks
+
+#: Colour-preservation modes shared by every method (Gatys, feed-forward, AdaIN).
+PRESERVE_COLOR_MODES = ("none", "luminance", "histogram")
+
+
+def _check_color_mode(mode: str) -> None:
+    if mode not in PRESERVE_COLOR_MODES:
+        raise ValueError(f"preserve color must be one of {PRESERVE_COLOR_MODES}, got {mode!r}")
+
+
+def color_inputs(content: torch.Tensor, styles: list[torch.Tensor], mode: str) -> tuple[torch.Tensor, list]:
+    """Prepare content and style images for a colour-preservation mode (before stylization).
+
+    Gatys, Ecker, Bethge, Hertzmann & Shechtman (2017), "Controlling Perceptual Factors in
+    Neural Style Transfer", §5:
+
+    * ``"none"``: unchanged;
+    * ``"histogram"``: each style image's colours are matched to the content's
+      (:func:`match_color_histogram`), so the style brings its texture, not its palette;
+    * ``"luminance"``: luminance-only transfer: the content becomes its luminance and each
+      style its luminance matched to the content's mean and spread, both as 3 grey channels;
+      finish with :func:`color_output`.
+
+    Args:
+        content: float32 (1, 3, H, W) in [0, 1].
+        styles: float32 (1, 3, h, w) images in [0, 1].
+        mode: one of :data:`PRESERVE_COLOR_MODES`.
+
+    Returns:
+        ``(content, styles)``, float32 in [0, 1].
+
+    Raises:
+        ValueError: an unknown mode.
+    """
+    _check_color_mode(mode)
+    if mode == "histogram":
+        styles = [match_color_histogram(s, content) for s in styles]
+    elif mode == "luminance":
+        cy = luminance(content)
+        styles = [match_luminance(luminance(s), cy).clamp(0, 1).expand(-1, 3, -1, -1) for s in styles]
+        content = cy.expand(-1, 3, -1, -1)
+    return content, list(styles)
+
+
+def color_output(result: torch.Tensor, content: torch.Tensor, mode: str) -> torch.Tensor:
+    """Finish a colour-preservation mode after stylization: for ``"luminance"`` the result's
+    luminance with the original ``content``'s chroma (YCbCr, same size); otherwise ``result``
+    unchanged. Shapes (N, 3, H, W), float32 in [0, 1].
+
+    Raises:
+        ValueError: an unknown mode.
+    """
+    _check_color_mode(mode)
+    if mode == "luminance":
+        return combine_luminance_chroma(luminance(result), content)
+    return result
+
+
+def load_mask(source: ImageSource, height: int, width: int,
+              max_pixels: int | None = None) -> tuple[torch.Tensor, str | None]:
+    """Load a mask image for spatial control: white = 1, black = 0, grey in between.
+
+    Args:
+        source: a mask file (any image :func:`open_image` reads; colours are turned into
+            luminance, transparency is composited over white), a PIL image, an array or a tensor.
+        height, width: the size the mask must have (the content image's, in pixels).
+        max_pixels: pixel limit, see :func:`open_image`.
+
+    Returns:
+        ``(mask, note)``: float32 (1, 1, height, width) in [0, 1], and ``None`` or a sentence
+        saying the mask was resized from its own size (tell the user: the edges may have moved).
+
+    Raises:
+        InputError: naming the file: missing, not an image, corrupt, too large.
+    """
+    t = load_image(source, max_pixels=max_pixels)
+    m = luminance(t)
+    note = None
+    if m.shape[-2:] != (height, width):
+        note = (f"the mask is {m.shape[-1]}x{m.shape[-2]} px and the content image {width}x{height} px; "
+                f"the mask was resized to fit (make them the same size to place the edge exactly)")
+        m = F.interpolate(m, size=(height, width), mode="bilinear", align_corners=False, antialias=True)
+    return m.clamp(0, 1), note

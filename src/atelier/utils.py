@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import pathlib
+import tempfile
+from typing import IO, Iterator
 
 
 def sha256_file(path: str | os.PathLike) -> str:
@@ -17,3 +21,56 @@ def sha256_file(path: str | os.PathLike) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def _umask() -> int:
+    """The process umask, read without changing it (falls back to 0o022)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0o022
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
+    """Write ``path`` all at once or not at all.
+
+    Yields a temporary file beside ``path``; when the block ends without an error the
+    file is flushed, fsynced, given the usual permissions (``0o666`` minus the umask,
+    not ``mkstemp``'s ``0o600``) and renamed over ``path``. On any error (Ctrl-C
+    included) the temporary file is removed and ``path`` is left as it was, so a
+    failed job never leaves a partial output file.
+
+    Raises:
+        InputError: the file cannot be written (names the path and the OS reason).
+    """
+    from .errors import InputError
+
+    path = pathlib.Path(path)
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        with os.fdopen(fd, mode) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+        tmp = None
+    except OSError as e:
+        raise InputError(f"could not write the file ({e.strerror or e}); check free disk space and permissions",
+                         path) from None
+    finally:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+    with contextlib.suppress(OSError):  # make the rename itself durable
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)

@@ -23,7 +23,7 @@ from ..features.vgg import VGGEncoder, get_encoder, validate_layers
 from ..losses import StyleTarget, content_loss, gram_matrix, normalize_weights, tv_loss
 from .lbfgs import LBFGS
 
-PRESERVE_COLOR_MODES = ("none", "luminance", "histogram")
+PRESERVE_COLOR_MODES = img.PRESERVE_COLOR_MODES
 OPTIMIZERS = ("lbfgs", "adam")
 PRECISIONS = ("auto", "fp32", "bf16")
 #: Longest side (pixels) above which a coarse-to-fine pyramid is used by default.
@@ -242,14 +242,7 @@ class GatysStyleTransfer:
 
     # -- targets --------------------------------------------------------------------------
     def _prepare(self, content: torch.Tensor, styles: Sequence[torch.Tensor]):
-        cfg = self.config
-        if cfg.preserve_color == "histogram":
-            styles = [img.match_color_histogram(s, content) for s in styles]
-        elif cfg.preserve_color == "luminance":
-            cy = img.luminance(content)
-            styles = [img.match_luminance(img.luminance(s), cy).clamp(0, 1).expand(-1, 3, -1, -1) for s in styles]
-            content = cy.expand(-1, 3, -1, -1)
-        return content, list(styles)
+        return img.color_inputs(content, list(styles), self.config.preserve_color)
 
     def style_grams(self, styles: Sequence[torch.Tensor], longest: int) -> list[dict[str, torch.Tensor]]:
         """Gram targets of each style image resized to ``style_scale * longest`` px (longest side)."""
@@ -384,6 +377,5 @@ class GatysStyleTransfer:
         if x.shape[-2:] != (h, w):
             x = F.interpolate(x, size=(h, w), mode="bicubic", align_corners=False)
         x = x.clamp(0, 1)
-        if self.config.preserve_color == "luminance":
-            x = img.combine_luminance_chroma(img.luminance(x), img.resize_to(original_content, h, w))
+        x = img.color_output(x, img.resize_to(original_content, h, w), self.config.preserve_color)
         return x.float().cpu()
