@@ -71,7 +71,7 @@ def main() -> int:
             if card["hyperparameters"].get("init_from"):
                 card["hyperparameters"]["init_from"] = pathlib.Path(card["hyperparameters"]["init_from"]).name
             card["hyperparameters"]["styles"] = [pathlib.Path(s).name for s in card["hyperparameters"]["styles"]]
-            shutil.copy2(paths["weights"], PACKAGE_MODELS / paths["weights"].name)
+            shutil.copyfile(paths["weights"], PACKAGE_MODELS / paths["weights"].name)
             (PACKAGE_MODELS / paths["card"].name).write_text(json.dumps(card, indent=2) + "\n")
             print("installed", st["name"])
         return 0
