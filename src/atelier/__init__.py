@@ -14,6 +14,12 @@ Feed-forward models (one pass per image)::
     atelier.list_models()                     # shipped models, e.g. ["great_wave", "multi10", ...]
     net = atelier.load_model("starry_night")  # a torch.nn.Module
     out = net(images)                         # (N, 3, H, W) in [0, 1] -> same shape and range
+
+Arbitrary styles in one pass (AdaIN)::
+
+    model = atelier.load_adain()                          # the shipped decoder
+    style = model.encode_style(atelier.load_image("painting.jpg", size=512))   # reusable
+    out = model(atelier.load_image("photo.jpg"), style, alpha=0.8)
 """
 
 from importlib.metadata import PackageNotFoundError, version as _version
@@ -25,6 +31,7 @@ except PackageNotFoundError:  # running from a source tree
 
 from .analysis.metrics import evaluate
 from .api import stylize
+from .arbitrary import load_adain, stylize_adain
 from .errors import AtelierError, InputError
 from .feedforward import list_models, load_model, model_card
 from .image import load_image, save_image
@@ -40,6 +47,8 @@ __all__ = [
     "__version__",
     "evaluate",
     "list_models",
+    "load_adain",
+    "stylize_adain",
     "load_model",
     "model_card",
     "load_image",

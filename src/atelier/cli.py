@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import tempfile
 from importlib import resources
 from pathlib import Path
 from typing import List, Optional, Tuple
@@ -46,15 +45,11 @@ def _names(text: str) -> List[str]:
 
 
 def _write_json(path: Path, data: dict) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".json.tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from .utils import atomic_write
+
+    with atomic_write(path, "w") as f:
+        json.dump(data, f, indent=2)
+        f.write("\n")
 
 
 def _check_json_path(path: Path) -> Path:
@@ -162,6 +157,62 @@ def _run_stylize(content: Path, styles: List[Path], output: Path, options: dict,
                   f"{st.stats['device']} {st.stats['precision']}; content {L['content']:.3g}, style {L['style']:.3g})")
 
 
+def _run_one_pass(method: str, content: Path, styles: List[Path], output: Path, *, size, alpha, blend, mask,
+                  style_size, decoder, preserve_color, device, precision, max_pixels, quiet) -> None:
+    """``stylize --method adain`` and ``--method MODEL``: one network pass, then save with metadata."""
+    import time
+
+    from . import __version__
+    from . import image as img
+    from .errors import InputError
+
+    meta = {"atelier_version": __version__, "content": str(content), "preserve_color": preserve_color}
+    try:
+        out_path = img.check_output_path(output)
+        c = img.load_image(content, size=size, max_pixels=max_pixels)
+        if method == "adain":
+            from .arbitrary import adain_tensor, load_adain
+
+            if not styles:
+                raise ValueError("--method adain needs at least one --style image")
+            if mask is not None and len(styles) != 2:
+                raise ValueError(f"--mask needs exactly two --style images (the first where the mask is white, "
+                                 f"the second where it is black), got {len(styles)}")
+            m = None
+            if mask is not None:
+                m, note = img.load_mask(mask, c.shape[-2], c.shape[-1], max_pixels=max_pixels)
+                if note:
+                    err.print(f"[yellow]warning:[/] {mask}: {note}")
+            weights = _floats(blend, "--style-blend")
+            style_imgs = [img.load_image(p, size=style_size, max_pixels=max_pixels) for p in styles]
+            model = load_adain(decoder, device=device, precision=precision)
+            t0 = time.perf_counter()
+            result = adain_tensor(model, c, style_imgs, alpha=alpha, blend=weights, mask=m,
+                                  preserve_color=preserve_color, style_size=None)
+            meta.update(method="adain", styles=[str(p) for p in styles], alpha=alpha, style_blend=weights,
+                        mask=str(mask) if mask else None, style_size=style_size,
+                        decoder=str(decoder) if decoder else "adain", decoder_sha256=model.card.get("sha256"))
+        else:
+            from .feedforward import load_model, stylize_tensor
+
+            if styles:
+                raise ValueError(f"a feed-forward model ({method}) has its styles built in; leave out --style "
+                                 "(or use --method adain for any style image)")
+            net = load_model(method, device=device)
+            t0 = time.perf_counter()
+            weights = _floats(blend, "--style-blend")
+            result = stylize_tensor(net, c, weights, preserve_color=preserve_color, precision=precision)
+            meta.update(method="feedforward", model=method, model_sha256=net.card.get("sha256"),
+                        style_weights=weights)
+        seconds = time.perf_counter() - t0
+    except (InputError, ValueError) as e:
+        raise _fail(str(e)) from None
+    meta["seconds"] = seconds
+    img.save_image(result, out_path, meta)
+    if not quiet:
+        err.print(f"wrote {out_path} ({result.shape[-1]}x{result.shape[-2]}, {seconds:.2f} s, {meta['method']})")
+
+
 def _options(size, style_scale, iterations, optimizer, lr, content_weight, style_weight, tv_weight, style_blend,
              init, seed, preserve_color, scales, content_layers, style_layers, pooling, device, precision,
              weights) -> dict:
@@ -179,8 +230,10 @@ _D = GatysConfig()
 @app.command()
 def stylize(
     content: Path = typer.Argument(..., help="Content image (photo)."),
-    style: List[Path] = typer.Option(..., "--style", "-s", help="Style image; repeat for several."),
+    style: Optional[List[Path]] = typer.Option(None, "--style", "-s", help="Style image; repeat for several."),
     output: Path = typer.Option(..., "--output", "-o", help="Output image (.png keeps the parameters)."),
+    method: str = typer.Option("gatys", help="gatys (optimization), adain (any style, one pass) or a feed-forward "
+                               "model name/file (see 'atelier models')."),
     size: Optional[int] = typer.Option(None, help="Longest side of the output in pixels [default: content's]."),
     style_scale: float = typer.Option(_D.style_scale, help="Style image size relative to the output."),
     iterations: int = typer.Option(_D.iterations, "--iterations", "-n", help="Iterations per scale."),
@@ -193,6 +246,10 @@ def stylize(
     init: str = typer.Option("content", help="content, noise, style or an image path."),
     seed: Optional[int] = typer.Option(None, help="Random seed (same seed, same pixels on the CPU)."),
     preserve_color: str = typer.Option("none", help="none, luminance or histogram."),
+    alpha: float = typer.Option(1.0, help="adain: style strength in [0, 1] (0: content, 1: full style)."),
+    mask: Optional[Path] = typer.Option(None, help="adain, two styles: first style where white, second where black."),
+    style_size: int = typer.Option(512, help="adain: longest side of the style images in pixels."),
+    decoder: Optional[Path] = typer.Option(None, help="adain: decoder from 'atelier train-adain' [default: shipped]."),
     scales: Optional[int] = typer.Option(None, help="Coarse-to-fine levels [default: 1 up to 512 px, +1 per doubling]."),
     content_layers: str = typer.Option(",".join(_D.content_layers), help="Comma-separated VGG layers."),
     style_layers: str = typer.Option(",".join(_D.style_layers), help="Comma-separated VGG layers."),
@@ -205,7 +262,18 @@ def stylize(
     max_pixels: Optional[int] = typer.Option(None, help="Refuse images larger than this many pixels [default: 100M]."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ):
-    """Stylize CONTENT with one or more --style images (Gatys et al. optimization)."""
+    """Stylize CONTENT with one or more --style images (default: Gatys et al. optimization).
+
+    --method adain stylizes with any style image in one pass (Huang & Belongie 2017); a
+    feed-forward model name (see 'atelier models') needs no --style.
+    """
+    if method != "gatys":
+        _run_one_pass(method, content, style or [], output, size=size, alpha=alpha, blend=style_blend, mask=mask,
+                      style_size=style_size, decoder=decoder, preserve_color=preserve_color, device=device,
+                      precision=precision, max_pixels=max_pixels, quiet=quiet)
+        return
+    if not style:
+        raise _fail("give at least one --style image (or --method MODEL_NAME for a feed-forward model)")
     opts = _options(size, style_scale, iterations, optimizer, lr, content_weight, style_weight, tv_weight,
                     style_blend, init, seed, preserve_color, scales, content_layers, style_layers, pooling,
                     device, precision, weights)
@@ -292,6 +360,69 @@ def layers(arch: str = typer.Option("vgg19", help="vgg19 or vgg16.")):
 
 # -- feed-forward networks ------------------------------------------------------------------
 
+def _check_training_output(output: Path, resume: bool) -> dict:
+    """The output files of a training run; refuses to overwrite an earlier run's checkpoint."""
+    from .errors import InputError
+    from .training.trainer import output_paths
+
+    paths = output_paths(output)
+    if not paths["weights"].resolve().parent.is_dir():
+        raise InputError("the output folder does not exist; create it first", paths["weights"])
+    if not resume and paths["checkpoint"].exists():
+        raise InputError("a checkpoint of an earlier run is here; add --resume to continue it, or choose "
+                         "another output name", paths["checkpoint"])
+    return paths
+
+
+def _start_training(output: Path, resume: bool, build):
+    """The output paths and ``build(weights_path)``, the trainer; bad options exit 2 with the message."""
+    from .errors import InputError
+
+    try:
+        paths = _check_training_output(output, resume)
+        return paths, build(str(paths["weights"]))
+    except (InputError, ValueError) as e:
+        raise _fail(str(e)) from None
+
+
+def _run_training(trainer, paths: dict, steps: int, resume: bool, quiet: bool, describe) -> None:
+    """Shared by ``train`` and ``train-adain``: progress bar, Ctrl-C, skipped files, summary."""
+    from .errors import InputError
+
+    datasets = [d for d in (trainer.dataset, getattr(trainer, "style_dataset", None)) if d is not None]
+    for d in datasets:
+        if d.skipped:
+            err.print(f"[yellow]warning:[/] {d.skipped} unreadable image(s) skipped")
+    columns = [TextColumn("[bold]training"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+               TimeElapsedColumn(), TimeRemainingColumn()]
+    with Progress(*columns, console=err, disable=quiet) as bar:
+        task = bar.add_task("train", total=steps, info="")
+
+        def callback(step, losses, ips):
+            bar.update(task, completed=step, info=f"{describe(losses)}  {ips:.1f} img/s")
+
+        try:
+            card = trainer.train(callback=callback, resume=resume)
+        except KeyboardInterrupt:
+            bar.stop()
+            err.print(f"interrupted at step {trainer.step}; checkpoint saved to {paths['checkpoint']}; "
+                      "continue with the same command and --resume")
+            raise typer.Exit(130)
+        except (InputError, ValueError) as e:
+            raise _fail(str(e)) from None
+        except FloatingPointError as e:
+            raise _fail(str(e), 1) from None
+        finally:
+            for d in datasets:
+                if d.skipped:
+                    err.print(f"[yellow]warning:[/] {d.skipped} unreadable image(s) were skipped: "
+                              + ", ".join(str(p) for p, _ in d.skipped_files[:5]))
+    fl = card.get("final_losses", {})
+    err.print(f"wrote {paths['weights']} and {paths['card'].name} ({card['steps']} steps, "
+              f"{card['wall_seconds']:.0f} s; content {fl.get('content', float('nan')):.3g}, "
+              f"style {fl.get('style', float('nan')):.3g})")
+
+
 @app.command()
 def train(
     style: List[Path] = typer.Option(..., "--style", "-s", help="Style image; repeat for a multi-style network."),
@@ -318,59 +449,63 @@ def train(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ):
     """Train a feed-forward network on photos (Johnson et al. 2016; several --style: Dumoulin et al. 2017)."""
-    from .errors import InputError
-    from .training.trainer import FeedForwardTrainer, TrainConfig, output_paths
+    from .training.trainer import FeedForwardTrainer, TrainConfig
 
-    jitter = None if scale_jitter.strip().lower() == "none" else _floats(scale_jitter, "--scale-jitter")
-    if jitter is not None and len(jitter) != 2:
-        raise _fail(f"--scale-jitter expects two numbers lo,hi, got {scale_jitter!r}")
-    try:
-        paths = output_paths(output)
-        if not paths["weights"].resolve().parent.is_dir():
-            raise InputError("the output folder does not exist; create it first", paths["weights"])
-        if not resume and paths["checkpoint"].exists():
-            raise InputError("a checkpoint of an earlier run is here; add --resume to continue it, or choose "
-                             "another output name", paths["checkpoint"])
-        cfg = TrainConfig(styles=[str(p) for p in style], content=[str(p) for p in content_dir],
-                          out=str(paths["weights"]), image_size=image_size, batch_size=batch_size, steps=steps,
-                          lr=lr, content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight,
-                          style_scale=style_scale, width=width, scale_jitter=tuple(jitter) if jitter else None,
-                          precision=precision, device=device, seed=seed, checkpoint_every=checkpoint_every,
-                          preview_every=preview_every, init_from=str(init_from) if init_from else None)
-        trainer = FeedForwardTrainer(cfg)
-        if trainer.dataset.skipped:
-            err.print(f"[yellow]warning:[/] {trainer.dataset.skipped} unreadable photo(s) skipped")
-    except (InputError, ValueError) as e:
-        raise _fail(str(e)) from None
+    jitter = _jitter(scale_jitter)
+    paths, trainer = _start_training(output, resume, lambda out: FeedForwardTrainer(TrainConfig(
+        styles=[str(p) for p in style], content=[str(p) for p in content_dir], out=out, image_size=image_size,
+        batch_size=batch_size, steps=steps, lr=lr, content_weight=content_weight, style_weight=style_weight,
+        tv_weight=tv_weight, style_scale=style_scale, width=width, scale_jitter=jitter, precision=precision,
+        device=device, seed=seed, checkpoint_every=checkpoint_every, preview_every=preview_every,
+        init_from=str(init_from) if init_from else None)))
+    _run_training(trainer, paths, steps, resume, quiet,
+                  lambda L: f"content {L['content']:.3g} style {L['style']:.3g} tv {L['tv']:.3g}")
 
-    columns = [TextColumn("[bold]training"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-               TimeElapsedColumn(), TimeRemainingColumn()]
-    with Progress(*columns, console=err, disable=quiet) as bar:
-        task = bar.add_task("train", total=steps, info="")
 
-        def callback(step, losses, ips):
-            bar.update(task, completed=step, info=(f"content {losses['content']:.3g} style {losses['style']:.3g} "
-                                                   f"tv {losses['tv']:.3g}  {ips:.1f} img/s"))
+@app.command("train-adain")
+def train_adain(
+    content_dir: List[Path] = typer.Option(..., "--content-dir", "-c",
+                                           help="Folder of content photos (or a file); repeat for several."),
+    style_dir: List[Path] = typer.Option(..., "--style-dir", "-s",
+                                         help="Folder of style images (or a file); repeat for several."),
+    output: Path = typer.Option(..., "--output", "-o", help="Trained decoder (.safetensors; card .json beside it)."),
+    image_size: int = typer.Option(256, help="Side of the square crops in pixels (paper: 256)."),
+    batch_size: int = typer.Option(8, help="Content/style pairs per step (paper: 8)."),
+    steps: int = typer.Option(160_000, help="Optimizer steps in all (raise it with --resume to train longer)."),
+    lr: float = typer.Option(1e-4, help="Adam learning rate."),
+    lr_decay: float = typer.Option(5e-5, help="Learning rate of step k: lr / (1 + lr_decay * k)."),
+    content_weight: float = typer.Option(1.0, help="Content weight."),
+    style_weight: float = typer.Option(10.0, help="Style weight (mean/std losses at relu1_1..relu4_1)."),
+    width: float = typer.Option(1.0, help="Decoder channel multiplier (1.0 = the paper's decoder)."),
+    scale_jitter: str = typer.Option("1,2", help="Random zoom range of the crops, lo,hi ('none' for none)."),
+    precision: str = typer.Option("auto", help="auto, fp32 or bf16."),
+    device: str = typer.Option("auto", help="auto, cpu, cuda or mps."),
+    seed: int = typer.Option(0, help="Random seed (weights, crops)."),
+    checkpoint_every: int = typer.Option(500, help="Write the checkpoint every N steps (and on Ctrl-C)."),
+    preview_every: int = typer.Option(500, help="Write OUTPUT.preview.png every N steps (0: never)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from OUTPUT's checkpoint (.ckpt)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+):
+    """Train an AdaIN decoder for arbitrary styles (Huang & Belongie 2017) on photos and style images."""
+    from .training.adain import AdaINTrainConfig, AdaINTrainer
 
-        try:
-            card = trainer.train(callback=callback, resume=resume)
-        except KeyboardInterrupt:
-            bar.stop()
-            err.print(f"interrupted at step {trainer.step}; checkpoint saved to {paths['checkpoint']}; "
-                      "continue with the same command and --resume")
-            raise typer.Exit(130)
-        except (InputError, ValueError) as e:
-            raise _fail(str(e)) from None
-        except FloatingPointError as e:
-            raise _fail(str(e), 1) from None
-        finally:
-            if trainer.dataset.skipped:
-                err.print(f"[yellow]warning:[/] {trainer.dataset.skipped} unreadable photo(s) were skipped: "
-                          + ", ".join(str(p) for p, _ in trainer.dataset.skipped_files[:5]))
-    fl = card.get("final_losses", {})
-    err.print(f"wrote {paths['weights']} and {paths['card'].name} ({card['steps']} steps, "
-              f"{card['wall_seconds']:.0f} s; content {fl.get('content', float('nan')):.3g}, "
-              f"style {fl.get('style', float('nan')):.3g})")
+    jitter = _jitter(scale_jitter)
+    paths, trainer = _start_training(output, resume, lambda out: AdaINTrainer(AdaINTrainConfig(
+        content=[str(p) for p in content_dir], styles=[str(p) for p in style_dir], out=out, image_size=image_size,
+        batch_size=batch_size, steps=steps, lr=lr, lr_decay=lr_decay, content_weight=content_weight,
+        style_weight=style_weight, width=width, scale_jitter=jitter, precision=precision, device=device, seed=seed,
+        checkpoint_every=checkpoint_every, preview_every=preview_every)))
+    _run_training(trainer, paths, steps, resume, quiet,
+                  lambda L: f"content {L['content']:.3g} style {L['style']:.3g}")
+
+
+def _jitter(text: str) -> Optional[Tuple[float, float]]:
+    if text.strip().lower() == "none":
+        return None
+    lohi = _floats(text, "--scale-jitter")
+    if len(lohi) != 2:
+        raise _fail(f"--scale-jitter expects two numbers lo,hi, got {text!r}")
+    return (lohi[0], lohi[1])
 
 
 def _style_weights(model, style_mix: Optional[str], style_index: Optional[int]):
@@ -447,6 +582,11 @@ def models(
 
     if name is not None:
         try:
+            if name == "adain":
+                from .arbitrary import decoder_path
+
+                out.print_json(decoder_path().with_suffix(".json").read_text())
+                return
             out.print_json(json.dumps(model_card(name)))
         except InputError as e:
             raise _fail(str(e)) from None
@@ -461,6 +601,17 @@ def models(
                       f"{fl.get('content', float('nan')):.3f} / {fl.get('style', float('nan')):.3f}",
                       card.get("device", "?"))
     out.print(table)
+    try:
+        from .arbitrary import decoder_path
+
+        card = json.loads(decoder_path().with_suffix(".json").read_text())
+    except (InputError, OSError, ValueError):
+        return
+    fl = card.get("final_losses", {})
+    out.print(f"AdaIN decoder [bold]adain[/] (any style image: atelier stylize --method adain): width "
+              f"{card['architecture']['width']}, {card.get('steps')} steps on {card.get('device', '?')}, "
+              f"{card['style_images']['count']} training styles; held out: "
+              f"{', '.join(card['style_images'].get('held_out', [])) or 'none'}")
 
 
 @app.command()

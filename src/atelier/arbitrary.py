@@ -1,0 +1,187 @@
+"""Arbitrary style transfer for users: the shipped AdaIN decoder, any style image, one pass.
+
+Huang & Belongie (2017), "Arbitrary Style Transfer in Real-time with Adaptive Instance
+Normalization". The network itself is :class:`atelier.networks.AdaINModel`; this module loads
+the decoder shipped with the package (or one trained with ``atelier train-adain``) and adds
+what a user needs around it: image files in and out, style images resized to a style size,
+colour preservation, masks from files.
+
+Example::
+
+    import atelier
+    from atelier import image as img
+
+    model = atelier.load_adain()                              # the shipped decoder
+    starry = model.encode_style(img.load_image("starry.jpg", size=512))   # cached style
+    for path in frames:                                        # any number of images
+        out = model(img.load_image(path), starry, alpha=0.8)  # (1, 3, H, W) in [0, 1]
+
+    atelier.stylize_adain("photo.jpg", ["starry.jpg", "scream.jpg"], blend=[0.7, 0.3]).save("out.png")
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+from importlib import resources
+from typing import Optional, Sequence, Union
+
+import torch
+from PIL import Image
+
+from . import image as img
+from .errors import InputError
+from .networks.adain import AdaINModel, StyleFeatures
+from .optimize.gatys import resolve_device, resolve_precision
+
+__all__ = ["DEFAULT_DECODER", "DEFAULT_STYLE_SIZE", "decoder_path", "load_adain", "stylize_adain",
+           "adain_tensor"]
+
+#: Name of the shipped decoder (the default of ``--method adain``).
+DEFAULT_DECODER = "adain"
+#: Longest side (pixels) style images are resized to before encoding (the paper uses 512).
+DEFAULT_STYLE_SIZE = 512
+
+PathLike = Union[str, os.PathLike]
+StyleLike = Union[img.ImageSource, StyleFeatures]
+
+
+def decoder_path(name_or_path: Optional[PathLike] = None) -> pathlib.Path:
+    """The ``.safetensors`` file of the shipped decoder (``None`` or ``"adain"``) or of a path.
+
+    Raises:
+        InputError: the file does not exist (or the package was installed without its decoder).
+    """
+    if name_or_path is None or os.fspath(name_or_path) == DEFAULT_DECODER:
+        p = pathlib.Path(str(resources.files("atelier") / "models" / "adain" / "decoder.safetensors"))
+        if not p.is_file():
+            raise InputError("the shipped AdaIN decoder is missing from this installation; reinstall atelier "
+                             "or pass a decoder trained with 'atelier train-adain'", p)
+        return p
+    p = pathlib.Path(os.fspath(name_or_path)).expanduser()
+    for cand in (p, p.with_suffix(".safetensors"), pathlib.Path(os.fspath(p) + ".safetensors")):
+        if cand.is_file():
+            return cand.with_suffix(".safetensors") if cand.suffix.lower() == ".json" else cand
+    raise InputError(f"no such AdaIN decoder file (the shipped one is called {DEFAULT_DECODER!r})", p)
+
+
+def load_adain(name_or_path: Optional[PathLike] = None, device: str = "auto", precision: str = "auto") -> AdaINModel:
+    """Load an AdaIN model: the VGG19 encoder and a trained decoder, verified by sha256.
+
+    Args:
+        name_or_path: ``None`` or ``"adain"`` for the decoder shipped with the package, or
+            the ``.safetensors`` file of one trained with ``atelier train-adain`` (its
+            ``.json`` model card beside it).
+        device: ``"auto"`` (cuda, mps, cpu), ``"cpu"``, ``"cuda"``, ``"mps"``.
+        precision: default precision of the model's calls: ``"auto"`` (bf16 on CUDA with
+            bf16 and on CPUs with AMX, else fp32), ``"fp32"`` or ``"bf16"``.
+
+    Returns:
+        An :class:`~atelier.networks.AdaINModel` in eval mode with attribute ``card`` (the
+        model card). Call it as ``model(content, styles, alpha=, blend=, mask=)``; make
+        reusable styles with ``model.encode_style(image)``.
+
+    Raises:
+        InputError: a missing or corrupt decoder file (sha256 differs from the card).
+        ValueError: an unavailable device or an unknown precision.
+    """
+    from .training.adain import load_adain as _load
+
+    dev = resolve_device(str(device))
+    if precision not in ("auto", "fp32", "bf16"):
+        raise ValueError(f"precision must be auto, fp32 or bf16, got {precision!r}")
+    return _load(decoder_path(name_or_path), device=dev, precision=resolve_precision(precision, dev))
+
+
+def _style_features(model: AdaINModel, style: StyleLike, style_size: Optional[int],
+                    max_pixels: Optional[int], precision: Optional[str]) -> StyleFeatures:
+    if isinstance(style, StyleFeatures):
+        return style
+    return model.encode_style(img.load_image(style, size=style_size, max_pixels=max_pixels), precision)
+
+
+def adain_tensor(model: AdaINModel, content: torch.Tensor, styles: Sequence[StyleLike], *, alpha: float = 1.0,
+                 blend: Optional[Sequence[float]] = None, mask: Optional[torch.Tensor] = None,
+                 preserve_color: str = "none", style_size: Optional[int] = DEFAULT_STYLE_SIZE,
+                 precision: Optional[str] = None, max_pixels: Optional[int] = None) -> torch.Tensor:
+    """Stylize one content tensor with AdaIN, with colour preservation.
+
+    Args:
+        model: from :func:`load_adain`.
+        content: float32 (1, 3, H, W), RGB in [0, 1], H, W >= 16.
+        styles: style images (paths, PIL images, arrays, tensors) or cached
+            :class:`~atelier.networks.StyleFeatures`; images are resized to ``style_size``.
+        alpha, blend, mask: as for :meth:`AdaINModel.forward
+            <atelier.networks.AdaINModel.forward>` (mask: float (1, 1, H, W) in [0, 1], style 0
+            where 1, style 1 where 0).
+        preserve_color: ``"none"``; ``"histogram"``: each style image's colours are matched to
+            the content's before encoding (colour transfer, Gatys et al. 2017); ``"luminance"``:
+            content and styles as luminance, the result's luminance recombined with the
+            content's chroma. Both need style images, not cached features (the style is
+            changed for each content image).
+        style_size: longest side of the style images in pixels (``None``: as they are).
+        precision: ``"fp32"``/``"bf16"``; default the model's.
+        max_pixels: pixel limit for image files.
+
+    Returns:
+        float32 (1, 3, H, W) in [0, 1] on the CPU.
+
+    Raises:
+        InputError: an unreadable style image.
+        ValueError: bad options (see :meth:`AdaINModel.forward`), or cached features with a
+            colour mode.
+    """
+    if preserve_color not in img.PRESERVE_COLOR_MODES:
+        raise ValueError(f"preserve color must be one of {img.PRESERVE_COLOR_MODES}, got {preserve_color!r}")
+    styles = list(styles)
+    if not styles:
+        raise ValueError("at least one style image is needed")
+    original = content
+    if preserve_color != "none":
+        if any(isinstance(s, StyleFeatures) for s in styles):
+            raise ValueError(f"preserve_color={preserve_color!r} changes the style images for each content "
+                             "image; pass the style images, not cached StyleFeatures")
+        loaded = [img.load_image(s, size=style_size, max_pixels=max_pixels) for s in styles]
+        content, styles = img.color_inputs(content, loaded, preserve_color)
+    feats = [_style_features(model, s, style_size, max_pixels, precision) for s in styles]
+    with torch.inference_mode():
+        out = model(content, feats, alpha=alpha, blend=blend, mask=mask, precision=precision)
+    return img.color_output(out.cpu(), original, preserve_color).clamp(0, 1)
+
+
+def stylize_adain(content: img.ImageSource, styles: Union[StyleLike, Sequence[StyleLike]], *,
+                  model: Optional[AdaINModel] = None, size: Optional[int] = None,
+                  mask: Optional[img.ImageSource] = None, max_pixels: Optional[int] = None,
+                  **options) -> Image.Image:
+    """Stylize a content image with any style image(s) in one pass (AdaIN), as a PIL image.
+
+    Args:
+        content: path, PIL image, array or tensor (see :func:`atelier.image.open_image`).
+        styles: one style (image or cached :class:`~atelier.networks.StyleFeatures`) or a list.
+        model: from :func:`load_adain`; the shipped decoder when ``None``.
+        size: longest side of the result in pixels (default: the content's).
+        mask: with two styles, an image (file, PIL, array or tensor): style 0 where white,
+            style 1 where black; resized to the content if needed (a warning says so).
+        max_pixels: pixel limit for image files.
+        **options: ``alpha``, ``blend``, ``preserve_color``, ``style_size``, ``precision`` as
+            for :func:`adain_tensor`.
+
+    Returns:
+        RGB PIL image.
+
+    Raises:
+        InputError: an unreadable image or mask file, or a missing decoder.
+        ValueError: bad options.
+    """
+    import warnings
+
+    if isinstance(styles, (str, os.PathLike, Image.Image, torch.Tensor, StyleFeatures)):
+        styles = [styles]
+    model = load_adain() if model is None else model
+    c = img.load_image(content, size=size, max_pixels=max_pixels)
+    m = None
+    if mask is not None:
+        m, note = img.load_mask(mask, c.shape[-2], c.shape[-1], max_pixels=max_pixels)
+        if note:
+            warnings.warn(note, stacklevel=2)
+    return img.tensor_to_pil(adain_tensor(model, c, list(styles), mask=m, max_pixels=max_pixels, **options))
