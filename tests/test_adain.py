@@ -216,8 +216,9 @@ def tiny_config(tmp, **kw):
             shutil.copy(data_file(f"content/{name}"), photos / name)
         for name in ("starry_night.jpg", "the_scream.jpg", "great_wave.jpg"):
             shutil.copy(data_file(f"styles/{name}"), styles / name)
-    base = dict(content=photos, styles=styles, out=tmp / "adain", image_size=64, batch_size=2, steps=8, lr=1e-3,
-                width=0.25, precision="fp32", device="cpu", checkpoint_every=0, seed=3)
+    # out in a folder that does not exist yet: training creates it
+    base = dict(content=photos, styles=styles, out=tmp / "runs" / "adain", image_size=64, batch_size=2, steps=8,
+                lr=1e-3, width=0.25, precision="fp32", device="cpu", checkpoint_every=0, seed=3)
     base.update(kw)
     return AdaINTrainConfig(**base)
 
@@ -259,6 +260,10 @@ def test_training_lowers_the_loss_and_writes_a_model_card(trained, photo, starry
     assert card["style_images"]["count"] == 3 and card["training_images"]["count"] == 4
     assert card["hyperparameters"]["style_weight"] == 10.0 and card["hyperparameters"]["lr"] == 1e-3
     assert set(card["final_losses"]) == {"content", "style", "total"}
+    # Loss units: each layer's mean activation on the photos (the Caffe VGG19's deep layers are far larger)
+    units = card["layer_scales"]
+    assert list(units) == ["relu1_1", "relu2_1", "relu3_1", "relu4_1"] and units == trainer.layer_scales
+    assert 0 < units["relu1_1"] and 5 * units["relu1_1"] < units["relu4_1"]
 
     loaded = load_adain(paths["weights"])
     assert isinstance(loaded, AdaINModel) and not loaded.training and loaded.card["sha256"] == card["sha256"]

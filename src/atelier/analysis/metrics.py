@@ -28,8 +28,8 @@ def ssim_luminance(a: torch.Tensor, b: torch.Tensor) -> float:
     """
     if b.shape[-2:] != a.shape[-2:]:
         b = img.resize_to(b, *a.shape[-2:])
-    ya = img.luminance(a)[0, 0].double().cpu().numpy()
-    yb = img.luminance(b)[0, 0].double().cpu().numpy()
+    ya = img.luminance(a.detach())[0, 0].double().cpu().numpy()
+    yb = img.luminance(b.detach())[0, 0].double().cpu().numpy()
     return float(structural_similarity(ya, yb, data_range=1.0))
 
 
@@ -66,10 +66,11 @@ def evaluate(stylized, content, styles: Sequence, config: GatysConfig | None = N
     """
     st = st or GatysStyleTransfer(config or GatysConfig(precision="fp32"))
     cfg = st.config
-    x = img.load_image(stylized).to(st.device)
+    # detach: a network's output may still track gradients (a model called outside no_grad)
+    x = img.load_image(stylized).detach().to(st.device)
     h, w = x.shape[-2:]
-    c = img.resize_to(img.load_image(content).to(st.device), h, w)
-    style_ts = [img.load_image(s).to(st.device) for s in styles]
+    c = img.resize_to(img.load_image(content).detach().to(st.device), h, w)
+    style_ts = [img.load_image(s).detach().to(st.device) for s in styles]
     with torch.no_grad():
         c_feats = st.encoder(c, cfg.content_layers, st.precision)
         x_feats = st.encoder(x, set(cfg.content_layers) | set(cfg.style_layers), st.precision)

@@ -11,10 +11,15 @@ Normalization" (ICCV 2017), §6.2: the VGG19 encoder ``f`` is fixed; only the de
   over relu1_1, relu2_1, relu3_1 and relu4_1;
 * ``L = content_weight * L_c + style_weight * L_s`` (paper: style weight 10).
 
-The losses are plain mean squared errors of the encoder's features, as in the paper
-(not the normalized losses of :mod:`atelier.losses`): their values depend on the VGG
-weights' scale (large for the Caffe VGG19, whose input is 0-255), but the balance of
-content and style, and so the weights, do not. Adam with the learning rate decayed as
+The losses are mean squared errors of the encoder's features as in the paper, with one
+change of units. The paper's encoder is the *normalized* VGG19 of Gatys et al. (2016),
+rescaled so that every filter's mean activation is 1; atelier's Caffe VGG19 is not, and its
+relu4_1 activations are about 20x its relu1_1 ones, so plain MSEs weigh the relu1_1
+statistics (the colours) 400x less than the relu4_1 ones: a decoder trained that way
+learns one flat palette. So each layer's features are divided by that layer's mean
+activation over the training photos of step 1 (:attr:`AdaINTrainer.layer_scales`, saved
+in checkpoints and the model card), the paper's normalization per layer rather than per
+filter, and the paper's weights keep their meaning. Adam with the learning rate decayed as
 ``lr / (1 + lr_decay * step)`` (the reference implementation's schedule).
 
 Both content photos and style images come from folders (or lists of files) through
@@ -192,6 +197,7 @@ class AdaINTrainer(BaseTrainer):
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
         self._network: AdaINModel | None = None
         self._preview_styles = None
+        self._layer_scales: dict[str, float] | None = None
 
     @property
     def network(self) -> AdaINModel:
@@ -201,8 +207,30 @@ class AdaINTrainer(BaseTrainer):
         return self._network
 
     def _before_training(self, resumed: bool) -> None:
-        if not resumed and self.step == 0:  # on resume the scale comes with the checkpoint
+        if not resumed and self.step == 0:  # on resume the scales come with the checkpoint
             self.network.calibrate(self.batch(0)[0].to(self.device))
+            self._layer_scales = None
+            _ = self.layer_scales
+
+    @property
+    def layer_scales(self) -> dict[str, float]:
+        """Loss units: layer name (relu1_1 ... relu4_1) -> mean activation of that layer over
+        the content photos of step 1 (float, > 0). The losses divide each layer's features by
+        it (see the module docs). Measured on first use; restored on resume."""
+        if self._layer_scales is None:
+            with torch.no_grad():
+                feats = self.encoder(self.batch(0)[0].to(self.device), STYLE_LAYERS, self.precision)
+            self._layer_scales = {n: max(float(feats[n].float().mean()), 1e-6) for n in STYLE_LAYERS}
+        return self._layer_scales
+
+    def _checkpoint_extra(self) -> dict:
+        return {"layer_scales": dict(self.layer_scales)}
+
+    def _restore_extra(self, ckpt: dict) -> None:
+        self._layer_scales = ckpt.get("layer_scales")  # None (older checkpoint): measured again
+
+    def _card_extra(self) -> dict:
+        return {"layer_scales": dict(self.layer_scales)}
 
     # -- data ---------------------------------------------------------------------------
     def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -217,21 +245,22 @@ class AdaINTrainer(BaseTrainer):
         [0, 1] on ``device``; item i of ``content`` is stylized with item i of ``style``).
 
         Returns:
-            float32 scalars ``content`` and ``style`` (unweighted) and ``total`` (weighted),
-            differentiable with respect to the decoder's parameters.
+            float32 scalars ``content`` and ``style`` (unweighted, in the units of
+            :attr:`layer_scales`) and ``total`` (weighted), differentiable with respect to the
+            decoder's parameters.
         """
-        cfg, net, p = self.config, self.network, self.precision
+        cfg, net, p, unit = self.config, self.network, self.precision, self.layer_scales
         with torch.no_grad():
             fc = net.encode_content(content, p)
             sf = net.encode_style(style, p)
             t = adain(fc, sf.target_mean, sf.target_std)
         out = net.decode(t, p)
         feats = self.encoder(out, STYLE_LAYERS, p)
-        lc = F.mse_loss(feats[CONTENT_LAYER], t)
+        lc = F.mse_loss(feats[CONTENT_LAYER], t) / unit[CONTENT_LAYER] ** 2
         ls = 0.0
         for n in STYLE_LAYERS:
             m, s = mean_std(feats[n])
-            ls = ls + F.mse_loss(m, sf.mean[n]) + F.mse_loss(s, sf.std[n])
+            ls = ls + (F.mse_loss(m, sf.mean[n]) + F.mse_loss(s, sf.std[n])) / unit[n] ** 2
         total = cfg.content_weight * lc + cfg.style_weight * ls
         return {"content": lc, "style": ls, "total": total}
 
@@ -294,8 +323,8 @@ class AdaINTrainer(BaseTrainer):
             ``pooling``, ``papers``), ``weights_file``, ``sha256``, ``dtype``,
             ``style_images`` and ``training_images`` (``count``, ``skipped``, ``sources``),
             ``hyperparameters`` (:meth:`AdaINTrainConfig.to_dict`), ``steps``,
-            ``final_losses``, ``last_losses``, ``wall_seconds``, ``device``, ``precision``,
-            versions and creation time.
+            ``layer_scales`` (the loss units), ``final_losses``, ``last_losses``,
+            ``wall_seconds``, ``device``, ``precision``, versions and creation time.
         """
         return super().export()
 
@@ -313,7 +342,8 @@ def load_adain(path: PathLike, device: str | torch.device = "cpu", encoder: VGGE
         precision: the model's default precision, ``"fp32"`` or ``"bf16"``.
 
     Returns:
-        A float32 :class:`~atelier.networks.AdaINModel` in eval mode with attribute ``card``.
+        A float32 :class:`~atelier.networks.AdaINModel` in eval mode, parameters frozen
+        (``requires_grad`` False: outputs track no gradients), with attribute ``card``.
 
     Raises:
         InputError: naming the file: weights or card missing or unreadable, the weights'
@@ -337,6 +367,6 @@ def load_adain(path: PathLike, device: str | torch.device = "cpu", encoder: VGGE
         except InputError as e:
             raise InputError(f"the decoder was trained with the VGG weights {enc.get('weights')!r}, which cannot "
                              f"be loaded ({e}); pass encoder=", weights) from None
-    model = AdaINModel(encoder, decoder, precision).to(device).eval()
+    model = AdaINModel(encoder, decoder.requires_grad_(False), precision).to(device).eval()
     model.card = card
     return model
