@@ -18,7 +18,6 @@ and bf16 autocast; the multiply-adds per image are counted from the convolutions
 
 from __future__ import annotations
 
-import argparse
 import json
 import pathlib
 import sys
@@ -35,7 +34,7 @@ from atelier.networks import AdaINDecoder, AdaINModel
 from atelier.optimize.gatys import GatysConfig, GatysStyleTransfer
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from feedforward import _rate, count_conv_macs, environment  # noqa: E402  (same timing, counting, header)
+from feedforward import _rate, count_conv_macs, environment, parser  # noqa: E402  (same timing, counting, header)
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 STYLES = ROOT.parent / "shared" / "data" / "styles"
@@ -134,16 +133,10 @@ def speed(args) -> list[dict]:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quality", action="store_true")
-    ap.add_argument("--speed", action="store_true")
-    ap.add_argument("--size", type=int, default=256, help="quality: longest side in pixels")
+    ap = parser(__doc__.splitlines()[0])
     ap.add_argument("--photos", default="astronaut,coffee",
                     help="quality: held-out scikit-image photos, comma-separated (each pair costs a 300-iteration "
                          "Gatys run, about 3 min at 256 px on 2 cores)")
-    ap.add_argument("--seconds", type=float, default=8.0, help="speed: seconds timed per setting")
-    ap.add_argument("--json", type=pathlib.Path)
-    ap.add_argument("--figure", type=pathlib.Path)
     args = ap.parse_args()
     result = environment()
     if args.quality:

@@ -195,16 +195,22 @@ def speed(args) -> list[dict]:
     return out
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def parser(description: str) -> argparse.ArgumentParser:
+    """The options every model benchmark has: --quality, --speed, --size, --seconds, --json, --figure."""
+    ap = argparse.ArgumentParser(description=description)
     ap.add_argument("--quality", action="store_true")
     ap.add_argument("--speed", action="store_true")
     ap.add_argument("--size", type=int, default=256, help="quality: longest side in pixels")
-    ap.add_argument("--iterations", type=int, default=100, help="quality: Gatys L-BFGS iterations")
-    ap.add_argument("--all-pairs", action="store_true", help="quality: every style of multi-style models on every photo")
     ap.add_argument("--seconds", type=float, default=8.0, help="speed: seconds timed per setting")
     ap.add_argument("--json", type=pathlib.Path)
     ap.add_argument("--figure", type=pathlib.Path)
+    return ap
+
+
+def main() -> int:
+    ap = parser(__doc__.splitlines()[0])
+    ap.add_argument("--iterations", type=int, default=100, help="quality: Gatys L-BFGS iterations")
+    ap.add_argument("--all-pairs", action="store_true", help="quality: every style of multi-style models on every photo")
     args = ap.parse_args()
     result = environment()
     if args.quality:
