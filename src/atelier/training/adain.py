@@ -44,7 +44,7 @@ import torch.nn.functional as F
 from ..errors import InputError
 from ..features.vgg import VGGEncoder, get_encoder
 from ..networks.adain import CONTENT_LAYER, STYLE_LAYERS, AdaINDecoder, AdaINModel, adain, mean_std
-from .data import ImageFolderDataset, item_seed
+from .data import item_seed, make_dataset
 from .trainer import BaseTrainer, check_training_fields, read_verified
 
 __all__ = ["AdaINTrainConfig", "AdaINTrainer", "load_adain", "ADAIN_CHECKPOINT_FORMAT", "ADAIN_CARD_FORMAT"]
@@ -53,6 +53,9 @@ ADAIN_CHECKPOINT_FORMAT = "atelier-adain-checkpoint"
 ADAIN_CARD_FORMAT = "atelier-adain-decoder"
 #: Salts of the two datasets' epoch permutations (see ``BaseTrainer._batch_of``).
 _CONTENT_SALT, _STYLE_SALT = -1, -2
+#: Pixel loss unit: about the standard deviation of a photo's pixels in [0, 1], so that
+#: ``MSE / PIXEL_UNIT**2`` is about one minus R^2 of the reconstruction.
+PIXEL_UNIT = 0.25
 #: Styles shown in a preview.
 PREVIEW_STYLES = 4
 
@@ -91,6 +94,14 @@ class AdaINTrainConfig:
         pooling: ``"max"`` or ``"avg"`` pooling in the VGG encoder.
         weights: None for the Caffe VGG19, or a torchvision VGG19 state-dict path. The
             decoder only works with the encoder it was trained with.
+        identity_fraction: share of each batch (rounded, the last items) whose style image
+            is the content crop itself, so that the AdaIN target is the photo's own relu4_1
+            features: the decoder is shown the plain reconstruction case (``alpha=0``), which
+            the paper's pairs of photo and painting never show it (in [0, 1]; 0: the paper).
+        pixel_weight: weight of the pixel loss on those identity items, ``MSE(g(f(c)), c)``
+            divided by :data:`PIXEL_UNIT` squared (about one minus R^2 of the photo); >= 0.
+        in_memory: decode all images once and crop them on ``device``
+            (:class:`~atelier.training.data.InMemoryImageDataset`; for GPUs).
     """
 
     content: Union[PathLike, Sequence[PathLike]] = ()
@@ -112,6 +123,9 @@ class AdaINTrainConfig:
     preview_every: int = 0
     pooling: str = "max"
     weights: Optional[str] = None
+    identity_fraction: float = 0.0
+    pixel_weight: float = 0.0
+    in_memory: bool = False
 
     def validate(self) -> "AdaINTrainConfig":
         """Check every field; returns self.
@@ -125,8 +139,10 @@ class AdaINTrainConfig:
             if empty:
                 what = "content photos" if name == "content" else "style images"
                 raise ValueError(f"{what} ({name}) are needed: a folder or a list of image files")
-        check_training_fields(self, non_negative=("content_weight", "style_weight", "lr_decay"),
+        check_training_fields(self, non_negative=("content_weight", "style_weight", "lr_decay", "pixel_weight"),
                               positive=("lr", "width"))
+        if not 0.0 <= self.identity_fraction <= 1.0:
+            raise ValueError(f"identity fraction must be in [0, 1], got {self.identity_fraction}")
         return self
 
     def to_dict(self) -> dict:
@@ -179,21 +195,22 @@ class AdaINTrainer(BaseTrainer):
     CARD_FORMAT = ADAIN_CARD_FORMAT
     KIND = "AdaIN"
     RESUME_FIXED = ("width", "image_size", "batch_size", "seed", "scale_jitter", "pooling", "weights")
-    RESUME_FREE = ("steps", "checkpoint_every", "preview_every", "device", "out", "styles", "content")
-    LOSS_KEYS = ("content", "style", "total")
+    RESUME_FREE = ("steps", "checkpoint_every", "preview_every", "device", "out", "styles", "content", "in_memory")
+    LOSS_KEYS = ("content", "style", "pixel", "total")
 
     def __init__(self, config: AdaINTrainConfig, encoder: VGGEncoder | None = None):
         self._init_base(config, encoder)
-        self.dataset = ImageFolderDataset(config.content, config.image_size, config.scale_jitter, config.seed)
+        self.dataset = make_dataset(config.content, config.image_size, config.scale_jitter, config.seed,
+                                    config.in_memory, self.device)
         try:
-            self.style_dataset = ImageFolderDataset(config.styles, config.image_size, config.scale_jitter,
-                                                    item_seed(config.seed, -1, _STYLE_SALT))
+            self.style_dataset = make_dataset(config.styles, config.image_size, config.scale_jitter,
+                                              item_seed(config.seed, -1, _STYLE_SALT), config.in_memory, self.device)
         except InputError as e:
             raise InputError("style images: " + e.message.replace("training image", "style image"), e.path) from None
         with torch.random.fork_rng(devices=[]):  # seeded init without touching the caller's RNG
             torch.manual_seed(config.seed)
             self.model = AdaINDecoder(config.width)
-        self.model.to(self.device)
+        self._to_device(self.model)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
         self._network: AdaINModel | None = None
         self._preview_styles = None
@@ -244,12 +261,19 @@ class AdaINTrainer(BaseTrainer):
         """The paper's losses for content crops and style crops (float32 (B, 3, S, S) in
         [0, 1] on ``device``; item i of ``content`` is stylized with item i of ``style``).
 
+        The last ``round(identity_fraction * B)`` items take their own content crop as the
+        style image (the reconstruction case) and add the pixel loss.
+
         Returns:
             float32 scalars ``content`` and ``style`` (unweighted, in the units of
-            :attr:`layer_scales`) and ``total`` (weighted), differentiable with respect to the
-            decoder's parameters.
+            :attr:`layer_scales`), ``pixel`` (unweighted, in units of :data:`PIXEL_UNIT`; 0
+            without identity items) and ``total`` (weighted), differentiable with respect to
+            the decoder's parameters.
         """
         cfg, net, p, unit = self.config, self.network, self.precision, self.layer_scales
+        k = round(cfg.identity_fraction * content.shape[0])
+        if k:
+            style = torch.cat([style[: content.shape[0] - k], content[content.shape[0] - k:]])
         with torch.no_grad():
             fc = net.encode_content(content, p)
             sf = net.encode_style(style, p)
@@ -261,8 +285,10 @@ class AdaINTrainer(BaseTrainer):
         for n in STYLE_LAYERS:
             m, s = mean_std(feats[n])
             ls = ls + (F.mse_loss(m, sf.mean[n]) + F.mse_loss(s, sf.std[n])) / unit[n] ** 2
-        total = cfg.content_weight * lc + cfg.style_weight * ls
-        return {"content": lc, "style": ls, "total": total}
+        lp = (F.mse_loss(out[content.shape[0] - k:], content[content.shape[0] - k:]) / PIXEL_UNIT ** 2 if k
+              else torch.zeros((), device=out.device))
+        total = cfg.content_weight * lc + cfg.style_weight * ls + cfg.pixel_weight * lp
+        return {"content": lc, "style": ls, "pixel": lp, "total": total}
 
     def _step_losses(self) -> dict[str, torch.Tensor]:
         content, style = self.batch(self.step)

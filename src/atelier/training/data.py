@@ -20,7 +20,7 @@ from PIL import Image
 from ..errors import InputError
 from ..image import open_image, pil_to_tensor
 
-__all__ = ["IMAGE_EXTENSIONS", "ImageFolderDataset", "list_images", "item_seed"]
+__all__ = ["IMAGE_EXTENSIONS", "ImageFolderDataset", "InMemoryImageDataset", "make_dataset", "list_images", "item_seed"]
 
 #: File name endings (lower case) that are read as training images.
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
@@ -226,3 +226,108 @@ class ImageFolderDataset(torch.utils.data.Dataset):
         x0, y0 = (w - side) / 2, (h - side) / 2
         out = im.resize((self.size, self.size), Image.Resampling.BICUBIC, box=(x0, y0, x0 + side, y0 + side))
         return pil_to_tensor(out)[0]
+
+
+class InMemoryImageDataset(ImageFolderDataset):
+    """:class:`ImageFolderDataset` with every image decoded once and kept in memory, cropped on
+    ``device`` (a GPU's training step then never waits for JPEG decoding).
+
+    The crops follow the same recipe and the same random numbers as
+    :class:`ImageFolderDataset` (scale ``s`` from ``scale_jitter``, a square of side
+    ``min(H, W) * lo / s`` at a random place, resized to ``size``, flipped with probability
+    1/2), but the box is rounded to whole pixels and resized with antialiased bilinear
+    interpolation on the tensor, so the pixels differ slightly from the file-based dataset's.
+    Memory: 3 bytes per pixel of every image (the compact pack, 1,942 images of 256 x 256:
+    about 380 MB).
+
+    Args:
+        root_or_files, size, scale_jitter, seed: as for :class:`ImageFolderDataset`.
+        device: where the decoded images are kept and the crops are made.
+        workers: threads decoding the files at construction.
+
+    Attributes:
+        images: the decoded images, uint8 (3, H, W) tensors on ``device`` (None for an
+            unreadable file, which is skipped as in :class:`ImageFolderDataset`).
+
+    Raises:
+        InputError, ValueError: as for :class:`ImageFolderDataset`; InputError also when no
+            file at all is readable.
+    """
+
+    def __init__(self, root_or_files: PathLike | Sequence[PathLike], size: int = 256,
+                 scale_jitter: tuple[float, float] | None = (0.8, 1.2), seed: int = 0,
+                 device: torch.device | str = "cpu", workers: int = 8):
+        super().__init__(root_or_files, size, scale_jitter, seed)
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.device = torch.device(device)
+
+        def decode(i: int) -> torch.Tensor | None:
+            im = self._open(i)
+            return None if im is None else pil_to_tensor(im)[0].mul(255).round().to(torch.uint8)
+
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            with ThreadPoolExecutor(max(1, workers)) as ex:
+                decoded = list(ex.map(decode, range(len(self.files))))
+        for w in caught:  # re-issued here, in the caller's thread
+            warnings.warn(str(w.message), UserWarning, stacklevel=2)
+        if all(t is None for t in decoded):
+            raise InputError(f"none of the {len(self.files)} training image(s) could be read; see the warnings above",
+                             self.files[0].parent if self.files else None)
+        self.images = [None if t is None else t.to(self.device) for t in decoded]
+
+    def _image(self, index: int) -> torch.Tensor:
+        n = len(self.images)
+        for k in range(n):
+            t = self.images[(index + k) % n]
+            if t is not None:
+                return t
+        raise InputError("no readable training image")  # unreachable: checked in __init__
+
+    def _resize(self, crop: torch.Tensor) -> torch.Tensor:
+        x = crop.unsqueeze(0).float().div_(255)
+        if x.shape[-2:] != (self.size, self.size):
+            x = torch.nn.functional.interpolate(x, size=(self.size, self.size), mode="bilinear",
+                                                align_corners=False, antialias=True)
+        return x[0].clamp_(0, 1)
+
+    def get(self, index: int, epoch: int = 0) -> torch.Tensor:
+        """The random crop of item ``index`` in ``epoch``: float32 (3, size, size) in [0, 1] on
+        ``device``; a pure function of (seed, epoch, index).
+
+        Raises:
+            IndexError: ``index`` out of range.
+        """
+        n = len(self.files)
+        if not -n <= index < n:
+            raise IndexError(f"index {index} out of range for {n} image(s)")
+        index %= n
+        g = torch.Generator().manual_seed(item_seed(self.seed, epoch, index))
+        u = torch.rand(4, generator=g, dtype=torch.float64).tolist()
+        im = self._image(index)
+        lo, hi = self.scale_jitter
+        s = lo + (hi - lo) * u[0]
+        h, w = im.shape[-2:]
+        side = max(1, min(h, w, round(min(w, h) * lo / s)))
+        x0, y0 = round((w - side) * u[1]), round((h - side) * u[2])
+        out = self._resize(im[:, y0:y0 + side, x0:x0 + side])
+        return out.flip(-1) if u[3] < 0.5 else out
+
+    def center_crop(self, index: int = 0) -> torch.Tensor:
+        """The centred square crop of the first readable image at or after ``index``, resized to
+        ``size``: float32 (3, size, size) in [0, 1], on the CPU."""
+        im = self._image(index % len(self.files))
+        h, w = im.shape[-2:]
+        side = min(h, w)
+        x0, y0 = (w - side) // 2, (h - side) // 2
+        return self._resize(im[:, y0:y0 + side, x0:x0 + side]).cpu()
+
+
+def make_dataset(root_or_files: PathLike | Sequence[PathLike], size: int, scale_jitter, seed: int,
+                 in_memory: bool = False, device: torch.device | str = "cpu") -> ImageFolderDataset:
+    """An :class:`InMemoryImageDataset` on ``device`` when ``in_memory``, else an
+    :class:`ImageFolderDataset` (files read at every step); arguments as for those classes."""
+    if in_memory:
+        return InMemoryImageDataset(root_or_files, size, scale_jitter, seed, device=device)
+    return ImageFolderDataset(root_or_files, size, scale_jitter, seed)

@@ -55,7 +55,7 @@ from ..features.vgg import VGGEncoder, get_encoder, validate_layers
 from ..losses import StyleTarget, content_loss, gram_matrix, tv_loss
 from ..networks.transformer import TransformerNet
 from ..optimize.gatys import resolve_device, resolve_precision
-from .data import ImageFolderDataset, item_seed
+from .data import ImageFolderDataset, item_seed, make_dataset
 
 __all__ = ["TrainConfig", "BaseTrainer", "FeedForwardTrainer", "load_trained", "read_verified", "output_paths",
            "CHECKPOINT_FORMAT", "CARD_FORMAT"]
@@ -69,7 +69,8 @@ FINAL_LOSS_WINDOW = 100
 # Changing these on resume would change the network or the data order: refused.
 _RESUME_FIXED = ("width", "image_size", "batch_size", "seed", "scale_jitter")
 # Changing these on resume is normal and not reported.
-_RESUME_FREE = ("steps", "checkpoint_every", "preview_every", "device", "out", "styles", "content", "init_from")
+_RESUME_FREE = ("steps", "checkpoint_every", "preview_every", "device", "out", "styles", "content", "init_from",
+                "in_memory")
 
 PathLike = Union[str, os.PathLike]
 
@@ -138,6 +139,9 @@ class TrainConfig:
             convolutions are copied; each style's instance-norm parameters are copied from the
             source's style with the same file sha256, or set to the mean over the source's
             styles. Used only when a run starts, not on resume.
+        in_memory: decode the training photos once and crop them on ``device``
+            (:class:`~atelier.training.data.InMemoryImageDataset`; for GPUs) instead of reading
+            the files at every step.
     """
 
     styles: Sequence[PathLike] = ()
@@ -163,6 +167,7 @@ class TrainConfig:
     pooling: str = "max"
     weights: Optional[str] = None
     init_from: Optional[str] = None
+    in_memory: bool = False
 
     def validate(self) -> "TrainConfig":
         """Check every field; returns self.
@@ -302,6 +307,14 @@ class BaseTrainer:
         self._boundary_rng: dict | None = None
         self._phase = "boundary"  # "boundary" | "forward" (state unchanged) | "update" (mid optimizer step)
         self._preview_image: torch.Tensor | None = None
+        self.stopped_by: str | None = None
+
+    def _to_device(self, model: torch.nn.Module) -> None:
+        """Move the network to ``device`` (channels_last memory format on CUDA, where cuDNN's
+        bf16 convolutions are fastest in it)."""
+        model.to(self.device)
+        if self.device.type == "cuda":
+            model.to(memory_format=torch.channels_last)
 
     @property
     def encoder(self) -> VGGEncoder:
@@ -505,7 +518,7 @@ class BaseTrainer:
         return values
 
     def train(self, callback: LossCallback | None = None, resume: bool = False,
-              preview_callback: PreviewCallback | None = None) -> dict:
+              preview_callback: PreviewCallback | None = None, time_budget: float | None = None) -> dict:
         """Train up to ``config.steps`` steps, then write the weights and the model card.
 
         Args:
@@ -520,6 +533,10 @@ class BaseTrainer:
             preview_callback: called every ``preview_every`` steps as
                 ``preview_callback(step, image)`` with :meth:`preview`'s image; without it
                 the preview is written to ``paths["preview"]``.
+            time_budget: wall-clock seconds this call may train (None: no limit). When they
+                are spent the run stops after the current step, as if ``config.steps`` had been
+                reached: checkpoint, weights and model card are written (the card's
+                ``stopped_by`` says ``"time budget"``), and a later ``resume=True`` continues.
 
         Returns:
             The model card (also written to ``paths["card"]``), see :meth:`export`.
@@ -540,9 +557,14 @@ class BaseTrainer:
             raise InputError(f"cannot create the output folder ({e.strerror or e})", self.paths["weights"].parent) from None
         self._before_training(resumed=resume)
         start, base = time.perf_counter(), self.wall_seconds
+        deadline = None if time_budget is None else start + float(time_budget)
+        self.stopped_by = None
         with _SigintGuard() as sigint:
             try:
                 while self.step < cfg.steps:
+                    if deadline is not None and time.perf_counter() >= deadline:
+                        self.stopped_by = "time budget"
+                        break
                     t0 = time.perf_counter()
                     values = self._train_step()
                     if self.device.type == "cuda":
@@ -582,7 +604,7 @@ class BaseTrainer:
         tail = self.history[-FINAL_LOSS_WINDOW:]
         if not tail:
             return {}
-        return {k: sum(h[k] for h in tail) / len(tail) for k in self.LOSS_KEYS}
+        return {k: sum(h.get(k, 0.0) for h in tail) / len(tail) for k in self.LOSS_KEYS}  # older runs lack new keys
 
     @staticmethod
     def _images_entry(dataset: ImageFolderDataset, sources) -> dict:
@@ -633,6 +655,7 @@ class BaseTrainer:
             "hyperparameters": cfg.to_dict(),
             **self._card_extra(),
             "steps": self.step,
+            "stopped_by": self.stopped_by or "steps",
             "final_losses": self.final_losses(),
             "last_losses": {k: v for k, v in self.history[-1].items() if k != "step"} if self.history else {},
             "wall_seconds": round(self.wall_seconds, 3),
@@ -690,12 +713,13 @@ class FeedForwardTrainer(BaseTrainer):
         for p in self.style_files:
             if not p.is_file():
                 raise InputError("style image not found" if not p.exists() else "style path is not a file", p)
-        self.dataset = ImageFolderDataset(config.content, config.image_size, config.scale_jitter, config.seed)
+        self.dataset = make_dataset(config.content, config.image_size, config.scale_jitter, config.seed,
+                                    config.in_memory, self.device)
         self.num_styles = len(self.style_files)
         with torch.random.fork_rng(devices=[]):  # seeded init without touching the caller's RNG
             torch.manual_seed(config.seed)
             self.model = TransformerNet(self.num_styles, config.width)
-        self.model.to(self.device)
+        self._to_device(self.model)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
         self._style_targets: list[StyleTarget] | None = None
         self._style_sha: list[str] | None = None
