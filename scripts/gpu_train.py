@@ -87,6 +87,20 @@ def _config(job: str, args) -> tuple[object, type]:
     raise SystemExit(f"error: unknown job {job!r}; one of {', '.join(JOBS)}")
 
 
+def add_pack_to_card(card_path: pathlib.Path, pack_dir: pathlib.Path) -> dict:
+    """Name the training pack in a model card (``training_pack``: the source pack's file count and
+    the sha256 of its sorted file list, from the compact pack's manifest). The card's sha256
+    covers the weights only, so the card stays verifiable."""
+    manifest = json.loads((pack_dir / "manifest.json").read_text())
+    card = json.loads(card_path.read_text())
+    card["training_pack"] = {**manifest["source"], "compact_copy": manifest["format"] + f", {manifest['side']} px",
+                             "photos": manifest["photos"], "paintings": manifest["paintings"],
+                             "terms": "research/training use; see shared/data/train/README.md and sources.csv; "
+                                      "the images are not redistributed"}
+    card_path.write_text(json.dumps(card, indent=2) + "\n")
+    return card
+
+
 def worker(args) -> int:
     """Train one job until ``args.deadline`` (epoch seconds) or ``max_steps``; export; write history."""
     import torch
@@ -111,7 +125,9 @@ def worker(args) -> int:
             print(f"[{job}] step {step} " + " ".join(f"{k}={v:.4g}" for k, v in losses.items())
                   + f" {ips:.1f} img/s", flush=True)
 
-    card = trainer.train(callback=progress, time_budget=budget)
+    resume = args.resume and trainer.paths["checkpoint"].is_file()
+    card = trainer.train(callback=progress, time_budget=budget, resume=resume)
+    add_pack_to_card(trainer.paths["card"], pathlib.Path(args.pack))
     keys = list(trainer.LOSS_KEYS)
     with open(pathlib.Path(args.out_dir) / job / "history.csv", "w", newline="") as f:
         w = csv.writer(f)
@@ -211,7 +227,7 @@ def run(args) -> int:
     base = [sys.executable, str(pathlib.Path(__file__).resolve()), "worker", str(out_dir)]
     opts = ["--pack", str(args.pack), "--size", str(args.size), "--batch", str(args.batch), "--precision", args.precision,
             "--device", args.device, "--max-steps", str(args.max_steps), "--checkpoint-every",
-            str(args.checkpoint_every), "--preview-every", str(args.preview_every), "--threads", str(args.threads)]
+            str(args.checkpoint_every), "--preview-every", str(args.preview_every), "--threads", str(args.threads)] + (["--resume"] if args.resume else [])
     pending, running, results = list(jobs), {}, {}
     while pending or running:
         while pending and len(running) < args.parallel:
@@ -304,6 +320,7 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--checkpoint-every", type=int, default=0)
         p.add_argument("--preview-every", type=int, default=2000)
         p.add_argument("--threads", type=int, default=1)
+        p.add_argument("--resume", action="store_true", help="continue from the checkpoints in OUT_DIR")
         p.add_argument("--smoke", action="store_true", help="CPU check: 64 px, batch 2, 2 steps, tiny speed run")
         if name == "run":
             p.add_argument("--budget", type=float, default=420.0, help="seconds until every job stops training")

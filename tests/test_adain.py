@@ -259,7 +259,7 @@ def test_training_lowers_the_loss_and_writes_a_model_card(trained, photo, starry
     assert arch["feature_scale"] == float(trainer.model.feature_scale) < 1 and "Huang" in arch["papers"][0]
     assert card["style_images"]["count"] == 3 and card["training_images"]["count"] == 4
     assert card["hyperparameters"]["style_weight"] == 10.0 and card["hyperparameters"]["lr"] == 1e-3
-    assert set(card["final_losses"]) == {"content", "style", "total"}
+    assert set(card["final_losses"]) == {"content", "style", "pixel", "total"}
     # Loss units: each layer's mean activation on the photos (the Caffe VGG19's deep layers are far larger)
     units = card["layer_scales"]
     assert list(units) == ["relu1_1", "relu2_1", "relu3_1", "relu4_1"] and units == trainer.layer_scales

@@ -6,6 +6,7 @@ Held-out photos (scikit-image's coffee and astronaut) were not in any model's tr
 import hashlib
 
 import pytest
+import torch
 from typer.testing import CliRunner
 
 import atelier
@@ -95,15 +96,16 @@ def test_multi_style_model_styles_differ_and_blend(scorer, paintings):
 def test_shipped_adain_decoder_generalizes_to_held_out_painting_and_photo(scorer):
     from skimage import data
 
+    from atelier.analysis.metrics import ssim_luminance
+
     model = atelier.load_adain(precision="fp32")  # sha256 verified
     card = model.card
     assert card["format"] == "atelier-adain-decoder"
-    held_out = card["style_images"]["held_out"]
-    trained_on = " ".join(f["from"] for f in card["style_images"]["files"])
-    assert held_out and not any(p in trained_on for p in held_out)
-    assert all(f["licence"] for f in card["style_images"]["files"] + card["training_images"]["files"])
+    # trained on the training pack only: none of the ten evaluation paintings (see the next test)
+    assert card["training_pack"]["files"] == 1942 and card["training_pack"]["paintings"] == 393
+    assert card["hyperparameters"]["identity_fraction"] > 0  # shown the reconstruction case
     photo = img.load_image(data.coffee(), size=192)
-    painting = img.load_image(DATA / "styles" / held_out[0], size=192)
+    painting = img.load_image(DATA / "styles" / "the_scream.jpg", size=192)
     style = model.encode_style(painting)
     out = model(photo, style)
     assert out.shape == photo.shape and 0 <= float(out.min()) and float(out.max()) <= 1
@@ -112,11 +114,45 @@ def test_shipped_adain_decoder_generalizes_to_held_out_painting_and_photo(scorer
     scores = atelier.evaluate(out, photo, [painting], st=scorer)
     other = img.resize_to(img.load_image(data.astronaut()), *photo.shape[-2:])
     baseline = atelier.evaluate(out, other, [painting], st=scorer)
-    # The photo's structure is kept (luminance SSIM 3x that against another photo, 2026-11-26). Its
-    # relu4_2 content loss is NOT yet lower than against another photo: the decoder was trained for
-    # 4500 CPU steps (docs/benchmarks.md), so that is not asserted.
+    # The photo's structure is kept: luminance SSIM 4x that against another photo and a lower
+    # relu4_2 content loss than against it (0.75 vs 0.99 on 2026-11-27; issue 12's gate asks for
+    # under half, not met yet: docs/benchmarks.md).
     assert scores["ssim"] > 2 * baseline["ssim"], (scores, baseline)
+    assert scores["content_loss"] < 0.9 * baseline["content_loss"], (scores, baseline)
+    # alpha=0 passes the photo's own features: the decoder inverts them (SSIM 0.25 against 0.06 for
+    # another photo; the gate of 0.6 is not met yet)
+    with torch.no_grad():
+        recon = model(photo, style, alpha=0.0)
+    assert ssim_luminance(photo, recon) > 3 * ssim_luminance(other, recon)
     # alpha trades style for content: less style, more of the photo.
     half = model(photo, style, alpha=0.3)
     assert style_distance(scorer, half, painting) > after
     assert atelier.evaluate(half, photo, [painting], st=scorer)["content_loss"] < scores["content_loss"]
+
+
+def test_evaluation_paintings_are_not_in_the_training_pack(paintings):
+    """AdaIN and WCT decoders train on shared/data/train: none of its paintings may be one of the ten
+    evaluation paintings (grey 24x24 thumbnails, as scripts/make_training_pack.py checks; a copy or a
+    rescaled copy correlates above 0.95, the closest distinct painting at 0.65)."""
+    import numpy as np
+    from PIL import Image
+
+    def thumb(p):
+        with Image.open(p) as im:
+            a = np.asarray(im.convert("L").resize((24, 24), Image.Resampling.BILINEAR), np.float32).ravel()
+        a = a - a.mean()
+        return a / (np.linalg.norm(a) + 1e-6)
+
+    pack = sorted((DATA / "train" / "paintings").glob("*.jpg"))
+    assert len(pack) == 393
+    t = np.stack([thumb(p) for p in pack])
+    for p in paintings.values():
+        assert float((t @ thumb(p)).max()) < 0.9, p.name
+        # the check itself finds a copy: a resized, re-encoded evaluation painting correlates highly
+    import io
+
+    buf = io.BytesIO()
+    with Image.open(next(iter(paintings.values()))) as im:
+        im.convert("RGB").resize((256, 256)).save(buf, "JPEG", quality=80)
+    buf.seek(0)
+    assert float(thumb(buf) @ thumb(next(iter(paintings.values())))) > 0.95

@@ -1,0 +1,96 @@
+"""The one-shot GPU training job (issue 12) and what it stands on, run on the CPU so it cannot rot:
+the compact pack, in-memory datasets, the time budget, the job end to end, and packing the results."""
+
+import json
+import os
+import subprocess
+import sys
+import tarfile
+
+import pytest
+import torch
+
+from atelier.training.data import ImageFolderDataset, InMemoryImageDataset
+from atelier.training.trainer import FeedForwardTrainer, TrainConfig
+from conftest import DATA, REPO, data_file
+
+
+@pytest.fixture(scope="module")
+def small_pack(tmp_path_factory):
+    out = tmp_path_factory.mktemp("pack") / "pack"
+    r = subprocess.run([sys.executable, str(REPO / "scripts" / "make_training_pack.py"), "--limit", "6",
+                        "--out", str(out)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    return out
+
+
+def test_compact_pack_names_the_source_pack(small_pack):
+    m = json.loads((small_pack / "manifest.json").read_text())
+    assert m["source"]["files"] == 1942 and len(m["source"]["sha256_of_sorted_list"]) == 64
+    assert m["photos"] == 6 and m["paintings"] == 6 and m["left_out_like_evaluation_paintings"] == []
+    assert len(list((small_pack / "photos").glob("*.webp"))) == 6
+    # the evaluation paintings travel byte for byte (model cards name their sha256)
+    assert (small_pack / "styles" / "udnie.jpg").read_bytes() == (DATA / "styles" / "udnie.jpg").read_bytes()
+
+
+def test_in_memory_dataset_matches_the_file_dataset():
+    files = [data_file(f"content/{n}.jpg") for n in ("000000000030", "000000000086")]
+    disk = ImageFolderDataset(files, 64, (1.0, 1.5), seed=3)
+    mem = InMemoryImageDataset(files, 64, (1.0, 1.5), seed=3)
+    for i in range(2):
+        a, b = disk.get(i, epoch=5), mem.get(i, epoch=5)
+        assert b.shape == (3, 64, 64) and b.dtype == torch.float32 and 0 <= float(b.min()) and float(b.max()) <= 1
+        assert torch.equal(b, mem.get(i, epoch=5))  # a pure function of (seed, epoch, index)
+        assert float((a - b).abs().mean()) < 0.03  # same crop, box rounded to whole pixels
+        assert not torch.equal(b, mem.get(i, epoch=6))
+    assert float((mem.center_crop(0) - disk.center_crop(0)).abs().mean()) < 0.03
+
+
+def test_time_budget_stops_training_and_exports(tmp_path):
+    cfg = TrainConfig(styles=[data_file("styles/udnie.jpg")], content=[data_file("content/000000000030.jpg")],
+                      out=tmp_path / "m", image_size=32, batch_size=1, steps=10_000, width=0.25, precision="fp32",
+                      device="cpu", checkpoint_every=0)
+    trainer = FeedForwardTrainer(cfg)
+    card = trainer.train(time_budget=1.5)
+    assert card["stopped_by"] == "time budget" and 0 < card["steps"] < 10_000
+    assert (tmp_path / "m.safetensors").is_file() and (tmp_path / "m.ckpt").is_file()
+    # and the run continues from there
+    again = FeedForwardTrainer(cfg).train(resume=True, time_budget=0.5)
+    assert again["steps"] > card["steps"]
+
+
+def test_gpu_entry_point_runs_end_to_end_on_the_cpu(small_pack, tmp_path):
+    out = tmp_path / "run"
+    env = dict(os.environ, ATELIER_CACHE_DIR=os.environ.get("ATELIER_CACHE_DIR", str(tmp_path / "cache")))
+    r = subprocess.run(["bash", str(REPO / "scripts" / "gpu_train.sh"), str(out), "--smoke", "--parallel", "2",
+                        "--pack", str(small_pack), "--jobs", "adain_w05,wct_relu2_1,ff_udnie"],
+                       capture_output=True, text=True, timeout=600, env=env)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary["jobs"]) == {"adain_w05", "wct_relu2_1", "ff_udnie"}
+    assert all(j["rc"] == 0 and j["steps"] == 2 for j in summary["jobs"].values())
+    assert summary["speed"]["gatys"]["iterations"] == 5
+    # what it writes loads with the library's verified loaders, and names the pack
+    from atelier.arbitrary import load_adain
+    from atelier.feedforward import load_model
+    from atelier.training.decoders import load_inversion_decoder
+
+    assert load_adain(out / "adain_w05" / "decoder.safetensors", device="cpu").card["training_pack"]["files"] == 1942
+    assert load_inversion_decoder(out / "wct_relu2_1" / "decoder-relu2_1.safetensors").layer == "relu2_1"
+    assert load_model(out / "ff_udnie" / "udnie.safetensors").num_styles == 1
+    assert (out / "ff_udnie" / "history.csv").read_text().startswith("step,content,style,tv,total")
+    # packed for the trip back: tar files under the size limit, checkpoints left out
+    dest = tmp_path / "back"
+    r = subprocess.run([sys.executable, str(REPO / "scripts" / "gpu_train.py"), "pack", str(out), str(dest),
+                        "--max-mib", "2"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    tars = sorted(dest.glob("part*.tar"))
+    assert 1 <= len(tars) <= 8 and all(t.stat().st_size <= 2 * 2**20 for t in tars)
+    names = [n for t in tars for n in tarfile.open(t).getnames()]
+    assert "ff_udnie/udnie.safetensors" in names and not any(n.endswith(".ckpt") for n in names)
+
+
+def test_gpu_entry_point_refuses_a_missing_pack(tmp_path):
+    r = subprocess.run(["bash", str(REPO / "scripts" / "gpu_train.sh"), str(tmp_path / "o"), "--smoke",
+                        "--pack", str(tmp_path / "nope")], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "no training pack" in r.stderr

@@ -1,0 +1,155 @@
+"""Universal style transfer (WCT, Li et al. 2017): the transforms' defining properties on real
+features, the shipped inversion decoders, the user-level pipeline, and decoder training."""
+
+import hashlib
+import shutil
+
+import pytest
+import torch
+from skimage import data as skdata
+
+from atelier import image as img
+from atelier.analysis.metrics import ssim_luminance, style_distance
+from atelier.errors import InputError
+from atelier.features.vgg import get_encoder
+from atelier.networks.decoder import InversionDecoder
+from atelier.networks.wct import WCTStyle, colour, feature_covariance, wct, whiten
+from atelier.optimize.gatys import GatysConfig, GatysStyleTransfer
+from atelier.training.decoders import DecoderTrainConfig, InversionTrainer, load_inversion_decoder
+from atelier.universal import decoders_dir, load_wct, wct_tensor
+from conftest import data_file
+
+LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+
+
+@pytest.fixture(scope="module")
+def encoder():
+    return get_encoder(None, "max", "cpu")
+
+
+@pytest.fixture(scope="module")
+def photo():
+    return img.resize_to(img.load_image(skdata.coffee()), 96, 128)  # in no training set; sides divisible by 16
+
+
+@pytest.fixture(scope="module")
+def scream():
+    return img.load_image(data_file("styles/the_scream.jpg"), size=128)
+
+
+def test_whitening_gives_identity_and_colouring_gives_the_style_covariance(encoder, photo, scream):
+    fc = encoder(photo, ["relu3_1"])["relu3_1"][0].flatten(1)
+    fs = encoder(scream, ["relu3_1"])
+    white = whiten(fc)
+    m, cov = feature_covariance(white)
+    eye = torch.eye(cov.shape[0], dtype=cov.dtype)
+    assert float(m.abs().max()) < 1e-6
+    # identity on the span of the content features (relu3_1 of a 128 px photo has full rank here)
+    assert float((cov - eye).abs().max()) < 1e-3
+    style = WCTStyle.from_features({"relu3_1": fs["relu3_1"]})
+    coloured = colour(white, style, "relu3_1")
+    ms, cov_s = feature_covariance(fs["relu3_1"][0].flatten(1))
+    m2, cov2 = feature_covariance(coloured)
+    rel = float((cov2 - cov_s).norm() / cov_s.norm())
+    assert rel < 1e-3, rel
+    assert float((m2 - ms).abs().max()) < 1e-3 * float(ms.abs().max())
+    # and the photo's own covariance is far from the painting's: the test would catch a no-op
+    _, cov_c = feature_covariance(fc)
+    assert float((cov_c - cov_s).norm() / cov_s.norm()) > 0.2
+
+
+def test_wct_alpha_zero_keeps_the_content_features_and_blend_mixes(encoder, photo, scream):
+    f = encoder(photo, ["relu2_1"])["relu2_1"]
+    wave = img.load_image(data_file("styles/great_wave.jpg"), size=128)
+    s1 = WCTStyle.from_features(encoder(scream, ["relu2_1"]))
+    s2 = WCTStyle.from_features(encoder(wave, ["relu2_1"]))
+    assert torch.allclose(wct(f, [s1], "relu2_1", alpha=0.0), f, atol=1e-4)
+    a, b = wct(f, [s1], "relu2_1"), wct(f, [s2], "relu2_1")
+    mix = wct(f, [s1, s2], "relu2_1", blend=[3, 1])
+    assert torch.allclose(mix, 0.75 * a + 0.25 * b, atol=1e-3)
+    with pytest.raises(ValueError, match="two styles"):
+        wct(f, [s1], "relu2_1", mask=torch.ones(1, 1, 8, 8))
+
+
+@pytest.mark.parametrize("layer,min_ssim", [("relu1_1", 0.95), ("relu2_1", 0.9), ("relu3_1", 0.75),
+                                            ("relu4_1", 0.5), ("relu5_1", 0.25)])
+def test_shipped_decoders_invert_their_layer_on_a_photo(encoder, photo, layer, min_ssim):
+    d = load_inversion_decoder(decoders_dir() / f"decoder-{layer}.safetensors")  # sha256 verified
+    assert d.layer == layer and not d.training and d.card["training_pack"]["files"] == 1942
+    with torch.no_grad():
+        y = d(encoder(photo, [layer])[layer]).clamp(0, 1)
+    assert y.shape == photo.shape
+    assert ssim_luminance(photo, y) >= min_ssim
+    # a decoder that ignored its input (or a wrong layer) would not track the photo
+    other = img.load_image(skdata.astronaut(), size=128)
+    other = img.resize_to(other, *photo.shape[-2:])
+    assert float((y - photo).abs().mean()) < 0.5 * float((other - photo).abs().mean())
+
+
+def test_stylize_wct_takes_the_style_and_keeps_the_subject(photo, scream):
+    model = load_wct(device="cpu", precision="fp32")
+    assert model.layers == ("relu4_1", "relu3_1", "relu2_1", "relu1_1")
+    st = GatysStyleTransfer(GatysConfig(precision="fp32"))
+    out = wct_tensor(model, photo, [scream], style_size=128)
+    assert out.shape == photo.shape and 0 <= float(out.min()) and float(out.max()) <= 1
+    assert style_distance(st, out, scream) < 0.5 * style_distance(st, photo, scream)
+    astronaut = img.resize_to(img.load_image(skdata.astronaut(), size=128), *photo.shape[-2:])
+    assert ssim_luminance(photo, out) > ssim_luminance(astronaut, out) + 0.05
+    # alpha=0 reconstructs the photo through four decoders
+    recon = wct_tensor(model, photo, [scream], alpha=0.0, style_size=128)
+    assert ssim_luminance(photo, recon) > 0.45
+    # luminance mode keeps the photo's colours: chroma of the result is the photo's
+    lum = wct_tensor(model, photo, [scream], preserve_color="luminance", style_size=128)
+    ycc = lambda t: img.rgb_to_ycbcr(t)[:, 1:]  # noqa: E731
+    assert float((ycc(lum) - ycc(photo)).abs().mean()) < 0.5 * float((ycc(out) - ycc(photo)).abs().mean())
+
+
+def test_wct_mask_applies_each_style_to_its_region(photo, scream):
+    model = load_wct(device="cpu", precision="fp32", layers=("relu3_1", "relu2_1", "relu1_1"))
+    wave = img.load_image(data_file("styles/great_wave.jpg"), size=128)
+    h, w = photo.shape[-2:]
+    mask = torch.zeros(1, 1, h, w)
+    mask[..., : w // 2] = 1.0  # scream on the left, wave on the right
+    out = wct_tensor(model, photo, [scream, wave], mask=mask, style_size=128)
+    st = GatysStyleTransfer(GatysConfig(precision="fp32"))
+    left, right = out[..., : w // 2 - 8], out[..., w // 2 + 8:]
+    assert style_distance(st, left, scream) < style_distance(st, left, wave)
+    assert style_distance(st, right, wave) < style_distance(st, right, scream)
+
+
+def test_tampered_decoder_is_refused(tmp_path):
+    src = decoders_dir() / "decoder-relu2_1.safetensors"
+    shutil.copy(src, tmp_path / src.name)
+    shutil.copy(src.with_suffix(".json"), tmp_path / src.with_suffix(".json").name)
+    blob = bytearray((tmp_path / src.name).read_bytes())
+    blob[-10] ^= 0xFF
+    (tmp_path / src.name).write_bytes(bytes(blob))
+    assert hashlib.sha256(blob).hexdigest() not in src.with_suffix(".json").read_text()
+    with pytest.raises(InputError, match="sha256"):
+        load_inversion_decoder(tmp_path / src.name)
+
+
+def test_relu4_decoder_has_the_adain_layout():
+    from atelier.networks import AdaINDecoder
+
+    a, d = AdaINDecoder(0.5), InversionDecoder("relu4_1", 0.5)
+    assert {k: v.shape for k, v in a.state_dict().items()} == {k: v.shape for k, v in d.state_dict().items()}
+
+
+def test_inversion_training_learns_and_resumes_exactly(tmp_path):
+    photos = [data_file(f"content/{n}.jpg") for n in ("000000000030", "000000000086", "000000000165")]
+    cfg = DecoderTrainConfig(content=photos, out=tmp_path / "d2", layer="relu2_1", width=0.25, image_size=48,
+                             batch_size=2, steps=12, lr=2e-3, precision="fp32", device="cpu", checkpoint_every=6)
+    full = InversionTrainer(cfg)
+    card = full.train()
+    assert card["format"] == "atelier-inversion-decoder" and card["steps"] == 12 and card["stopped_by"] == "steps"
+    first, last = full.history[0]["pixel"], sum(h["pixel"] for h in full.history[-3:]) / 3
+    assert last < 0.7 * first, (first, last)
+    dec = load_inversion_decoder(tmp_path / "d2.safetensors")
+    assert dec.layer == "relu2_1" and dec.card["sha256"] == card["sha256"]
+    # a run stopped at step 6 (its periodic checkpoint) and resumed follows the same curve
+    cfg2 = DecoderTrainConfig(**{**cfg.__dict__, "out": tmp_path / "half", "steps": 6})
+    InversionTrainer(cfg2).train()
+    resumed = InversionTrainer(DecoderTrainConfig(**{**cfg2.__dict__, "steps": 12}))
+    resumed.train(resume=True)
+    assert [round(h["total"], 5) for h in resumed.history] == [round(h["total"], 5) for h in full.history]
