@@ -42,9 +42,11 @@ def test_shipped_models_cover_all_ten_paintings(paintings):
     for name, card in cards.items():
         for key in ("hyperparameters", "steps", "final_losses", "wall_seconds", "device", "sha256"):
             assert key in card, (name, key)
-        files = card["training_images"]["files"]
-        assert files and all(f["licence"] and f["from"] for f in files)
-        assert not any("astronaut" in f["from"] or "coffee" in f["from"] for f in files)
+        # trained on the training pack's photos (named by file count and list hash, with its terms),
+        # which holds no evaluation photo (test_evaluation_images_are_not_in_the_training_pack)
+        pack = card["training_pack"]
+        assert pack["files"] == 1942 and len(pack["sha256_of_sorted_list"]) == 64 and pack["terms"]
+        assert card["training_images"]["count"] == pack["photos"] == 1549
         assert (atelier.feedforward.model_path(name).stat().st_size < 8 * 2**20)  # small files (fp16)
 
 
@@ -130,10 +132,14 @@ def test_shipped_adain_decoder_generalizes_to_held_out_painting_and_photo(scorer
     assert atelier.evaluate(half, photo, [painting], st=scorer)["content_loss"] < scores["content_loss"]
 
 
-def test_evaluation_paintings_are_not_in_the_training_pack(paintings):
-    """AdaIN and WCT decoders train on shared/data/train: none of its paintings may be one of the ten
-    evaluation paintings (grey 24x24 thumbnails, as scripts/make_training_pack.py checks; a copy or a
-    rescaled copy correlates above 0.95, the closest distinct painting at 0.65)."""
+def test_evaluation_images_are_not_in_the_training_pack(paintings):
+    """Every learned model trains on shared/data/train: none of its paintings may be one of the ten
+    evaluation paintings, none of its photos one of the evaluation photos (shared/data/content and
+    the scikit-image photos the benchmarks use). Grey 24x24 thumbnails, as
+    scripts/make_training_pack.py checks: a copy or a rescaled copy correlates above 0.95, the
+    closest distinct painting at 0.65."""
+    import io
+
     import numpy as np
     from PIL import Image
 
@@ -148,8 +154,19 @@ def test_evaluation_paintings_are_not_in_the_training_pack(paintings):
     t = np.stack([thumb(p) for p in pack])
     for p in paintings.values():
         assert float((t @ thumb(p)).max()) < 0.9, p.name
+    from skimage import data
+
+    photos = np.stack([thumb(p) for p in sorted((DATA / "train" / "photos").glob("*.jpg"))])
+    assert len(photos) == 1549
+    evaluation = sorted((DATA / "content").glob("*.jpg"))
+    for name in ("coffee", "astronaut", "chelsea"):
+        buf = io.BytesIO()
+        Image.fromarray(getattr(data, name)()).convert("RGB").save(buf, "PNG")
+        buf.seek(0)
+        evaluation.append(buf)
+    for p in evaluation:
+        assert float((photos @ thumb(p)).max()) < 0.9, p
         # the check itself finds a copy: a resized, re-encoded evaluation painting correlates highly
-    import io
 
     buf = io.BytesIO()
     with Image.open(next(iter(paintings.values()))) as im:
