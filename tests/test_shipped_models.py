@@ -9,11 +9,13 @@ import pytest
 from typer.testing import CliRunner
 
 import atelier
-from atelier import image as img
+import atelier.zoo
+from atelier.core import io as img
 from atelier.cli import app
-from atelier.feedforward import model_card, stylize_tensor
-from atelier.optimize.gatys import GatysConfig, GatysStyleTransfer
-from atelier.analysis.metrics import style_distance
+from atelier.zoo import model_card
+from atelier.methods.feedforward.apply import stylize_tensor
+from atelier.methods.gatys.optimize import GatysConfig, GatysStyleTransfer
+from atelier.metrics import style_distance
 
 from conftest import DATA
 
@@ -44,7 +46,7 @@ def test_shipped_models_cover_all_ten_paintings(paintings):
         files = card["training_images"]["files"]
         assert files and all(f["licence"] and f["from"] for f in files)
         assert not any("astronaut" in f["from"] or "coffee" in f["from"] for f in files)
-        assert (atelier.feedforward.model_path(name).stat().st_size < 8 * 2**20)  # small files (fp16)
+        assert (atelier.zoo.model_path(name).stat().st_size < 8 * 2**20)  # small files (fp16)
 
 
 def test_models_command_lists_them():
