@@ -27,11 +27,12 @@ import torch
 from PIL import Image, ImageDraw
 
 import atelier
-from atelier import image as img
-from atelier.arbitrary import adain_tensor, load_adain
-from atelier.features.vgg import get_encoder
-from atelier.networks import AdaINDecoder, AdaINModel
-from atelier.optimize.gatys import GatysConfig, GatysStyleTransfer
+from atelier.core import io as img
+from atelier.methods.arbitrary.adain import adain_tensor, load_adain
+from atelier.encoders.vgg import get_encoder
+from atelier.networks.decoders import AdaINDecoder
+from atelier.methods.arbitrary.model import AdaINModel
+from atelier.methods.gatys.optimize import GatysConfig, GatysStyleTransfer
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from feedforward import _rate, count_conv_macs, environment, parser  # noqa: E402  (same timing, counting, header)

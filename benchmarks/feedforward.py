@@ -31,10 +31,11 @@ import torch
 from PIL import Image
 
 import atelier
-from atelier import image as img
-from atelier.feedforward import list_models, load_model, stylize_tensor
+from atelier.core import io as img
+from atelier.zoo import list_models
+from atelier.methods.feedforward.apply import load_model, stylize_tensor
 from atelier.networks import TransformerNet
-from atelier.optimize.gatys import GatysConfig, GatysStyleTransfer
+from atelier.methods.gatys.optimize import GatysConfig, GatysStyleTransfer
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 STYLES = ROOT.parent / "shared" / "data" / "styles"
@@ -181,7 +182,7 @@ def speed(args) -> list[dict]:
                 row[f"{precision}_batch{batch}_images_per_s"] = _rate(
                     lambda: stylize_tensor(net, x, precision=precision), batch, args.seconds)
             try:
-                from atelier.export import OnnxStylizer, export_onnx
+                from atelier.methods.feedforward.export import OnnxStylizer, export_onnx
 
                 with tempfile.TemporaryDirectory() as tmp:
                     path = export_onnx(net, pathlib.Path(tmp) / "net.onnx")

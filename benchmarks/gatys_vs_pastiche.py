@@ -26,9 +26,9 @@ from pathlib import Path
 
 import torch
 
-from atelier import image as img
+from atelier.core import io as img
 from atelier.losses import StyleTarget, gram_matrix
-from atelier.optimize.gatys import GatysConfig, GatysStyleTransfer
+from atelier.methods.gatys.optimize import GatysConfig, GatysStyleTransfer
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 STYLE_LAYERS = ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]

@@ -36,7 +36,7 @@ import torch
 from PIL import Image, ImageDraw
 
 import atelier
-from atelier import image as img
+from atelier.core import io as img
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from feedforward import environment  # noqa: E402
@@ -112,7 +112,7 @@ def arbitrary_rows(name: str, method: str, run, alpha0, args, gatys, scorer, she
                 unrelated = atelier.evaluate(out, other, [s], st=scorer)["content_loss"]
                 with torch.no_grad():
                     rec = _q(alpha0(c, s))
-                from atelier.analysis.metrics import ssim_luminance
+                from atelier.metrics import ssim_luminance
 
                 row = {"method": method, "model": name, "photo": photo, "painting": style, "size": size,
                        "content": sc["content_loss"], "style": sc["style_loss"], "ssim": sc["ssim"],
@@ -132,7 +132,7 @@ def arbitrary_rows(name: str, method: str, run, alpha0, args, gatys, scorer, she
 
 
 def ff_rows(name: str, model, args, gatys, scorer, sheet) -> list[dict]:
-    from atelier.feedforward import stylize_tensor
+    from atelier.methods.feedforward.apply import stylize_tensor
 
     rows = []
     styles = [pathlib.Path(s["file"]).stem for s in model.card["styles"]]
@@ -183,7 +183,7 @@ def contact_sheet(rows: list[list[torch.Tensor]], path: pathlib.Path, title: str
 
 
 def speed(args) -> dict:
-    from atelier.feedforward import load_model, stylize_tensor
+    from atelier.methods.feedforward.apply import load_model, stylize_tensor
 
     out = {}
     x = torch.rand(1, 3, 512, 512)
@@ -274,7 +274,7 @@ def main(argv=None) -> int:
         rows += arbitrary_rows(name, "adain", lambda c, s: model(c, feats(s)),
                                lambda c, s: model(c, feats(s), alpha=0.0), args, gatys, scorer, sheet)
     for name, path in _pairs(args.wct):
-        from atelier.universal import load_wct
+        from atelier.methods.arbitrary.wct import load_wct
 
         model = load_wct(None if path == "shipped" else path, device="cpu", precision="fp32")
         sheets[f"wct-{name}"] = sheet = []

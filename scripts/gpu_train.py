@@ -59,9 +59,9 @@ SHARES = {"adain": 3.0, "adain_w05": 3.0, "wct_relu1_1": 0.25, "wct_relu2_1": 0.
 
 def _config(job: str, args) -> tuple[object, type]:
     """The training config and trainer class of one job."""
-    from atelier.training.adain import AdaINTrainConfig, AdaINTrainer
-    from atelier.training.decoders import DecoderTrainConfig, InversionTrainer
-    from atelier.training.trainer import FeedForwardTrainer, TrainConfig
+    from atelier.methods.arbitrary.train import AdaINTrainConfig, AdaINTrainer
+    from atelier.methods.arbitrary.train_decoders import DecoderTrainConfig, InversionTrainer
+    from atelier.methods.feedforward.train import FeedForwardTrainer, TrainConfig
 
     pack = pathlib.Path(args.pack)
     photos, paintings, styles = pack / "photos", pack / "paintings", pack / "styles"
@@ -147,15 +147,18 @@ def speed(args) -> dict:
     """GPU (or CPU) speed figures: Gatys iterations at 512 px, feed-forward and AdaIN ms per image."""
     import torch
 
-    from atelier.features.vgg import get_encoder
-    from atelier.networks import AdaINDecoder, AdaINModel, TransformerNet
-    from atelier.optimize.gatys import GatysConfig, GatysStyleTransfer, resolve_device, resolve_precision
+    from atelier.encoders.vgg import get_encoder
+    from atelier.networks.decoders import AdaINDecoder
+    from atelier.methods.arbitrary.model import AdaINModel
+    from atelier.networks import TransformerNet
+    from atelier.methods.gatys.optimize import GatysConfig, GatysStyleTransfer
+    from atelier.core.runtime import resolve_device, resolve_precision
 
     dev = resolve_device(args.device)
     prec = resolve_precision(args.precision, dev)
     size, iters = (64, 5) if args.smoke else (512, 500)
     sync = (lambda: torch.cuda.synchronize()) if dev.type == "cuda" else (lambda: None)
-    from atelier import image as img
+    from atelier.core import io as img
 
     content = img.load_image(ROOT.parent / "shared" / "data" / "content" / "000000000030.jpg", size=size)
     style = img.load_image(pathlib.Path(args.pack) / "styles" / "starry_night.jpg", size=size)
@@ -225,7 +228,7 @@ def run(args) -> int:
     deadline = t_start + args.budget
     import torch  # decode and cache the VGG19 weights once, before the workers read the cache
 
-    from atelier.features.vgg import load_caffe_vgg19
+    from atelier.encoders.vgg import load_caffe_vgg19
 
     load_caffe_vgg19()
     print(f"torch {torch.__version__}, cuda {torch.cuda.is_available()}"

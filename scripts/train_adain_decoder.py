@@ -91,7 +91,8 @@ def main() -> int:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--install", action="store_true", help="copy the finished decoder into the package and stop")
     args = ap.parse_args()
-    from atelier.training import AdaINTrainConfig, AdaINTrainer, output_paths
+    from atelier.methods.arbitrary.train import AdaINTrainConfig, AdaINTrainer
+    from atelier.training.cards import output_paths
 
     paths = output_paths(args.work / "adain")
     if args.install:

@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.init is None:
             print("error: no checkpoint to resume; pass --init WEIGHTS to start from trained weights", file=sys.stderr)
             return 2
-        from atelier.training.trainer import read_verified
+        from atelier.training.cards import read_verified
 
         _, state, _, _ = read_verified(args.init)
         trainer.model.load_state_dict({k: v.float() for k, v in state.items()})

@@ -56,7 +56,8 @@ def main() -> int:
     ap.add_argument("--only", nargs="*", help="stage names to run (default: all)")
     ap.add_argument("--install", action="store_true", help="copy finished models into the package and stop")
     args = ap.parse_args()
-    from atelier.training import FeedForwardTrainer, TrainConfig, output_paths
+    from atelier.methods.feedforward.train import FeedForwardTrainer, TrainConfig
+    from atelier.training.cards import output_paths
 
     if args.install:
         PACKAGE_MODELS.mkdir(parents=True, exist_ok=True)

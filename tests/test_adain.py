@@ -14,11 +14,14 @@ import pytest
 import torch
 from skimage import data as skdata
 
-from atelier import image as img
-from atelier.errors import InputError
-from atelier.features.vgg import get_encoder
-from atelier.networks import AdaINDecoder, AdaINModel, StyleFeatures, adain, mean_std
-from atelier.training import AdaINTrainConfig, AdaINTrainer, load_adain
+from atelier.core import io as img
+from atelier.core import color
+from atelier.core.errors import InputError
+from atelier.encoders.vgg import get_encoder
+from atelier.networks.decoders import AdaINDecoder
+from atelier.methods.arbitrary.model import AdaINModel, StyleFeatures, adain
+from atelier.losses import mean_std
+from atelier.methods.arbitrary.train import AdaINTrainConfig, AdaINTrainer, load_adain
 from conftest import data_file
 
 LAYER = "relu4_1"
@@ -245,7 +248,7 @@ def test_training_lowers_the_loss_and_writes_a_model_card(trained, photo, starry
     trainer, card, steps, previews, before, after = trained
     assert after < 0.85 * before, (before, after)
     assert [s for s, _ in steps] == list(range(1, 9))
-    assert all(set(losses) == {"content", "style", "total"} and all(map(math.isfinite, losses.values()))
+    assert all(set(losses) == {"content", "style", "pixel", "total"} and all(map(math.isfinite, losses.values()))
                for _, losses in steps)
     assert previews == [(4, (1, 3, 64, 256)), (8, (1, 3, 64, 256))]  # photo + 3 styles
     paths = trainer.paths
@@ -344,7 +347,7 @@ def _cli(*args):
 
 
 def test_stylize_method_adain_with_alpha_blend_and_colour(trained, tmp_path):
-    from atelier.image import read_metadata
+    from atelier.core.io import read_metadata
 
     decoder = trained[0].paths["weights"]
     content, starry, scream = data_file("content/000000000030.jpg"), data_file("styles/starry_night.jpg"), \
@@ -360,7 +363,7 @@ def test_stylize_method_adain_with_alpha_blend_and_colour(trained, tmp_path):
     # The same pixels as the Python API (8-bit rounding apart).
     model = load_adain(decoder)
     c = img.load_image(content, size=96)
-    from atelier.arbitrary import adain_tensor
+    from atelier.methods.arbitrary.adain import adain_tensor
 
     expected = adain_tensor(model, c, [img.load_image(starry, size=96)], alpha=0.7, style_size=None)
     assert float((result - expected).abs().max()) <= 1.5 / 255
@@ -376,16 +379,16 @@ def test_stylize_method_adain_with_alpha_blend_and_colour(trained, tmp_path):
              "--style-size", 96, "--preserve-color", "luminance", "-o", lum, "--precision", "fp32")
     assert r.exit_code == 0, r.output
     # Luminance-only transfer keeps the photo's chroma (Cb, Cr), up to gamut clipping and 8-bit rounding.
-    photo = img.rgb_to_ycbcr(c)[:, 1:]
+    photo = color.rgb_to_ycbcr(c)[:, 1:]
 
     def chroma_change(path):
-        return float((img.rgb_to_ycbcr(img.load_image(path))[:, 1:] - photo).abs().mean())
+        return float((color.rgb_to_ycbcr(img.load_image(path))[:, 1:] - photo).abs().mean())
 
     assert chroma_change(lum) < 0.5 * chroma_change(blend), (chroma_change(lum), chroma_change(blend))
 
 
 def expected_full(model, c, style_path):
-    from atelier.arbitrary import adain_tensor
+    from atelier.methods.arbitrary.adain import adain_tensor
 
     return adain_tensor(model, c, [img.load_image(style_path, size=96)], style_size=None)
 

@@ -7,7 +7,7 @@ from PIL import Image
 from skimage import data
 
 import atelier
-from atelier import image as img
+from atelier.core import io as img
 
 
 @pytest.mark.slow

@@ -16,8 +16,8 @@ pytest.importorskip("onnxruntime")
 from PIL import Image  # noqa: E402
 from skimage import data as skdata  # noqa: E402
 
-from atelier.errors import InputError  # noqa: E402
-from atelier.export import CARD_KEY, OnnxStylizer, export_onnx, run_onnx  # noqa: E402
+from atelier.core.errors import InputError  # noqa: E402
+from atelier.methods.feedforward.export import CARD_KEY, OnnxStylizer, export_onnx, run_onnx  # noqa: E402
 from atelier.networks import TransformerNet  # noqa: E402
 
 TOL = 1.0 / 255
@@ -105,7 +105,7 @@ def test_model_card_in_metadata(tmp_path):
     import onnx
     from safetensors.torch import save_file
 
-    from atelier.training import load_trained
+    from atelier.training.cards import load_trained
 
     # a trained model as saved on disk: weights + model card, loaded the usual way
     net = _net(2)
@@ -135,7 +135,7 @@ def test_failed_export_leaves_no_file(tmp_path, monkeypatch):
     def boom(*a, **k):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("atelier.export.os.fsync", boom)
+    monkeypatch.setattr("atelier.methods.feedforward.export.os.fsync", boom)
     with pytest.raises(InputError) as e:
         export_onnx(_net(1), tmp_path / "m.onnx")
     assert "m.onnx" in str(e.value)

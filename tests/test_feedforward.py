@@ -9,11 +9,13 @@ import torch
 from typer.testing import CliRunner
 
 import atelier
-from atelier import image as img
+from atelier.core import io as img
+from atelier.core import color
 from atelier.cli import app
-from atelier.errors import InputError
-from atelier.feedforward import apply_model, stylize_tensor
-from atelier.training import FeedForwardTrainer, TrainConfig, load_trained
+from atelier.core.errors import InputError
+from atelier.methods.feedforward.apply import apply_model, stylize_tensor
+from atelier.methods.feedforward.train import FeedForwardTrainer, TrainConfig
+from atelier.training.cards import load_trained
 
 runner = CliRunner()
 
@@ -144,8 +146,8 @@ def test_apply_matches_the_network_and_style_options(two_style_model, photos, tm
     got = img.load_image(res.written[0])
     assert (got - expected).abs().max() <= 0.51 / 255  # PNG: the same pixels, rounded to 8 bits
     lum = stylize_tensor(net, x, 1, preserve_color="luminance")
-    chroma_error = (img.rgb_to_ycbcr(lum)[:, 1:] - img.rgb_to_ycbcr(x)[:, 1:]).abs()
-    plain_error = (img.rgb_to_ycbcr(stylize_tensor(net, x, 1))[:, 1:] - img.rgb_to_ycbcr(x)[:, 1:]).abs()
+    chroma_error = (color.rgb_to_ycbcr(lum)[:, 1:] - color.rgb_to_ycbcr(x)[:, 1:]).abs()
+    plain_error = (color.rgb_to_ycbcr(stylize_tensor(net, x, 1))[:, 1:] - color.rgb_to_ycbcr(x)[:, 1:]).abs()
     # The content's chroma, except where clamping to [0, 1] RGB moves a few pixels.
     assert float(chroma_error.mean()) < 1e-3 < float(plain_error.mean())
     r = cli("apply", two_style_model, photos, "-o", tmp_path / "o2", "--style-mix", "1,0,0")
@@ -169,7 +171,7 @@ def test_corrupt_model_file_is_a_clear_error(two_style_model, tmp_path, photos):
 
 def test_export_cli_onnx_parity_on_a_real_photo(two_style_model, photos, tmp_path):
     pytest.importorskip("onnxruntime")
-    from atelier.export import OnnxStylizer
+    from atelier.methods.feedforward.export import OnnxStylizer
 
     out = tmp_path / "pair.onnx"
     r = cli("export", two_style_model, "--onnx", out)

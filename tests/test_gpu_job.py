@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from atelier.training.data import ImageFolderDataset, InMemoryImageDataset
-from atelier.training.trainer import FeedForwardTrainer, TrainConfig
+from atelier.methods.feedforward.train import FeedForwardTrainer, TrainConfig
 from conftest import DATA, REPO, data_file
 
 
@@ -71,9 +71,9 @@ def test_gpu_entry_point_runs_end_to_end_on_the_cpu(small_pack, tmp_path):
     assert all(j["rc"] == 0 and j["steps"] == 2 for j in summary["jobs"].values())
     assert summary["speed"]["gatys"]["iterations"] == 5
     # what it writes loads with the library's verified loaders, and names the pack
-    from atelier.arbitrary import load_adain
-    from atelier.feedforward import load_model
-    from atelier.training.decoders import load_inversion_decoder
+    from atelier.methods.arbitrary.adain import load_adain
+    from atelier.methods.arbitrary.train_decoders import load_inversion_decoder
+    from atelier.methods.feedforward.apply import load_model
 
     assert load_adain(out / "adain_w05" / "decoder.safetensors", device="cpu").card["training_pack"]["files"] == 1942
     assert load_inversion_decoder(out / "wct_relu2_1" / "decoder-relu2_1.safetensors").layer == "relu2_1"

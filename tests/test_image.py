@@ -19,8 +19,9 @@ import torch
 from PIL import Image
 from skimage import data as skdata
 
-from atelier import image as I
-from atelier.errors import AtelierError, InputError
+from atelier.core import io as I
+from atelier.core import color
+from atelier.core.errors import AtelierError, InputError
 
 from conftest import data_file as shared
 
@@ -518,53 +519,53 @@ def test_resize_helpers(astronaut):
 
 def test_ycbcr_round_trip_and_reference(astronaut):
     x = I.load_image(astronaut)
-    ycc = I.rgb_to_ycbcr(x)
-    assert (I.ycbcr_to_rgb(ycc) - x).abs().max() < 1e-5
+    ycc = color.rgb_to_ycbcr(x)
+    assert (color.ycbcr_to_rgb(ycc) - x).abs().max() < 1e-5
     # Agrees with Pillow's JPEG-style (full-range BT.601, integer arithmetic) conversion.
     ref = Image.fromarray(astronaut).convert("YCbCr")  # Pillow: JPEG full-range BT.601
     np.testing.assert_allclose(ycc[0].permute(1, 2, 0).numpy() * 255, np.asarray(ref, float), atol=1.5)
-    y = I.luminance(x)
+    y = color.luminance(x)
     assert y.shape == (1, 1, 512, 512) and torch.allclose(y, ycc[:, :1], atol=1e-6)
     gray = torch.full((1, 3, 4, 4), 0.3)
-    assert torch.allclose(I.rgb_to_ycbcr(gray)[:, 1:], torch.tensor(0.5), atol=1e-6)
+    assert torch.allclose(color.rgb_to_ycbcr(gray)[:, 1:], torch.tensor(0.5), atol=1e-6)
 
 
 def test_combine_luminance_chroma(astronaut, coffee):
     content = I.load_image(coffee)  # 400 x 600
     styl = I.load_image(astronaut)  # another image, other size
-    y = I.luminance(I.resize_to(styl, 400, 600))
-    out = I.combine_luminance_chroma(y, content)
+    y = color.luminance(I.resize_to(styl, 400, 600))
+    out = color.combine_luminance_chroma(y, content)
     assert out.shape == (1, 3, 400, 600) and 0 <= float(out.min()) and float(out.max()) <= 1
-    yo, yc = I.rgb_to_ycbcr(out), I.rgb_to_ycbcr(content)
-    inside = ((I.ycbcr_to_rgb(torch.cat([y, yc[:, 1:]], 1)) - 0.5).abs() <= 0.5).all(1, keepdim=True)
+    yo, yc = color.rgb_to_ycbcr(out), color.rgb_to_ycbcr(content)
+    inside = ((color.ycbcr_to_rgb(torch.cat([y, yc[:, 1:]], 1)) - 0.5).abs() <= 0.5).all(1, keepdim=True)
     assert inside.float().mean() > 0.5
     m = inside.expand(-1, 3, -1, -1)
     assert (yo - torch.cat([y, yc[:, 1:]], 1))[m].abs().max() < 1e-5  # exact where in gamut
     # an RGB y and a chroma image of another size work too
-    out2 = I.combine_luminance_chroma(I.resize_to(styl, 400, 600), I.resize_to(content, 200, 300))
+    out2 = color.combine_luminance_chroma(I.resize_to(styl, 400, 600), I.resize_to(content, 200, 300))
     assert out2.shape == (1, 3, 400, 600)
-    chroma2 = I.rgb_to_ycbcr(out2)[:, 1:]
-    ys = I.rgb_to_ycbcr(I.resize_to(styl, 400, 600))
+    chroma2 = color.rgb_to_ycbcr(out2)[:, 1:]
+    ys = color.rgb_to_ycbcr(I.resize_to(styl, 400, 600))
     assert (chroma2 - yc[:, 1:]).abs().mean() < 0.3 * (ys[:, 1:] - yc[:, 1:]).abs().mean()
-    assert (I.rgb_to_ycbcr(out2)[:, :1] - ys[:, :1]).abs().mean() < 0.02
+    assert (color.rgb_to_ycbcr(out2)[:, :1] - ys[:, :1]).abs().mean() < 0.02
 
 
 def test_match_luminance(astronaut, coffee):
-    s = I.luminance(I.load_image(astronaut))
-    t = I.luminance(I.load_image(coffee))
-    m = I.match_luminance(s, t)
+    s = color.luminance(I.load_image(astronaut))
+    t = color.luminance(I.load_image(coffee))
+    m = color.match_luminance(s, t)
     assert m.shape == s.shape
     assert abs(float(m.mean()) - float(t.mean())) < 1e-5
     assert abs(float(m.std(unbiased=False)) - float(t.std(unbiased=False))) < 1e-5
     assert np.corrcoef(m.flatten().numpy(), s.flatten().numpy())[0, 1] > 0.9999  # affine
-    flat = I.match_luminance(torch.full((1, 1, 8, 8), 0.2), t)
+    flat = color.match_luminance(torch.full((1, 1, 8, 8), 0.2), t)
     assert torch.allclose(flat, t.mean().expand_as(flat), atol=1e-6)
 
 
 def test_match_color_histogram(astronaut, coffee):
     s = I.load_image(astronaut)
     r = I.load_image(coffee)
-    out = I.match_color_histogram(s, r)
+    out = color.match_color_histogram(s, r)
     assert out.shape == s.shape and out.dtype == torch.float32
     assert 0 <= float(out.min()) and float(out.max()) <= 1
     assert torch.allclose(out.mean(dim=(2, 3)), r.mean(dim=(2, 3)), atol=0.01)
@@ -575,5 +576,5 @@ def test_match_color_histogram(astronaut, coffee):
         order = np.argsort(src, kind="stable")
         assert (np.diff(got[order]) >= -1e-6).all()
     # a batch against one reference
-    two = I.match_color_histogram(torch.cat([s, s.flip(-1)]), r)
+    two = color.match_color_histogram(torch.cat([s, s.flip(-1)]), r)
     assert two.shape == (2, 3, 512, 512) and torch.allclose(two[1], out[0].flip(-1), atol=1e-6)

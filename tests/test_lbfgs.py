@@ -3,10 +3,10 @@
 import pytest
 import torch
 
-from atelier import image as img
+from atelier.core import io as img
 from atelier.losses import StyleTarget
-from atelier.optimize.gatys import GatysConfig, GatysStyleTransfer
-from atelier.optimize.lbfgs import LBFGS
+from atelier.methods.gatys.optimize import GatysConfig, GatysStyleTransfer
+from atelier.methods.gatys.lbfgs import LBFGS
 
 
 def test_quadratic_converges():

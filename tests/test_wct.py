@@ -8,15 +8,16 @@ import pytest
 import torch
 from skimage import data as skdata
 
-from atelier import image as img
-from atelier.analysis.metrics import ssim_luminance, style_distance
-from atelier.errors import InputError
-from atelier.features.vgg import get_encoder
-from atelier.networks.decoder import InversionDecoder
-from atelier.networks.wct import WCTStyle, colour, feature_covariance, wct, whiten
-from atelier.optimize.gatys import GatysConfig, GatysStyleTransfer
-from atelier.training.decoders import DecoderTrainConfig, InversionTrainer, load_inversion_decoder
-from atelier.universal import decoders_dir, load_wct, wct_tensor
+from atelier.core import color
+from atelier.core import io as img
+from atelier.core.errors import InputError
+from atelier.encoders.vgg import get_encoder
+from atelier.methods.arbitrary.train_decoders import DecoderTrainConfig, InversionTrainer, load_inversion_decoder
+from atelier.methods.arbitrary.wct import decoders_dir, load_wct, wct_tensor
+from atelier.methods.arbitrary.wct_model import WCTStyle, colour, feature_covariance, wct, whiten
+from atelier.methods.gatys.optimize import GatysConfig, GatysStyleTransfer
+from atelier.metrics import ssim_luminance, style_distance
+from atelier.networks.decoders import InversionDecoder
 from conftest import data_file
 
 LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
@@ -100,7 +101,7 @@ def test_stylize_wct_takes_the_style_and_keeps_the_subject(photo, scream):
     assert ssim_luminance(photo, recon) > 0.45
     # luminance mode keeps the photo's colours: chroma of the result is the photo's
     lum = wct_tensor(model, photo, [scream], preserve_color="luminance", style_size=128)
-    ycc = lambda t: img.rgb_to_ycbcr(t)[:, 1:]  # noqa: E731
+    ycc = lambda t: color.rgb_to_ycbcr(t)[:, 1:]  # noqa: E731
     assert float((ycc(lum) - ycc(photo)).abs().mean()) < 0.5 * float((ycc(out) - ycc(photo)).abs().mean())
 
 
@@ -130,7 +131,7 @@ def test_tampered_decoder_is_refused(tmp_path):
 
 
 def test_relu4_decoder_has_the_adain_layout():
-    from atelier.networks import AdaINDecoder
+    from atelier.networks.decoders import AdaINDecoder
 
     a, d = AdaINDecoder(0.5), InversionDecoder("relu4_1", 0.5)
     assert {k: v.shape for k, v in a.state_dict().items()} == {k: v.shape for k, v in d.state_dict().items()}
@@ -153,3 +154,43 @@ def test_inversion_training_learns_and_resumes_exactly(tmp_path):
     resumed = InversionTrainer(DecoderTrainConfig(**{**cfg2.__dict__, "steps": 12}))
     resumed.train(resume=True)
     assert [round(h["total"], 5) for h in resumed.history] == [round(h["total"], 5) for h in full.history]
+
+
+def test_cli_wct_and_train_decoders(tmp_path):
+    """`stylize --method wct` with the shipped decoders and with decoders from `train-decoders`;
+    options of other methods are refused; the PNG records the method, layers and decoder hashes."""
+    import json
+
+    from PIL import Image
+    from typer.testing import CliRunner
+
+    from atelier.cli import app
+
+    photo, starry = data_file("content/000000000165.jpg"), data_file("styles/starry_night.jpg")
+    scream = data_file("styles/the_scream.jpg")
+    run = CliRunner().invoke
+    r = run(app, ["stylize", str(photo), "-s", str(starry), "-s", str(scream), "--style-blend", "0.7,0.3",
+                  "--method", "wct", "--size", "96", "--style-size", "96", "-o", str(tmp_path / "w.png")])
+    assert r.exit_code == 0, r.output
+    meta = json.loads(Image.open(tmp_path / "w.png").text["atelier"])
+    assert meta["method"] == "wct" and meta["wct_layers"] == ["relu4_1", "relu3_1", "relu2_1", "relu1_1"]
+    assert set(meta["decoder_sha256"]) == set(meta["wct_layers"]) and meta["style_blend"] == [0.7, 0.3]
+    r = run(app, ["stylize", str(photo), "-s", str(starry), "--method", "adain", "--wct-layers", "relu1_1",
+                  "-o", str(tmp_path / "x.png")])
+    assert r.exit_code == 2 and "--wct-layers" in r.output and not (tmp_path / "x.png").exists()
+    r = run(app, ["stylize", str(photo), "-s", str(starry), "--method", "wct", "--mask", str(photo),
+                  "-o", str(tmp_path / "x.png")])
+    assert r.exit_code == 2 and "exactly two" in r.output
+    dec = tmp_path / "dec"
+    dec.mkdir()
+    r = run(app, ["train-decoders", "-c", str(data_file("content/000000000030.jpg")), "-o", str(dec),
+                  "--layers", "relu1_1,relu2_1", "--image-size", "32", "--batch-size", "1", "--steps", "2",
+                  "--width", "0.25", "--quiet"])
+    assert r.exit_code == 0, r.output
+    assert load_inversion_decoder(dec / "decoder-relu2_1.safetensors").card["steps"] == 2
+    r = run(app, ["stylize", str(photo), "-s", str(starry), "--method", "wct", "--decoder", str(dec),
+                  "--wct-layers", "relu2_1,relu1_1", "--size", "64", "-o", str(tmp_path / "mine.png")])
+    assert r.exit_code == 0, r.output
+    r = run(app, ["stylize", str(photo), "-s", str(starry), "--method", "wct", "--decoder", str(dec),
+                  "-o", str(tmp_path / "y.png")])  # relu3_1 and relu4_1 were not trained there
+    assert r.exit_code == 2 and "decoder-relu" in r.output and not (tmp_path / "y.png").exists()

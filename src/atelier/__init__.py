@@ -29,13 +29,15 @@ try:
 except PackageNotFoundError:  # running from a source tree
     __version__ = "0.0.0+local"
 
-from .analysis.metrics import evaluate
+from .metrics import evaluate
 from .api import stylize
-from .arbitrary import load_adain, stylize_adain
-from .errors import AtelierError, InputError
-from .feedforward import list_models, load_model, model_card
-from .image import load_image, save_image
-from .optimize.gatys import GatysConfig, GatysStyleTransfer, Progress, StyleTransferInterrupted
+from .methods.arbitrary.adain import load_adain, stylize_adain
+from .methods.arbitrary.wct import load_wct, stylize_wct
+from .core.errors import AtelierError, InputError
+from .zoo import list_models, model_card
+from .methods.feedforward.apply import load_model
+from .core.io import load_image, save_image
+from .methods.gatys.optimize import GatysConfig, GatysStyleTransfer, Progress, StyleTransferInterrupted
 
 __all__ = [
     "AtelierError",
@@ -49,6 +51,8 @@ __all__ = [
     "list_models",
     "load_adain",
     "stylize_adain",
+    "load_wct",
+    "stylize_wct",
     "load_model",
     "model_card",
     "load_image",

@@ -8,8 +8,8 @@ from typing import Callable, Sequence, Union
 import torch
 from PIL import Image
 
-from . import image as img
-from .optimize.gatys import GatysConfig, GatysStyleTransfer, Progress
+from .core import io as img
+from .methods.gatys.optimize import GatysConfig, GatysStyleTransfer, Progress
 
 ImageLike = Union[str, "os.PathLike[str]", Image.Image, torch.Tensor]
 

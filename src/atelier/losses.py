@@ -121,3 +121,29 @@ class StyleTarget(nn.Module):
     def forward(self, features: Mapping[str, torch.Tensor]) -> torch.Tensor:
         """Blended style loss (float32 scalar) for features of the stylized image."""
         return sum(b * loss for b, loss in zip(self.blend, self.per_style(features)) if b > 0)
+
+
+#: Added to the variance before the square root (AdaIN statistics).
+STAT_EPS = 1e-5
+
+
+def mean_std(feat: torch.Tensor, eps: float = STAT_EPS) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-image, per-channel mean and standard deviation over the spatial positions.
+
+    Args:
+        feat: (N, C, H, W) features, any float dtype.
+        eps: added to the (biased, population) variance before the square root.
+
+    Returns:
+        ``(mean, std)``, each float32 (N, C, 1, 1); ``std = sqrt(var + eps)``.
+
+    Raises:
+        ValueError: ``feat`` is not 4-D.
+    """
+    if not isinstance(feat, torch.Tensor) or feat.dim() != 4:
+        shape = tuple(feat.shape) if isinstance(feat, torch.Tensor) else type(feat).__name__
+        raise ValueError(f"features must have shape (N, C, H, W), got {shape}")
+    with torch.autocast(device_type=feat.device.type, enabled=False):
+        x = feat.float()
+        var, mean = torch.var_mean(x, dim=(2, 3), keepdim=True, correction=0)
+        return mean, (var + eps).sqrt()

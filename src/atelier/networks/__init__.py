@@ -1,14 +1,11 @@
-"""Feed-forward style networks (Johnson et al. 2016; Dumoulin et al. 2017; Huang & Belongie 2017).
-
-:class:`TransformerNet` stylizes an image in one forward pass; train one with
-:mod:`atelier.training` and load it with :func:`atelier.training.load_trained`.
-:class:`AdaINModel` stylizes with any style image (arbitrary style transfer with AdaIN);
-train its :class:`AdaINDecoder` with :class:`atelier.training.AdaINTrainer` and load it
-with :func:`atelier.training.load_adain`.
+"""Network architectures: the feed-forward :class:`TransformerNet` with conditional instance
+normalization (Johnson et al. 2016; Dumoulin et al. 2017, "A Learned Representation for
+Artistic Style") and the decoders that invert VGG features (:class:`AdaINDecoder`, Huang &
+Belongie 2017; :class:`InversionDecoder`, Li et al. 2017). Architectures only: training is
+in :mod:`atelier.training`, the methods that use them in :mod:`atelier.methods`.
 """
 
-from .adain import AdaINDecoder, AdaINModel, StyleFeatures, adain, mean_std
+from .decoders import AdaINDecoder, InversionDecoder
 from .transformer import ConditionalInstanceNorm2d, TransformerNet, style_weights_matrix
 
-__all__ = ["AdaINDecoder", "AdaINModel", "ConditionalInstanceNorm2d", "StyleFeatures", "TransformerNet", "adain",
-           "mean_std", "style_weights_matrix"]
+__all__ = ["AdaINDecoder", "ConditionalInstanceNorm2d", "InversionDecoder", "TransformerNet", "style_weights_matrix"]

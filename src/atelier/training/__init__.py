@@ -1,29 +1,15 @@
-"""Training of style networks (Johnson et al. 2016; Dumoulin et al. 2017; Huang & Belongie 2017).
+"""Training: the one shared loop for every trained thing (steps, checkpoints, exact resume,
+Ctrl-C, previews, a time budget), data loading, model cards and verified loading.
 
-* :class:`TrainConfig` and :class:`FeedForwardTrainer`: train a
-  :class:`~atelier.networks.TransformerNet` on a folder of photos against one or more
-  style images, with checkpoints, resume and a model card.
-* :func:`load_trained`: load the result, verified against its model card's sha256.
-* :class:`AdaINTrainConfig` and :class:`AdaINTrainer`: train the decoder of an
-  :class:`~atelier.networks.AdaINModel` (arbitrary style transfer, Huang & Belongie 2017)
-  on folders of photos and style images; :func:`load_adain` loads it, sha256-verified.
-* :class:`ImageFolderDataset`: deterministic random crops of a folder of photos.
+The loop follows the fast_neural_style recipe of Johnson et al. (2016, "Perceptual Losses
+for Real-Time Style Transfer and Super-Resolution"); the per-method trainers
+(:class:`~atelier.methods.feedforward.train.FeedForwardTrainer`,
+:class:`~atelier.methods.arbitrary.train.AdaINTrainer`, ...) live with their methods.
 """
 
-from .adain import AdaINTrainConfig, AdaINTrainer, load_adain
+from .cards import CARD_FORMAT, load_trained, output_paths, read_verified
 from .data import IMAGE_EXTENSIONS, ImageFolderDataset, list_images
-from .trainer import BaseTrainer, FeedForwardTrainer, TrainConfig, load_trained, output_paths
+from .loop import BaseTrainer
 
-__all__ = [
-    "AdaINTrainConfig",
-    "AdaINTrainer",
-    "BaseTrainer",
-    "IMAGE_EXTENSIONS",
-    "FeedForwardTrainer",
-    "ImageFolderDataset",
-    "TrainConfig",
-    "list_images",
-    "load_adain",
-    "load_trained",
-    "output_paths",
-]
+__all__ = ["BaseTrainer", "CARD_FORMAT", "IMAGE_EXTENSIONS", "ImageFolderDataset", "list_images", "load_trained",
+           "output_paths", "read_verified"]

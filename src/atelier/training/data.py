@@ -17,8 +17,8 @@ from typing import Iterable, Sequence, Union
 import torch
 from PIL import Image
 
-from ..errors import InputError
-from ..image import open_image, pil_to_tensor
+from ..core.errors import InputError
+from ..core.io import open_image, pil_to_tensor
 
 __all__ = ["IMAGE_EXTENSIONS", "ImageFolderDataset", "InMemoryImageDataset", "make_dataset", "list_images", "item_seed"]
 

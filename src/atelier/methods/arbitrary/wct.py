@@ -1,13 +1,13 @@
 """Universal style transfer (WCT) for users: the shipped inversion decoders, any style image.
 
 Li et al. (2017), "Universal Style Transfer via Feature Transforms". The pipeline itself is
-:class:`atelier.networks.wct.WCTModel`; this module loads the decoders shipped with the package
+:class:`~atelier.methods.arbitrary.wct_model.WCTModel`; this module loads the decoders shipped with the package
 (or trained with ``atelier train-decoders``) and adds what a user needs around it: style images
 resized to a style size, colour preservation, style blends and masks, as for AdaIN.
 
 Example::
 
-    from atelier.universal import load_wct, stylize_wct
+    from atelier.methods.arbitrary.wct import load_wct, stylize_wct
 
     model = load_wct()                                          # relu4_1 ... relu1_1
     scream = model.encode_style(atelier.load_image("scream.jpg", size=512))   # reusable
@@ -25,12 +25,13 @@ from typing import Optional, Sequence, Union
 import torch
 from PIL import Image
 
-from . import image as img
-from .errors import InputError
-from .features.vgg import get_encoder
-from .networks.decoder import DECODER_LAYERS
-from .networks.wct import DEFAULT_WCT_LAYERS, WCTModel, WCTStyle
-from .optimize.gatys import resolve_device, resolve_precision
+from ...core import color
+from ...core import io as img
+from ...core.errors import InputError
+from ...core.runtime import resolve_device, resolve_precision
+from ...encoders.vgg import get_encoder
+from ...networks.decoders import DECODER_LAYERS
+from .wct_model import DEFAULT_WCT_LAYERS, WCTModel, WCTStyle
 
 __all__ = ["DEFAULT_LAYERS", "load_wct", "wct_tensor", "stylize_wct", "decoders_dir"]
 
@@ -73,14 +74,14 @@ def load_wct(path: Optional[PathLike] = None, layers: Sequence[str] = DEFAULT_LA
         precision: ``"auto"``, ``"fp32"`` or ``"bf16"`` for the encoder and decoders.
 
     Returns:
-        A :class:`~atelier.networks.wct.WCTModel` in eval mode with attribute ``cards``
+        A :class:`~atelier.methods.arbitrary.wct_model.WCTModel` in eval mode with attribute ``cards``
         (layer -> model card).
 
     Raises:
         InputError: a missing or corrupt decoder file.
         ValueError: an unknown layer, device or precision.
     """
-    from .training.decoders import load_inversion_decoder
+    from .train_decoders import load_inversion_decoder
 
     layers = list(layers)
     bad = [k for k in layers if k not in DECODER_LAYERS]
@@ -111,8 +112,8 @@ def wct_tensor(model: WCTModel, content: torch.Tensor, styles: Sequence[StyleLik
         model: from :func:`load_wct`.
         content: float32 (1, 3, H, W), RGB in [0, 1], H, W >= 16.
         styles: style images (paths, PIL images, arrays, tensors; resized to ``style_size``) or
-            cached :class:`~atelier.networks.wct.WCTStyle`.
-        alpha, blend, mask: see :meth:`WCTModel.forward <atelier.networks.wct.WCTModel.forward>`.
+            cached :class:`~atelier.methods.arbitrary.wct_model.WCTStyle`.
+        alpha, blend, mask: see :meth:`WCTModel.forward <atelier.methods.arbitrary.wct_model.WCTModel.forward>`.
         preserve_color: ``"none"``, ``"histogram"`` or ``"luminance"``, as for AdaIN (these need
             style images, not cached statistics).
         style_size: longest side of the style images (``None``: as they are).
@@ -126,8 +127,8 @@ def wct_tensor(model: WCTModel, content: torch.Tensor, styles: Sequence[StyleLik
         InputError: an unreadable style image.
         ValueError: bad options.
     """
-    if preserve_color not in img.PRESERVE_COLOR_MODES:
-        raise ValueError(f"preserve color must be one of {img.PRESERVE_COLOR_MODES}, got {preserve_color!r}")
+    if preserve_color not in color.PRESERVE_COLOR_MODES:
+        raise ValueError(f"preserve color must be one of {color.PRESERVE_COLOR_MODES}, got {preserve_color!r}")
     styles = list(styles)
     if not styles:
         raise ValueError("at least one style image is needed")
@@ -137,12 +138,12 @@ def wct_tensor(model: WCTModel, content: torch.Tensor, styles: Sequence[StyleLik
             raise ValueError(f"preserve_color={preserve_color!r} changes the style images for each content "
                              "image; pass the style images, not cached WCTStyle statistics")
         loaded = [img.load_image(s, size=style_size, max_pixels=max_pixels) for s in styles]
-        content, styles = img.color_inputs(content, loaded, preserve_color)
+        content, styles = color.color_inputs(content, loaded, preserve_color)
     feats = [s if isinstance(s, WCTStyle) else
              model.encode_style(img.load_image(s, size=style_size, max_pixels=max_pixels), precision) for s in styles]
     with torch.inference_mode():
         out = model(content, feats, alpha=alpha, blend=blend, mask=mask, precision=precision)
-    return img.color_output(out.cpu(), original, preserve_color).clamp(0, 1)
+    return color.color_output(out.cpu(), original, preserve_color).clamp(0, 1)
 
 
 def stylize_wct(content: img.ImageSource, styles: Union[StyleLike, Sequence[StyleLike]], *,
@@ -174,7 +175,7 @@ def stylize_wct(content: img.ImageSource, styles: Union[StyleLike, Sequence[Styl
     c = img.load_image(content, size=size, max_pixels=max_pixels)
     m = None
     if mask is not None:
-        m, note = img.load_mask(mask, c.shape[-2], c.shape[-1], max_pixels=max_pixels)
+        m, note = color.load_mask(mask, c.shape[-2], c.shape[-1], max_pixels=max_pixels)
         if note:
             warnings.warn(note, stacklevel=2)
     return img.tensor_to_pil(wct_tensor(model, c, list(styles), mask=m, max_pixels=max_pixels, **options))

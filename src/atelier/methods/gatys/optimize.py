@@ -18,12 +18,14 @@ from typing import Callable, Optional, Sequence
 import torch
 import torch.nn.functional as F
 
-from .. import image as img
-from ..features.vgg import VGGEncoder, get_encoder, validate_layers
-from ..losses import StyleTarget, content_loss, gram_matrix, normalize_weights, tv_loss
+from ...core import io as img
+from ...core import color
+from ...core.runtime import resolve_device, resolve_precision
+from ...encoders.vgg import VGGEncoder, get_encoder, validate_layers
+from ...losses import StyleTarget, content_loss, gram_matrix, normalize_weights, tv_loss
 from .lbfgs import LBFGS
 
-PRESERVE_COLOR_MODES = img.PRESERVE_COLOR_MODES
+PRESERVE_COLOR_MODES = color.PRESERVE_COLOR_MODES
 OPTIMIZERS = ("lbfgs", "adam")
 PRECISIONS = ("auto", "fp32", "bf16")
 #: Longest side (pixels) above which a coarse-to-fine pyramid is used by default.
@@ -161,38 +163,6 @@ class StyleTransferInterrupted(KeyboardInterrupt):
         self.image, self.iteration, self.scale = image, iteration, scale
 
 
-def resolve_device(device: str = "auto") -> torch.device:
-    """``"auto"`` -> cuda if available, else mps if available, else cpu.
-
-    Raises:
-        ValueError: the requested device is not available in this torch build.
-    """
-    if device == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' requested but CUDA is not available; use --device cpu")
-    if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise ValueError("device 'mps' requested but MPS is not available; use --device cpu")
-    return dev
-
-
-def resolve_precision(precision: str, device: torch.device) -> str:
-    """``"auto"`` -> ``"bf16"`` on CUDA with bf16 support or a CPU with AMX, else ``"fp32"``."""
-    if precision != "auto":
-        return precision
-    if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
-    if device.type == "cpu":
-        amx = getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()
-        return "bf16" if amx else "fp32"
-    return "fp32"
-
-
 def pyramid_sizes(size: int, scales: Optional[int]) -> list[int]:
     """Longest side (pixels) of each pyramid level, coarse to fine, halving per level.
 
@@ -242,7 +212,7 @@ class GatysStyleTransfer:
 
     # -- targets --------------------------------------------------------------------------
     def _prepare(self, content: torch.Tensor, styles: Sequence[torch.Tensor]):
-        return img.color_inputs(content, list(styles), self.config.preserve_color)
+        return color.color_inputs(content, list(styles), self.config.preserve_color)
 
     def style_grams(self, styles: Sequence[torch.Tensor], longest: int) -> list[dict[str, torch.Tensor]]:
         """Gram targets of each style image resized to ``style_scale * longest`` px (longest side)."""
@@ -272,7 +242,7 @@ class GatysStyleTransfer:
         else:  # a path
             x = img.resize_to(img.load_image(init).to(self.device), h, w)
             if self.config.preserve_color == "luminance":
-                x = img.luminance(x).expand(-1, 3, -1, -1).clone()
+                x = color.luminance(x).expand(-1, 3, -1, -1).clone()
         return x.to(self.device, torch.float32)
 
     # -- losses ---------------------------------------------------------------------------
@@ -377,5 +347,5 @@ class GatysStyleTransfer:
         if x.shape[-2:] != (h, w):
             x = F.interpolate(x, size=(h, w), mode="bicubic", align_corners=False)
         x = x.clamp(0, 1)
-        x = img.color_output(x, img.resize_to(original_content, h, w), self.config.preserve_color)
+        x = color.color_output(x, img.resize_to(original_content, h, w), self.config.preserve_color)
         return x.float().cpu()

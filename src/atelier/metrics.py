@@ -6,15 +6,18 @@ an image made by any tool can be scored on equal terms with ``atelier evaluate``
 
 from __future__ import annotations
 
-from typing import Sequence
+from dataclasses import dataclass
+from typing import Optional, Sequence
 
 import numpy as np
 import torch
 from skimage.metrics import structural_similarity
 
-from .. import image as img
-from ..losses import StyleTarget, content_loss, normalize_weights, tv_loss
-from ..optimize.gatys import GatysConfig, GatysStyleTransfer
+from .core import io as img
+from .core import color
+from .losses import StyleTarget, gram_matrix, content_loss, normalize_weights, tv_loss
+from .core.runtime import resolve_device, resolve_precision
+from .encoders.vgg import get_encoder
 
 
 def ssim_luminance(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -28,16 +31,52 @@ def ssim_luminance(a: torch.Tensor, b: torch.Tensor) -> float:
     """
     if b.shape[-2:] != a.shape[-2:]:
         b = img.resize_to(b, *a.shape[-2:])
-    ya = img.luminance(a.detach())[0, 0].double().cpu().numpy()
-    yb = img.luminance(b.detach())[0, 0].double().cpu().numpy()
+    ya = color.luminance(a.detach())[0, 0].double().cpu().numpy()
+    yb = color.luminance(b.detach())[0, 0].double().cpu().numpy()
     return float(structural_similarity(ya, yb, data_range=1.0))
 
 
-def style_distance(st: GatysStyleTransfer, image: torch.Tensor, style: torch.Tensor) -> float:
+@dataclass
+class ScoreConfig:
+    """What :func:`evaluate` scores with; any object with these attributes will do (a
+    :class:`~atelier.methods.gatys.GatysConfig` does). The defaults are Gatys et al.'s."""
+
+    content_layers: Sequence[str] = ("relu4_2",)
+    style_layers: Sequence[str] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+    style_layer_weights: Optional[Sequence[float]] = None
+    style_blend: Optional[Sequence[float]] = None
+    style_scale: float = 1.0
+    pooling: str = "max"
+    device: str = "auto"
+    precision: str = "fp32"
+    weights: Optional[str] = None
+
+
+class Scorer:
+    """An encoder on a device with a scoring config: ``config``, ``encoder``, ``device``,
+    ``precision`` (a :class:`~atelier.methods.gatys.GatysStyleTransfer` has the same
+    attributes and may be passed wherever a scorer is taken)."""
+
+    def __init__(self, config=None):
+        self.config = config or ScoreConfig()
+        self.device = resolve_device(self.config.device)
+        self.precision = resolve_precision(self.config.precision, self.device)
+        self.encoder = get_encoder(self.config.weights, self.config.pooling, self.device)
+
+
+def _style_grams(st, style: torch.Tensor, longest: int) -> dict:
+    size = max(img.MIN_SIDE, round(st.config.style_scale * longest))
+    s = img.resize_longest(style.to(st.device), size)
+    with torch.no_grad():
+        feats = st.encoder(s, st.config.style_layers, st.precision)
+    return {n: gram_matrix(f) for n, f in feats.items()}
+
+
+def style_distance(st, image: torch.Tensor, style: torch.Tensor) -> float:
     """Gram style distance: the normalized style loss of ``image`` against one ``style``
     image scaled as in ``st.config`` (style scale relative to ``image``'s longest side)."""
     h, w = image.shape[-2:]
-    grams = st.style_grams([style], max(h, w))
+    grams = [_style_grams(st, style, max(h, w))]
     with torch.no_grad():
         feats = st.encoder(image.to(st.device), st.config.style_layers, st.precision)
     layer_w = None if st.config.style_layer_weights is None else dict(zip(st.config.style_layers,
@@ -45,8 +84,7 @@ def style_distance(st: GatysStyleTransfer, image: torch.Tensor, style: torch.Ten
     return float(StyleTarget(grams, None, layer_w)(feats))
 
 
-def evaluate(stylized, content, styles: Sequence, config: GatysConfig | None = None,
-             st: GatysStyleTransfer | None = None) -> dict:
+def evaluate(stylized, content, styles: Sequence, config=None, st=None) -> dict:
     """Score a stylized image against its content and style images.
 
     Args:
@@ -64,7 +102,7 @@ def evaluate(stylized, content, styles: Sequence, config: GatysConfig | None = N
     Raises:
         InputError: an image cannot be read.
     """
-    st = st or GatysStyleTransfer(config or GatysConfig(precision="fp32"))
+    st = st or Scorer(config)
     cfg = st.config
     # detach: a network's output may still track gradients (a model called outside no_grad)
     x = img.load_image(stylized).detach().to(st.device)

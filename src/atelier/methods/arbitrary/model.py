@@ -31,42 +31,20 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..features.vgg import VGGEncoder
-from .transformer import MIN_SIDE, _Conv
+from ...encoders.vgg import VGGEncoder
+from ...losses import STAT_EPS as EPS, mean_std
+from ...networks.decoders import AdaINDecoder
+from ...networks.transformer import MIN_SIDE
 
-__all__ = ["AdaINDecoder", "AdaINModel", "StyleFeatures", "adain", "mean_std",
-           "CONTENT_LAYER", "STYLE_LAYERS", "EPS"]
+__all__ = ["AdaINModel", "StyleFeatures", "adain",
+           "CONTENT_LAYER", "STYLE_LAYERS"]
 
 #: Encoder layer whose statistics are transferred (Huang & Belongie §6.1).
 CONTENT_LAYER = "relu4_1"
 #: Encoder layers of the style loss (Huang & Belongie §6.2).
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
-#: Added to the variance before the square root.
-EPS = 1e-5
 
 StyleInput = Union["StyleFeatures", Sequence["StyleFeatures"]]
-
-
-def mean_std(feat: torch.Tensor, eps: float = EPS) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-image, per-channel mean and standard deviation over the spatial positions.
-
-    Args:
-        feat: (N, C, H, W) features, any float dtype.
-        eps: added to the (biased, population) variance before the square root.
-
-    Returns:
-        ``(mean, std)``, each float32 (N, C, 1, 1); ``std = sqrt(var + eps)``.
-
-    Raises:
-        ValueError: ``feat`` is not 4-D.
-    """
-    if not isinstance(feat, torch.Tensor) or feat.dim() != 4:
-        shape = tuple(feat.shape) if isinstance(feat, torch.Tensor) else type(feat).__name__
-        raise ValueError(f"features must have shape (N, C, H, W), got {shape}")
-    with torch.autocast(device_type=feat.device.type, enabled=False):
-        x = feat.float()
-        var, mean = torch.var_mean(x, dim=(2, 3), keepdim=True, correction=0)
-        return mean, (var + eps).sqrt()
 
 
 def _stat(t: torch.Tensor, n: int, c: int, name: str) -> torch.Tensor:
@@ -178,97 +156,6 @@ class StyleFeatures:
                    (int(size[0]), int(size[1])), layers)
 
 
-class AdaINDecoder(nn.Module):
-    """The decoder of Huang & Belongie (2017, §6.1): VGG19 up to relu4_1, mirrored.
-
-    Layers (``a, b, c = round(256 * width), round(128 * width), round(64 * width)``),
-    every convolution 3x3 with reflection padding, no normalization layer::
-
-        conv 512 -> a, ReLU, nearest x2
-        3 x (conv a -> a, ReLU), conv a -> b, ReLU, nearest x2
-        conv b -> b, ReLU, conv b -> c, ReLU, nearest x2
-        conv c -> c, ReLU, conv c -> 3 (linear)
-
-    Nearest-neighbour upsampling and reflection padding avoid checkerboard and border
-    artifacts (paper §6.1). As in the paper the last convolution is linear: the output is
-    an RGB image in about [0, 1] that the training loss sees unclipped, and
-    :meth:`AdaINModel.forward` clips to [0, 1]. (A sigmoid output was tried and rejected:
-    with the Caffe VGG19's large features it saturated within 200 steps, a flat image
-    with no gradient left.)
-
-    The input is first multiplied by ``feature_scale`` (a persistent buffer, saved with
-    the weights): the paper's encoder is a VGG19 rescaled so that activations are of the
-    order of 1, while atelier's Caffe VGG19 takes 0-255 input and its relu4_1 features
-    are in the hundreds, which would make the first layer's activations and Adam's steps far too
-    large. :meth:`AdaINModel.calibrate` (called by the trainer before the first step)
-    sets it to the power of two nearest to ``1 / rms(relu4_1)`` of training photos
-    (exact in float16).
-
-    Args:
-        width: channel multiplier (> 0); 1.0 is the paper's decoder (3.5 M parameters),
-            0.25 a small one for tests and previews.
-        feature_scale: initial input scale (> 0).
-
-    Raises:
-        ValueError: ``width`` or ``feature_scale`` <= 0 or not finite.
-    """
-
-    #: Channels of the relu4_1 features the decoder takes.
-    IN_CHANNELS = 512
-    #: Upsampling factor from relu4_1 to the image.
-    FACTOR = 8
-
-    def __init__(self, width: float = 1.0, feature_scale: float = 1.0):
-        super().__init__()
-        width, feature_scale = float(width), float(feature_scale)
-        if not (width > 0) or math.isinf(width):
-            raise ValueError(f"width must be a finite number > 0, got {width}")
-        if not (feature_scale > 0) or math.isinf(feature_scale):
-            raise ValueError(f"feature_scale must be a finite number > 0, got {feature_scale}")
-        self.width = width
-        self.register_buffer("feature_scale", torch.tensor(feature_scale))
-        a, b, c = (max(1, round(k * width)) for k in (256, 128, 64))
-        self.channels = (a, b, c)
-        # Named after the encoder layers they mirror.
-        self.conv4_1 = _Conv(self.IN_CHANNELS, a, 3)
-        self.conv3_4, self.conv3_3, self.conv3_2 = _Conv(a, a, 3), _Conv(a, a, 3), _Conv(a, a, 3)
-        self.conv3_1 = _Conv(a, b, 3)
-        self.conv2_2, self.conv2_1 = _Conv(b, b, 3), _Conv(b, c, 3)
-        self.conv1_2, self.conv1_1 = _Conv(c, c, 3), _Conv(c, 3, 3)
-
-    def extra_repr(self) -> str:
-        """Sizes shown by ``print(module)``."""
-        return f"width={self.width}, channels={self.channels}, feature_scale={float(self.feature_scale):g}"
-
-    def forward(self, feat: torch.Tensor) -> torch.Tensor:
-        """Decode relu4_1-like features to an image.
-
-        Args:
-            feat: float (N, 512, h, w) features (h, w >= 1).
-
-        Returns:
-            float32 (N, 3, 8h, 8w), RGB, about [0, 1] but not clipped (bf16 under autocast
-            is cast back).
-
-        Raises:
-            ValueError: ``feat`` is not (N, 512, h, w).
-        """
-        if not isinstance(feat, torch.Tensor) or feat.dim() != 4 or feat.shape[1] != self.IN_CHANNELS:
-            shape = tuple(feat.shape) if isinstance(feat, torch.Tensor) else type(feat).__name__
-            raise ValueError(f"decoder input must have shape (N, {self.IN_CHANNELS}, h, w), got {shape}")
-
-        def up(x):
-            return F.interpolate(x, scale_factor=2, mode="nearest")
-
-        x = up(F.relu(self.conv4_1(feat * self.feature_scale.to(feat.dtype))))
-        for conv in (self.conv3_4, self.conv3_3, self.conv3_2):
-            x = F.relu(conv(x))
-        x = up(F.relu(self.conv3_1(x)))
-        x = up(F.relu(self.conv2_1(F.relu(self.conv2_2(x)))))
-        x = F.relu(self.conv1_2(x))
-        return self.conv1_1(x).float()
-
-
 def _check_image(image: torch.Tensor, name: str) -> None:
     if not isinstance(image, torch.Tensor) or image.dim() != 4 or image.shape[1] != 3:
         shape = tuple(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__
@@ -340,10 +227,10 @@ class AdaINModel(nn.Module):
         split = model(photo, [starry, scream], mask=foreground)            # §7.3
 
     Args:
-        encoder: a frozen :class:`~atelier.features.vgg.VGGEncoder` (the one the decoder was
+        encoder: a frozen :class:`~atelier.encoders.vgg.VGGEncoder` (the one the decoder was
             trained with: its relu4_1 must have 512 channels). Registered as a submodule,
             so ``model.to(device)`` moves it too (an encoder from
-            :func:`~atelier.features.vgg.get_encoder` is shared: create the model on its device).
+            :func:`~atelier.encoders.vgg.get_encoder` is shared: create the model on its device).
         decoder: an :class:`AdaINDecoder`; a new one of width 1 when None.
         precision: default precision of :meth:`forward`: ``"fp32"`` or ``"bf16"`` (autocast
             for the encoder and the decoder; statistics and AdaIN always in float32).

@@ -29,8 +29,8 @@ The model card of a trained network (``net.card``, set by
 
 Example::
 
-    from atelier.training import load_trained
-    from atelier.export import export_onnx, OnnxStylizer
+    from atelier.training.cards import load_trained
+    from atelier.methods.feedforward.export import export_onnx, OnnxStylizer
 
     net = load_trained("starry.safetensors")
     export_onnx(net, "starry.onnx")
@@ -54,9 +54,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .errors import InputError
-from .utils import atomic_write
-from .networks.transformer import MIN_SIDE, StyleWeights, TransformerNet, style_weights_matrix
+from ...core.errors import InputError
+from ...core.files import atomic_write
+from ...networks.transformer import MIN_SIDE, StyleWeights, TransformerNet, style_weights_matrix
 
 __all__ = ["CARD_KEY", "DEFAULT_OPSET", "OnnxStylizer", "export_onnx", "run_onnx"]
 

@@ -1,4 +1,5 @@
-"""Decoders that invert VGG19 features back to an image (Li et al. 2017).
+"""Decoders that invert VGG19 features back to an image: the AdaIN decoder (Huang & Belongie 2017)
+and the WCT inversion decoders (Li et al. 2017).
 
 Li, Fang, Yang, Wang, Lu & Yang, "Universal Style Transfer via Feature Transforms" (NeurIPS
 2017), §3.1: for each of relu1_1 ... relu5_1 a decoder mirrors the VGG19 encoder up to that
@@ -112,3 +113,94 @@ class InversionDecoder(nn.Module):
             if up:
                 x = F.interpolate(x, scale_factor=2, mode="nearest")
         return x.float()
+
+
+class AdaINDecoder(nn.Module):
+    """The decoder of Huang & Belongie (2017, §6.1): VGG19 up to relu4_1, mirrored.
+
+    Layers (``a, b, c = round(256 * width), round(128 * width), round(64 * width)``),
+    every convolution 3x3 with reflection padding, no normalization layer::
+
+        conv 512 -> a, ReLU, nearest x2
+        3 x (conv a -> a, ReLU), conv a -> b, ReLU, nearest x2
+        conv b -> b, ReLU, conv b -> c, ReLU, nearest x2
+        conv c -> c, ReLU, conv c -> 3 (linear)
+
+    Nearest-neighbour upsampling and reflection padding avoid checkerboard and border
+    artifacts (paper §6.1). As in the paper the last convolution is linear: the output is
+    an RGB image in about [0, 1] that the training loss sees unclipped, and
+    :meth:`AdaINModel.forward` clips to [0, 1]. (A sigmoid output was tried and rejected:
+    with the Caffe VGG19's large features it saturated within 200 steps, a flat image
+    with no gradient left.)
+
+    The input is first multiplied by ``feature_scale`` (a persistent buffer, saved with
+    the weights): the paper's encoder is a VGG19 rescaled so that activations are of the
+    order of 1, while atelier's Caffe VGG19 takes 0-255 input and its relu4_1 features
+    are in the hundreds, which would make the first layer's activations and Adam's steps far too
+    large. :meth:`AdaINModel.calibrate` (called by the trainer before the first step)
+    sets it to the power of two nearest to ``1 / rms(relu4_1)`` of training photos
+    (exact in float16).
+
+    Args:
+        width: channel multiplier (> 0); 1.0 is the paper's decoder (3.5 M parameters),
+            0.25 a small one for tests and previews.
+        feature_scale: initial input scale (> 0).
+
+    Raises:
+        ValueError: ``width`` or ``feature_scale`` <= 0 or not finite.
+    """
+
+    #: Channels of the relu4_1 features the decoder takes.
+    IN_CHANNELS = 512
+    #: Upsampling factor from relu4_1 to the image.
+    FACTOR = 8
+
+    def __init__(self, width: float = 1.0, feature_scale: float = 1.0):
+        super().__init__()
+        width, feature_scale = float(width), float(feature_scale)
+        if not (width > 0) or math.isinf(width):
+            raise ValueError(f"width must be a finite number > 0, got {width}")
+        if not (feature_scale > 0) or math.isinf(feature_scale):
+            raise ValueError(f"feature_scale must be a finite number > 0, got {feature_scale}")
+        self.width = width
+        self.register_buffer("feature_scale", torch.tensor(feature_scale))
+        a, b, c = (max(1, round(k * width)) for k in (256, 128, 64))
+        self.channels = (a, b, c)
+        # Named after the encoder layers they mirror.
+        self.conv4_1 = _Conv(self.IN_CHANNELS, a, 3)
+        self.conv3_4, self.conv3_3, self.conv3_2 = _Conv(a, a, 3), _Conv(a, a, 3), _Conv(a, a, 3)
+        self.conv3_1 = _Conv(a, b, 3)
+        self.conv2_2, self.conv2_1 = _Conv(b, b, 3), _Conv(b, c, 3)
+        self.conv1_2, self.conv1_1 = _Conv(c, c, 3), _Conv(c, 3, 3)
+
+    def extra_repr(self) -> str:
+        """Sizes shown by ``print(module)``."""
+        return f"width={self.width}, channels={self.channels}, feature_scale={float(self.feature_scale):g}"
+
+    def forward(self, feat: torch.Tensor) -> torch.Tensor:
+        """Decode relu4_1-like features to an image.
+
+        Args:
+            feat: float (N, 512, h, w) features (h, w >= 1).
+
+        Returns:
+            float32 (N, 3, 8h, 8w), RGB, about [0, 1] but not clipped (bf16 under autocast
+            is cast back).
+
+        Raises:
+            ValueError: ``feat`` is not (N, 512, h, w).
+        """
+        if not isinstance(feat, torch.Tensor) or feat.dim() != 4 or feat.shape[1] != self.IN_CHANNELS:
+            shape = tuple(feat.shape) if isinstance(feat, torch.Tensor) else type(feat).__name__
+            raise ValueError(f"decoder input must have shape (N, {self.IN_CHANNELS}, h, w), got {shape}")
+
+        def up(x):
+            return F.interpolate(x, scale_factor=2, mode="nearest")
+
+        x = up(F.relu(self.conv4_1(feat * self.feature_scale.to(feat.dtype))))
+        for conv in (self.conv3_4, self.conv3_3, self.conv3_2):
+            x = F.relu(conv(x))
+        x = up(F.relu(self.conv3_1(x)))
+        x = up(F.relu(self.conv2_1(F.relu(self.conv2_2(x)))))
+        x = F.relu(self.conv1_2(x))
+        return self.conv1_1(x).float()

@@ -11,7 +11,7 @@ then *coloured* with the style's covariance,
 
 where ``E D E^T`` are eigendecompositions of the feature covariances and ``m`` their means.
 The result ``alpha * f_cs + (1 - alpha) * f_c`` is decoded by an inversion decoder
-(:class:`~atelier.networks.decoder.InversionDecoder`) and the image passed to the next,
+(:class:`~atelier.networks.decoders.InversionDecoder`) and the image passed to the next,
 finer layer: relu5_1, relu4_1, relu3_1, relu2_1, relu1_1 (coarse to fine, §3.2). Style
 interpolation colours the whitened features with each style and mixes them (§4.2); spatial
 control applies the transform region by region.
@@ -30,8 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..features.vgg import VGGEncoder
-from .decoder import DECODER_LAYERS, InversionDecoder
+from ...encoders.vgg import VGGEncoder
+from ...networks.decoders import DECODER_LAYERS, InversionDecoder
 
 __all__ = ["WCTModel", "WCTStyle", "whiten", "colour", "wct", "feature_covariance", "DEFAULT_WCT_LAYERS"]
 
@@ -151,7 +151,7 @@ class WCTModel(nn.Module):
 
     Args:
         encoder: the VGG encoder the decoders were trained with.
-        decoders: layer name -> :class:`~atelier.networks.decoder.InversionDecoder`.
+        decoders: layer name -> :class:`~atelier.networks.decoders.InversionDecoder`.
         precision: default precision of the encoder and decoders, ``"fp32"`` or ``"bf16"``.
 
     Raises:

@@ -1,4 +1,4 @@
-"""Small helpers shared across layers."""
+"""Files: atomic writes, sha256 of a file, the cache folder."""
 
 from __future__ import annotations
 
@@ -74,3 +74,12 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+
+
+def cache_dir() -> pathlib.Path:
+    """The cache folder: ``$ATELIER_CACHE_DIR``, else the platform's user cache dir for atelier."""
+    if os.environ.get("ATELIER_CACHE_DIR"):
+        return pathlib.Path(os.environ["ATELIER_CACHE_DIR"])
+    import platformdirs  # only when needed: a bare GPU machine may lack it
+
+    return pathlib.Path(platformdirs.user_cache_dir("atelier"))

@@ -22,47 +22,25 @@ Example::
 from __future__ import annotations
 
 import os
-import pathlib
-from importlib import resources
 from typing import Optional, Sequence, Union
 
 import torch
 from PIL import Image
 
-from . import image as img
-from .errors import InputError
-from .networks.adain import AdaINModel, StyleFeatures
-from .optimize.gatys import resolve_device, resolve_precision
+from ...core import io as img
+from ...core import color
+from ...zoo import DEFAULT_DECODER, decoder_path
+from .model import AdaINModel, StyleFeatures
+from ...core.runtime import resolve_device, resolve_precision
 
 __all__ = ["DEFAULT_DECODER", "DEFAULT_STYLE_SIZE", "decoder_path", "load_adain", "stylize_adain",
            "adain_tensor"]
 
-#: Name of the shipped decoder (the default of ``--method adain``).
-DEFAULT_DECODER = "adain"
 #: Longest side (pixels) style images are resized to before encoding (the paper uses 512).
 DEFAULT_STYLE_SIZE = 512
 
 PathLike = Union[str, os.PathLike]
 StyleLike = Union[img.ImageSource, StyleFeatures]
-
-
-def decoder_path(name_or_path: Optional[PathLike] = None) -> pathlib.Path:
-    """The ``.safetensors`` file of the shipped decoder (``None`` or ``"adain"``) or of a path.
-
-    Raises:
-        InputError: the file does not exist (or the package was installed without its decoder).
-    """
-    if name_or_path is None or os.fspath(name_or_path) == DEFAULT_DECODER:
-        p = pathlib.Path(str(resources.files("atelier") / "models" / "adain" / "decoder.safetensors"))
-        if not p.is_file():
-            raise InputError("the shipped AdaIN decoder is missing from this installation; reinstall atelier "
-                             "or pass a decoder trained with 'atelier train-adain'", p)
-        return p
-    p = pathlib.Path(os.fspath(name_or_path)).expanduser()
-    for cand in (p, p.with_suffix(".safetensors"), pathlib.Path(os.fspath(p) + ".safetensors")):
-        if cand.is_file():
-            return cand.with_suffix(".safetensors") if cand.suffix.lower() == ".json" else cand
-    raise InputError(f"no such AdaIN decoder file (the shipped one is called {DEFAULT_DECODER!r})", p)
 
 
 def load_adain(name_or_path: Optional[PathLike] = None, device: str = "auto", precision: str = "auto") -> AdaINModel:
@@ -85,7 +63,7 @@ def load_adain(name_or_path: Optional[PathLike] = None, device: str = "auto", pr
         InputError: a missing or corrupt decoder file (sha256 differs from the card).
         ValueError: an unavailable device or an unknown precision.
     """
-    from .training.adain import load_adain as _load
+    from .train import load_adain as _load
 
     dev = resolve_device(str(device))
     if precision not in ("auto", "fp32", "bf16"):
@@ -131,8 +109,8 @@ def adain_tensor(model: AdaINModel, content: torch.Tensor, styles: Sequence[Styl
         ValueError: bad options (see :meth:`AdaINModel.forward`), or cached features with a
             colour mode.
     """
-    if preserve_color not in img.PRESERVE_COLOR_MODES:
-        raise ValueError(f"preserve color must be one of {img.PRESERVE_COLOR_MODES}, got {preserve_color!r}")
+    if preserve_color not in color.PRESERVE_COLOR_MODES:
+        raise ValueError(f"preserve color must be one of {color.PRESERVE_COLOR_MODES}, got {preserve_color!r}")
     styles = list(styles)
     if not styles:
         raise ValueError("at least one style image is needed")
@@ -142,11 +120,11 @@ def adain_tensor(model: AdaINModel, content: torch.Tensor, styles: Sequence[Styl
             raise ValueError(f"preserve_color={preserve_color!r} changes the style images for each content "
                              "image; pass the style images, not cached StyleFeatures")
         loaded = [img.load_image(s, size=style_size, max_pixels=max_pixels) for s in styles]
-        content, styles = img.color_inputs(content, loaded, preserve_color)
+        content, styles = color.color_inputs(content, loaded, preserve_color)
     feats = [_style_features(model, s, style_size, max_pixels, precision) for s in styles]
     with torch.inference_mode():
         out = model(content, feats, alpha=alpha, blend=blend, mask=mask, precision=precision)
-    return img.color_output(out.cpu(), original, preserve_color).clamp(0, 1)
+    return color.color_output(out.cpu(), original, preserve_color).clamp(0, 1)
 
 
 def stylize_adain(content: img.ImageSource, styles: Union[StyleLike, Sequence[StyleLike]], *,
@@ -181,7 +159,7 @@ def stylize_adain(content: img.ImageSource, styles: Union[StyleLike, Sequence[St
     c = img.load_image(content, size=size, max_pixels=max_pixels)
     m = None
     if mask is not None:
-        m, note = img.load_mask(mask, c.shape[-2], c.shape[-1], max_pixels=max_pixels)
+        m, note = color.load_mask(mask, c.shape[-2], c.shape[-1], max_pixels=max_pixels)
         if note:
             warnings.warn(note, stacklevel=2)
     return img.tensor_to_pil(adain_tensor(model, c, list(styles), mask=m, max_pixels=max_pixels, **options))

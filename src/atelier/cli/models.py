@@ -1,0 +1,140 @@
+"""Commands for trained models: apply, models, export."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+
+from . import app, err, out, _fail, _floats
+
+
+def _style_weights(model, style_mix: Optional[str], style_index: Optional[int]):
+    if style_mix is not None and style_index is not None:
+        raise _fail("give --style-mix or --style-index, not both")
+    if style_index is not None:
+        return style_index
+    weights = _floats(style_mix, "--style-mix")
+    if weights is not None and len(weights) != model.num_styles:
+        names = ", ".join(f"{i}: {n}" for i, n in enumerate(model.style_names))
+        raise _fail(f"--style-mix needs {model.num_styles} weight(s), one per style of the model ({names}); "
+                    f"got {len(weights)}")
+    return weights
+
+
+@app.command()
+def apply(
+    model: str = typer.Argument(..., help="Shipped model name (see 'atelier models') or a .safetensors file."),
+    inputs: List[Path] = typer.Argument(..., help="Image files and/or folders."),
+    output: Path = typer.Option(..., "--output", "-o", help="Output folder (same file names as the inputs)."),
+    size: Optional[int] = typer.Option(None, help="Longest side of the outputs in pixels [default: input's]."),
+    style_mix: Optional[str] = typer.Option(None, help="Multi-style models: one weight per style, e.g. 0.5,0.5,0,..."),
+    style_index: Optional[int] = typer.Option(None, help="Multi-style models: the style to use [default: 0]."),
+    preserve_color: str = typer.Option("none", help="none, luminance or histogram."),
+    precision: str = typer.Option("auto", help="auto, fp32 or bf16."),
+    device: str = typer.Option("auto", help="auto, cpu, cuda or mps."),
+    batch_size: int = typer.Option(4, help="Images per forward pass (images of equal size are batched)."),
+    max_pixels: Optional[int] = typer.Option(None, help="Refuse images larger than this many pixels."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+):
+    """Stylize images with a trained feed-forward model (one pass per image)."""
+    from .. import __version__
+    from ..core.errors import InputError
+    from ..methods.feedforward.apply import _inputs, apply_model, load_model
+
+    try:
+        net = load_model(model, device=device)
+        weights = _style_weights(net, style_mix, style_index)
+        n_files = len(_inputs(inputs))
+    except (InputError, ValueError) as e:
+        raise _fail(str(e)) from None
+    meta = {"atelier_version": __version__, "method": "feedforward", "model": model,
+            "model_sha256": net.card.get("sha256"), "style_weights": weights, "preserve_color": preserve_color}
+    columns = [TextColumn("[bold]applying"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
+    with Progress(*columns, console=err, disable=quiet) as bar:
+        task = bar.add_task("apply", total=n_files)
+
+        def callback(path, error):
+            bar.update(task, advance=1)
+            if error is not None:
+                bar.console.print(f"[bold red]skipped:[/] {error}", highlight=False, soft_wrap=True)
+
+        try:
+            res = apply_model(net, inputs, output, size=size, style_weights=weights, preserve_color=preserve_color,
+                              precision=precision, batch_size=batch_size, max_pixels=max_pixels, metadata=meta,
+                              callback=callback)
+        except (InputError, ValueError) as e:
+            raise _fail(str(e)) from None
+    rate = res.pixels / 1e6 / res.seconds if res.seconds else float("nan")
+    err.print(f"wrote {len(res.written)} image(s) to {output} ({res.seconds:.1f} s in the network, "
+              f"{rate:.2f} MP/s)")
+    if res.failed:
+        raise _fail(f"{len(res.failed)} input(s) could not be read and were skipped: "
+                    + "; ".join(msg for _, msg in res.failed[:5]))
+
+
+@app.command()
+def models(
+    name: Optional[str] = typer.Argument(None, help="Show this model's whole model card."),
+):
+    """List the models shipped with atelier (or print one model card)."""
+    from ..core.errors import InputError
+    from ..zoo import list_models, model_card
+
+    if name is not None:
+        try:
+            if name == "adain":
+                from ..zoo import decoder_path
+
+                out.print_json(decoder_path().with_suffix(".json").read_text())
+                return
+            out.print_json(json.dumps(model_card(name)))
+        except InputError as e:
+            raise _fail(str(e)) from None
+        return
+    table = Table("name", "styles", "width", "steps", "final content / style loss", "trained on",
+                  title="shipped feed-forward models")
+    for n in list_models():
+        card = model_card(n)
+        fl = card.get("final_losses", {})
+        table.add_row(n, ", ".join(s["file"].rsplit(".", 1)[0] for s in card.get("styles", [])),
+                      str(card["architecture"]["width"]), str(card.get("steps")),
+                      f"{fl.get('content', float('nan')):.3f} / {fl.get('style', float('nan')):.3f}",
+                      card.get("device", "?"))
+    out.print(table)
+    try:
+        from ..zoo import decoder_path
+
+        card = json.loads(decoder_path().with_suffix(".json").read_text())
+    except (InputError, OSError, ValueError):
+        return
+    fl = card.get("final_losses", {})
+    out.print(f"AdaIN decoder [bold]adain[/] (any style image: atelier stylize --method adain): width "
+              f"{card['architecture']['width']}, {card.get('steps')} steps on {card.get('device', '?')}, "
+              f"{card['style_images']['count']} training styles; held out: "
+              f"{', '.join(card['style_images'].get('held_out', [])) or 'none'}")
+
+
+@app.command()
+def export(
+    model: str = typer.Argument(..., help="Shipped model name or a .safetensors file."),
+    onnx: Path = typer.Option(..., "--onnx", help="Output .onnx file (dynamic batch, height and width)."),
+    opset: int = typer.Option(17, help="ONNX opset version."),
+):
+    """Export a feed-forward model to ONNX (run it with onnxruntime or any ONNX runtime)."""
+    from ..core.errors import InputError
+    from ..methods.feedforward.export import export_onnx
+    from ..methods.feedforward.apply import load_model
+
+    try:
+        net = load_model(model, device="cpu")
+        path = export_onnx(net, onnx, opset=opset)
+    except (InputError, ValueError) as e:
+        raise _fail(str(e)) from None
+    inputs = "image (N,3,H,W)" + (f", style_weights (N,{net.num_styles})" if net.num_styles > 1 else "")
+    err.print(f"wrote {path} (inputs: {inputs}; output: stylized (N,3,H,W), RGB in [0, 1])")

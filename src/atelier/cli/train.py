@@ -1,0 +1,236 @@
+"""Training commands: train (feed-forward networks), train-adain (AdaIN decoders), train-decoders
+(WCT inversion decoders)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional, Tuple
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+
+from . import app, err, _fail, _floats
+
+
+def _check_training_output(output: Path, resume: bool) -> dict:
+    """The output files of a training run; refuses to overwrite an earlier run's checkpoint."""
+    from ..core.errors import InputError
+    from ..training.cards import output_paths
+
+    paths = output_paths(output)
+    if not paths["weights"].resolve().parent.is_dir():
+        raise InputError("the output folder does not exist; create it first", paths["weights"])
+    if not resume and paths["checkpoint"].exists():
+        raise InputError("a checkpoint of an earlier run is here; add --resume to continue it, or choose "
+                         "another output name", paths["checkpoint"])
+    return paths
+
+
+def _start_training(output: Path, resume: bool, build):
+    """The output paths and ``build(weights_path)``, the trainer; bad options exit 2 with the message."""
+    from ..core.errors import InputError
+
+    try:
+        paths = _check_training_output(output, resume)
+        return paths, build(str(paths["weights"]))
+    except (InputError, ValueError) as e:
+        raise _fail(str(e)) from None
+
+
+def _budget(text: Optional[str]) -> Optional[float]:
+    """``--time-budget``: seconds, or a number with s, m or h (``90s``, ``8m``, ``1.5h``); None: none."""
+    if not text:
+        return None
+    t = text.strip().lower()
+    unit = {"s": 1.0, "m": 60.0, "h": 3600.0}.get(t[-1:], None)
+    try:
+        value = float(t[:-1] if unit else t) * (unit or 1.0)
+    except ValueError:
+        value = -1.0
+    if not value > 0 or value == float("inf"):
+        raise _fail(f"--time-budget expects a positive duration like 600, 8m or 1.5h, got {text!r}")
+    return value
+
+
+def _run_training(trainer, paths: dict, steps: int, resume: bool, quiet: bool, describe,
+                  time_budget: Optional[float] = None) -> None:
+    """Shared by the training commands: progress bar, Ctrl-C, skipped files, time budget, summary."""
+    from ..core.errors import InputError
+
+    datasets = [d for d in (trainer.dataset, getattr(trainer, "style_dataset", None)) if d is not None]
+    for d in datasets:
+        if d.skipped:
+            err.print(f"[yellow]warning:[/] {d.skipped} unreadable image(s) skipped")
+    columns = [TextColumn("[bold]training"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+               TimeElapsedColumn(), TimeRemainingColumn()]
+    with Progress(*columns, console=err, disable=quiet) as bar:
+        task = bar.add_task("train", total=steps, info="")
+
+        def callback(step, losses, ips):
+            bar.update(task, completed=step, info=f"{describe(losses)}  {ips:.1f} img/s")
+
+        try:
+            card = trainer.train(callback=callback, resume=resume, time_budget=time_budget)
+        except KeyboardInterrupt:
+            bar.stop()
+            err.print(f"interrupted at step {trainer.step}; checkpoint saved to {paths['checkpoint']}; "
+                      "continue with the same command and --resume")
+            raise typer.Exit(130)
+        except (InputError, ValueError) as e:
+            raise _fail(str(e)) from None
+        except FloatingPointError as e:
+            raise _fail(str(e), 1) from None
+        finally:
+            for d in datasets:
+                if d.skipped:
+                    err.print(f"[yellow]warning:[/] {d.skipped} unreadable image(s) were skipped: "
+                              + ", ".join(str(p) for p, _ in d.skipped_files[:5]))
+    fl = card.get("final_losses", {})
+    stopped = "; stopped by the time budget, continue with --resume" if card.get("stopped_by") == "time budget" else ""
+    err.print(f"wrote {paths['weights']} and {paths['card'].name} ({card['steps']} steps, "
+              f"{card['wall_seconds']:.0f} s; " + ", ".join(f"{k} {v:.3g}" for k, v in fl.items() if k != "total")
+              + stopped + ")")
+
+
+@app.command()
+def train(
+    style: List[Path] = typer.Option(..., "--style", "-s", help="Style image; repeat for a multi-style network."),
+    content_dir: List[Path] = typer.Option(..., "--content-dir", "-c",
+                                           help="Folder of training photos (or a file); repeat for several."),
+    output: Path = typer.Option(..., "--output", "-o", help="Trained model (.safetensors; card .json beside it)."),
+    image_size: int = typer.Option(256, help="Side of the square training crops in pixels."),
+    batch_size: int = typer.Option(4, help="Photos per step."),
+    steps: int = typer.Option(40_000, help="Optimizer steps in all (raise it with --resume to train longer)."),
+    lr: float = typer.Option(1e-3, help="Adam learning rate."),
+    content_weight: float = typer.Option(1.0, help="Content weight."),
+    style_weight: float = typer.Option(10.0, help="Style weight."),
+    tv_weight: float = typer.Option(1.0, help="Total-variation weight."),
+    style_scale: float = typer.Option(1.0, help="Style image size relative to --image-size."),
+    width: float = typer.Option(1.0, help="Channel multiplier (1.0 = Johnson et al.; 0.5 fast)."),
+    scale_jitter: str = typer.Option("0.8,1.2", help="Random zoom range of the crops, lo,hi ('none' for none)."),
+    precision: str = typer.Option("auto", help="auto, fp32 or bf16."),
+    device: str = typer.Option("auto", help="auto, cpu, cuda or mps."),
+    seed: int = typer.Option(0, help="Random seed (weights, crops, style indices)."),
+    checkpoint_every: int = typer.Option(500, help="Write the checkpoint every N steps (and on Ctrl-C)."),
+    preview_every: int = typer.Option(500, help="Write OUTPUT.preview.png every N steps (0: never)."),
+    init_from: Optional[str] = typer.Option(None, help="Start from this trained model: a file or a shipped name."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from OUTPUT's checkpoint (.ckpt)."),
+    time_budget: Optional[str] = typer.Option(None, help="Stop after this long (600, 8m, 1.5h), save and export."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+):
+    """Train a feed-forward network on photos (Johnson et al. 2016; several --style: Dumoulin et al. 2017)."""
+    from ..methods.feedforward.train import FeedForwardTrainer, TrainConfig
+
+    jitter = _jitter(scale_jitter)
+    paths, trainer = _start_training(output, resume, lambda out: FeedForwardTrainer(TrainConfig(
+        styles=[str(p) for p in style], content=[str(p) for p in content_dir], out=out, image_size=image_size,
+        batch_size=batch_size, steps=steps, lr=lr, content_weight=content_weight, style_weight=style_weight,
+        tv_weight=tv_weight, style_scale=style_scale, width=width, scale_jitter=jitter, precision=precision,
+        device=device, seed=seed, checkpoint_every=checkpoint_every, preview_every=preview_every,
+        init_from=str(init_from) if init_from else None)))
+    _run_training(trainer, paths, steps, resume, quiet,
+                  lambda L: f"content {L['content']:.3g} style {L['style']:.3g} tv {L['tv']:.3g}", _budget(time_budget))
+
+
+@app.command("train-adain")
+def train_adain(
+    content_dir: List[Path] = typer.Option(..., "--content-dir", "-c",
+                                           help="Folder of content photos (or a file); repeat for several."),
+    style_dir: List[Path] = typer.Option(..., "--style-dir", "-s",
+                                         help="Folder of style images (or a file); repeat for several."),
+    output: Path = typer.Option(..., "--output", "-o", help="Trained decoder (.safetensors; card .json beside it)."),
+    image_size: int = typer.Option(256, help="Side of the square crops in pixels (paper: 256)."),
+    batch_size: int = typer.Option(8, help="Content/style pairs per step (paper: 8)."),
+    steps: int = typer.Option(160_000, help="Optimizer steps in all (raise it with --resume to train longer)."),
+    lr: float = typer.Option(1e-4, help="Adam learning rate."),
+    lr_decay: float = typer.Option(5e-5, help="Learning rate of step k: lr / (1 + lr_decay * k)."),
+    content_weight: float = typer.Option(1.0, help="Content weight."),
+    style_weight: float = typer.Option(10.0, help="Style weight (mean/std losses at relu1_1..relu4_1)."),
+    width: float = typer.Option(1.0, help="Decoder channel multiplier (1.0 = the paper's decoder)."),
+    scale_jitter: str = typer.Option("1,2", help="Random zoom range of the crops, lo,hi ('none' for none)."),
+    identity_fraction: float = typer.Option(0.25, help="Share of each batch whose style is the photo itself "
+                                            "(teaches the decoder to reconstruct; 0: the paper)."),
+    pixel_weight: float = typer.Option(1.0, help="Pixel loss weight on those reconstruction pairs."),
+    precision: str = typer.Option("auto", help="auto, fp32 or bf16."),
+    device: str = typer.Option("auto", help="auto, cpu, cuda or mps."),
+    seed: int = typer.Option(0, help="Random seed (weights, crops)."),
+    checkpoint_every: int = typer.Option(500, help="Write the checkpoint every N steps (and on Ctrl-C)."),
+    preview_every: int = typer.Option(500, help="Write OUTPUT.preview.png every N steps (0: never)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from OUTPUT's checkpoint (.ckpt)."),
+    time_budget: Optional[str] = typer.Option(None, help="Stop after this long (600, 8m, 1.5h), save and export."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+):
+    """Train an AdaIN decoder for arbitrary styles (Huang & Belongie 2017) on photos and style images."""
+    from ..methods.arbitrary.train import AdaINTrainConfig, AdaINTrainer
+
+    jitter = _jitter(scale_jitter)
+    paths, trainer = _start_training(output, resume, lambda out: AdaINTrainer(AdaINTrainConfig(
+        content=[str(p) for p in content_dir], styles=[str(p) for p in style_dir], out=out, image_size=image_size,
+        batch_size=batch_size, steps=steps, lr=lr, lr_decay=lr_decay, content_weight=content_weight,
+        style_weight=style_weight, width=width, scale_jitter=jitter, precision=precision, device=device, seed=seed,
+        checkpoint_every=checkpoint_every, preview_every=preview_every, identity_fraction=identity_fraction,
+        pixel_weight=pixel_weight)))
+    _run_training(trainer, paths, steps, resume, quiet,
+                  lambda L: f"content {L['content']:.3g} style {L['style']:.3g} pixel {L['pixel']:.3g}",
+                  _budget(time_budget))
+
+
+@app.command("train-decoders")
+def train_decoders(
+    content_dir: List[Path] = typer.Option(..., "--content-dir", "-c",
+                                           help="Folder of training images (photos and paintings); repeat for several."),
+    output: Path = typer.Option(..., "--output", "-o", help="Folder for decoder-relu{k}_1.safetensors (+ cards); "
+                                "use it with 'stylize --method wct --decoder FOLDER'."),
+    layers: str = typer.Option("relu1_1,relu2_1,relu3_1,relu4_1", help="Layers to train decoders for, in order."),
+    width: float = typer.Option(1.0, help="Decoder channel multiplier (1.0 mirrors VGG19)."),
+    image_size: int = typer.Option(256, help="Side of the square crops in pixels."),
+    batch_size: int = typer.Option(8, help="Images per step."),
+    steps: int = typer.Option(20_000, help="Optimizer steps per decoder (raise it with --resume to train longer)."),
+    lr: float = typer.Option(2e-4, help="Adam learning rate."),
+    lr_decay: float = typer.Option(5e-5, help="Learning rate of step k: lr / (1 + lr_decay * k)."),
+    pixel_weight: float = typer.Option(1.0, help="Pixel reconstruction loss weight."),
+    feature_weight: float = typer.Option(1.0, help="Feature reconstruction loss weight."),
+    scale_jitter: str = typer.Option("1,1.5", help="Random zoom range of the crops, lo,hi ('none' for none)."),
+    precision: str = typer.Option("auto", help="auto, fp32 or bf16."),
+    device: str = typer.Option("auto", help="auto, cpu, cuda or mps."),
+    seed: int = typer.Option(0, help="Random seed (weights, crops)."),
+    checkpoint_every: int = typer.Option(500, help="Write the checkpoint every N steps (and on Ctrl-C)."),
+    preview_every: int = typer.Option(500, help="Write a preview (image | reconstruction) every N steps (0: never)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue each decoder from its checkpoint (.ckpt)."),
+    time_budget: Optional[str] = typer.Option(None, help="Time for each decoder (600, 8m, 1.5h), then save and export."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+):
+    """Train the inversion decoders of universal style transfer (WCT, Li et al. 2017): each learns to
+    turn one VGG19 layer's features back into the image (pixel + feature loss, no style)."""
+    from ..methods.arbitrary.train_decoders import DecoderTrainConfig, InversionTrainer
+    from ..networks.decoders import DECODER_LAYERS
+
+    names = [n.strip() for n in layers.split(",") if n.strip()]
+    bad = [n for n in names if n not in DECODER_LAYERS]
+    if bad or not names:
+        raise _fail(f"--layers must name some of {', '.join(DECODER_LAYERS)}, got {layers!r}")
+    if not output.is_dir():
+        raise _fail(f"{output}: the output folder does not exist; create it first")
+    jitter = _jitter(scale_jitter)
+    budget = _budget(time_budget)
+    for layer in names:
+        if not quiet:
+            err.print(f"[bold]{layer}[/] decoder")
+        paths, trainer = _start_training(output / f"decoder-{layer}.safetensors", resume,
+                                         lambda out, layer=layer: InversionTrainer(DecoderTrainConfig(
+            content=[str(p) for p in content_dir], out=out, layer=layer, width=width, image_size=image_size,
+            batch_size=batch_size, steps=steps, lr=lr, lr_decay=lr_decay, pixel_weight=pixel_weight,
+            feature_weight=feature_weight, scale_jitter=jitter, precision=precision, device=device, seed=seed,
+            checkpoint_every=checkpoint_every, preview_every=preview_every)))
+        _run_training(trainer, paths, steps, resume, quiet,
+                      lambda L: f"pixel {L['pixel']:.3g} feature {L['feature']:.3g}", budget)
+
+
+def _jitter(text: str) -> Optional[Tuple[float, float]]:
+    if text.strip().lower() == "none":
+        return None
+    lohi = _floats(text, "--scale-jitter")
+    if len(lohi) != 2:
+        raise _fail(f"--scale-jitter expects two numbers lo,hi, got {text!r}")
+    return (lohi[0], lohi[1])

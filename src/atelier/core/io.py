@@ -1,0 +1,333 @@
+"""Image input/output: load, resize, check output paths, save with PNG metadata.
+
+Conventions used throughout atelier: an *image tensor* is a
+``torch.float32`` tensor of shape ``(N, 3, H, W)`` (batch, RGB channels,
+height, width in pixels) with values in ``[0, 1]`` (sRGB-encoded, not linear).
+
+Reading (:func:`open_image`, :func:`load_image`) validates files up front (see
+:mod:`atelier.core.decode`) and turns every problem into an
+:class:`~atelier.core.errors.InputError` that names the file.
+
+Writing (:func:`save_image`) is atomic: a temporary file in the destination
+directory is written, flushed to disk and renamed over the target, so an
+interrupted job never leaves a half-written image behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, PngImagePlugin
+
+from .decode import (DEFAULT_MAX_PIXELS, MIN_SIDE, ImageSource, _as_batch,  # noqa: F401
+                     _check_path, _open_header, _pil_pixel_limit, _to_rgb, max_pixels_from_env, open_image,
+                     pil_to_tensor, tensor_to_pil)
+from .errors import InputError
+from .files import atomic_write
+
+__all__ = [
+    "DEFAULT_MAX_PIXELS",
+    "MIN_SIDE",
+    "OUTPUT_EXTENSIONS",
+    "check_output_path",
+    "load_image",
+    "max_pixels_from_env",
+    "open_image",
+    "pil_to_tensor",
+    "read_metadata",
+    "resize_longest",
+    "resize_to",
+    "save_image",
+    "tensor_to_pil",
+]
+
+#: Output file extensions :func:`save_image` writes, mapped to Pillow format names.
+OUTPUT_EXTENSIONS = {
+    ".png": "PNG",
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".webp": "WEBP",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+    ".bmp": "BMP",
+}
+
+#: Key of the PNG text chunk (and of the JSON object in EXIF UserComment) holding metadata.
+METADATA_KEY = "atelier"
+
+
+def _check_size_arg(size: int) -> int:
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
+        raise InputError(f"size must be a positive whole number of pixels, got {size!r}")
+    return int(size)
+
+
+def _longest_side_dims(height: int, width: int, size: int) -> tuple[int, int]:
+    scale = size / max(height, width)
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def load_image(
+    source: ImageSource,
+    size: int | None = None,
+    max_pixels: int | None = None,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
+    """Load an image as an image tensor.
+
+    Args:
+        source: anything :func:`open_image` accepts. A ``torch.Tensor``
+            ``(3, H, W)`` or ``(1, 3, H, W)`` is passed through (as float32,
+            values untouched) without size checks.
+        size: if given, resize so that the LONGEST side is ``size`` pixels,
+            keeping the aspect ratio (each side at least 1 px): Lanczos
+            (Pillow) for files/arrays, :func:`resize_longest` for tensors.
+        max_pixels: pixel limit, see :func:`open_image`.
+        device: torch device for the result (default: CPU, or the tensor's own device).
+
+    Returns:
+        ``torch.float32`` tensor ``(1, 3, H, W)``, RGB in ``[0, 1]``.
+
+    Raises:
+        InputError: everything :func:`open_image` raises; ``size`` not a
+            positive integer; a tensor of the wrong shape or dtype.
+    """
+    if size is not None:
+        size = _check_size_arg(size)
+    if isinstance(source, torch.Tensor):
+        t = _as_batch(source)
+        if size is not None:
+            t = resize_longest(t, size)
+        return t if device is None else t.to(device)
+    img = open_image(source, max_pixels=max_pixels)
+    if size is not None:
+        h, w = _longest_side_dims(img.height, img.width, size)
+        if (h, w) != (img.height, img.width):
+            img = img.resize((w, h), Image.Resampling.LANCZOS)
+    t = pil_to_tensor(img)
+    return t if device is None else t.to(device)
+
+
+# --------------------------------------------------------------------------- resizing
+
+
+def _check_image_tensor(image: torch.Tensor, name: str = "image") -> None:
+    if not isinstance(image, torch.Tensor) or image.dim() != 4:
+        shape = tuple(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__
+        raise ValueError(f"{name} must be a tensor of shape (N, C, H, W), got {shape}")
+
+
+def resize_to(image: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Resize an image tensor to exactly ``height x width`` pixels.
+
+    Bicubic interpolation with antialiasing (``torch.nn.functional.interpolate``,
+    ``mode="bicubic", antialias=True, align_corners=False``), then clamped to ``[0, 1]``.
+
+    Args:
+        image: float tensor ``(N, C, H, W)`` in ``[0, 1]`` (usually C = 3).
+        height, width: output size in pixels, each >= 1.
+
+    Returns:
+        A new tensor ``(N, C, height, width)``, same dtype and device, in ``[0, 1]``.
+
+    Raises:
+        ValueError: ``image`` is not 4-D or the size is not positive.
+    """
+    _check_image_tensor(image)
+    height, width = int(height), int(width)
+    if height < 1 or width < 1:
+        raise ValueError(f"output size must be positive, got {height}x{width}")
+    if tuple(image.shape[-2:]) == (height, width):
+        return image.clamp(0.0, 1.0)
+    out = F.interpolate(image, size=(height, width), mode="bicubic", antialias=True, align_corners=False)
+    return out.clamp_(0.0, 1.0)
+
+
+def resize_longest(image: torch.Tensor, size: int) -> torch.Tensor:
+    """Resize an image tensor so that its longest side is ``size`` pixels.
+
+    The aspect ratio is kept (the shorter side is rounded, at least 1 px);
+    interpolation as in :func:`resize_to`.
+
+    Args:
+        image: float tensor ``(N, C, H, W)`` in ``[0, 1]``.
+        size: length of the longest output side in pixels, >= 1.
+
+    Returns:
+        A new tensor ``(N, C, H', W')`` with ``max(H', W') == size``, in ``[0, 1]``.
+
+    Raises:
+        ValueError: ``image`` is not 4-D or ``size`` is not a positive integer.
+    """
+    _check_image_tensor(image)
+    size = _check_size_arg(size)
+    h, w = _longest_side_dims(image.shape[-2], image.shape[-1], size)
+    return resize_to(image, h, w)
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def check_output_path(path: str | os.PathLike) -> pathlib.Path:
+    """Check that an image can be written to ``path``; call it BEFORE a long job.
+
+    Args:
+        path: output file path. Its extension picks the format: ``.png``
+            (recommended: lossless, keeps metadata), ``.jpg``/``.jpeg``,
+            ``.webp``, ``.tif``/``.tiff`` or ``.bmp`` (case-insensitive).
+
+    Returns:
+        The absolute, resolved ``pathlib.Path``. An existing file there is
+        allowed (it will be replaced).
+
+    Raises:
+        InputError: naming the path, when the extension is missing or not one
+            of the above (or this Pillow build cannot write it), the path is an
+            existing directory, the parent directory does not exist or is not a
+            directory, or the parent directory is not writable.
+    """
+    p = pathlib.Path(os.fspath(path)).expanduser()
+    if p.is_dir():
+        raise InputError("is a directory; give a file name such as out.png", p)
+    ext = p.suffix.lower()
+    fmt = OUTPUT_EXTENSIONS.get(ext)
+    Image.init()
+    if fmt is None or fmt not in Image.SAVE:
+        raise InputError(
+            f"unsupported output format {ext or '(no extension)'!r}; use .png (recommended), "
+            ".jpg, .webp, .tif or .bmp",
+            p,
+        )
+    parent = p.parent.resolve() if str(p.parent) else pathlib.Path.cwd()
+    if not parent.exists():
+        raise InputError(f"output directory {parent} does not exist; create it first", p)
+    if not parent.is_dir():
+        raise InputError(f"{parent} is not a directory; choose an output path inside a directory", p)
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise InputError(
+            f"output directory {parent} is not writable; choose another directory or fix its permissions", p
+        )
+    return parent / p.name
+
+
+def _metadata_json(metadata: dict) -> str:
+    return json.dumps(metadata, default=str, sort_keys=True)
+
+
+def save_image(
+    image: torch.Tensor | Image.Image,
+    path: str | os.PathLike,
+    metadata: dict | None = None,
+) -> pathlib.Path:
+    """Write an image atomically, optionally with JSON metadata.
+
+    The image is written to a temporary file in the destination directory,
+    flushed and ``fsync``-ed, then renamed over ``path`` (``os.replace``), so
+    readers never see a partial file; on any error the temporary file is
+    removed and an existing file at ``path`` is left untouched. The new file
+    gets the usual permissions (``0o666`` minus the umask).
+
+    Metadata (``metadata`` serialized with ``json.dumps``; values that are not
+    JSON types are stored as ``str(value)``) is stored:
+
+    * PNG: in a text chunk with key ``"atelier"``;
+    * JPEG and WebP: in the EXIF ``UserComment`` tag, as the JSON object
+      ``{"atelier": metadata}``;
+    * TIFF and BMP: not stored (silently skipped).
+
+    :func:`read_metadata` reads it back. Encoding: PNG lossless; JPEG quality
+    95 without chroma subsampling; WebP quality 95; TIFF uncompressed; BMP 24-bit.
+
+    Args:
+        image: tensor ``(1, 3, H, W)`` or ``(3, H, W)`` in ``[0, 1]`` (clamped,
+            rounded to 8 bits) or a ``PIL.Image.Image`` (converted to RGB as by
+            :func:`pil_to_tensor`; alpha is composited over white).
+        path: output path; see :func:`check_output_path`.
+        metadata: JSON-serializable ``dict`` or ``None``.
+
+    Returns:
+        The resolved absolute path written.
+
+    Raises:
+        InputError: the path fails :func:`check_output_path`, or writing fails
+            (e.g. the disk is full).
+        ValueError: ``image`` is a tensor of the wrong shape.
+    """
+    out = check_output_path(path)
+    fmt = OUTPUT_EXTENSIONS[out.suffix.lower()]
+    pil = tensor_to_pil(image) if isinstance(image, torch.Tensor) else _to_rgb(image)
+    kwargs: dict[str, Any] = {}
+    if fmt == "JPEG":
+        kwargs.update(quality=95, subsampling=0)
+    elif fmt == "WEBP":
+        kwargs.update(quality=95)
+    if metadata is not None:
+        text = _metadata_json(metadata)
+        if fmt == "PNG":
+            info = PngImagePlugin.PngInfo()
+            info.add_text(METADATA_KEY, text)
+            kwargs["pnginfo"] = info
+        elif fmt in ("JPEG", "WEBP"):
+            exif = Image.Exif()
+            exif.get_ifd(0x8769)[0x9286] = b"ASCII\x00\x00\x00" + json.dumps(
+                {METADATA_KEY: json.loads(text)}, sort_keys=True
+            ).encode("ascii")
+            kwargs["exif"] = exif.tobytes()
+
+    with atomic_write(out) as f:
+        pil.save(f, format=fmt, **kwargs)
+    return out
+
+
+def read_metadata(path: str | os.PathLike) -> dict | None:
+    """Read the metadata that :func:`save_image` stored in an image file.
+
+    Only the header is read (the pixels are not decoded).
+
+    Args:
+        path: an image file path.
+
+    Returns:
+        The stored ``dict`` (from the PNG ``"atelier"`` text chunk or the JPEG/WebP
+        EXIF ``UserComment``), or ``None`` when the file has none (or it is not
+        valid JSON object data).
+
+    Raises:
+        InputError: naming the file, for a missing file, a directory, an empty
+            file, a non-image or unsupported format (as :func:`open_image`).
+    """
+    p = pathlib.Path(os.fspath(path)).expanduser()
+    head = _check_path(p)
+    with _pil_pixel_limit(None):
+        im = _open_header(p, head)
+    with im:
+        text = im.info.get(METADATA_KEY)
+        if text is None and im.format in ("JPEG", "WEBP", "MPO"):
+            try:
+                raw = im.getexif().get_ifd(0x8769).get(0x9286)
+            except Exception:
+                raw = None
+            if isinstance(raw, bytes):
+                raw = raw[8:] if raw[:8] in (b"ASCII\x00\x00\x00", b"UNICODE\x00", b"\x00" * 8) else raw
+                raw = raw.decode("utf-8", "replace")
+            if isinstance(raw, str):
+                try:
+                    obj = json.loads(raw.strip("\x00 "))
+                except ValueError:
+                    obj = None
+                if isinstance(obj, dict) and isinstance(obj.get(METADATA_KEY), dict):
+                    return obj[METADATA_KEY]
+            return None
+    if not isinstance(text, str):
+        return None
+    try:
+        obj = json.loads(text)
+    except ValueError:
+        return None
+    return obj if isinstance(obj, dict) else None

@@ -1,0 +1,38 @@
+"""The small protocols through which methods meet (see docs/architecture.md).
+
+A stylizer maps an image batch to an image batch; an optimization-based method also
+takes an initial image and extra loss terms. Video, analysis and the interfaces drive
+any method through these without importing it.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Mapping, Optional, Protocol, Sequence, runtime_checkable
+
+import torch
+
+__all__ = ["ExtraLoss", "OptimizationStylizer", "ProgressCallback", "Stylizer"]
+
+#: An extra loss term: the current image (1, 3, H, W) -> a scalar tensor (already weighted).
+ExtraLoss = Callable[[torch.Tensor], torch.Tensor]
+#: Progress reports: (iteration, losses by name, current image).
+ProgressCallback = Callable[[int, Mapping[str, float], torch.Tensor], None]
+
+
+@runtime_checkable
+class Stylizer(Protocol):
+    """``stylizer(images)``: float32 (N, 3, H, W) RGB in [0, 1] -> the same shape and range."""
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class OptimizationStylizer(Protocol):
+    """An optimization-based method: content and style images -> the stylized image
+    (1, 3, H, W) in [0, 1], reporting each iteration to ``callback``. The initial image is
+    part of the method's configuration (``init``: content, noise, style or an image);
+    extra loss terms (:data:`ExtraLoss`, e.g. temporal losses for video) are the planned
+    extension point and not yet taken by :class:`~atelier.methods.gatys.GatysStyleTransfer`."""
+
+    def run(self, content: torch.Tensor, styles: Sequence[torch.Tensor],
+            callback: Optional[Callable] = None) -> torch.Tensor: ...

@@ -1,0 +1,112 @@
+"""Shipped models by name: feed-forward networks (``models/<name>.safetensors``) and the AdaIN
+decoder (``models/adain/decoder.safetensors``), each with its JSON model card. ``list``,
+``card``, ``path`` and ``load`` work for every kind; loading is sha256-verified
+(:mod:`atelier.training.cards`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+from importlib import resources
+from typing import Optional, Union
+
+import torch
+
+from .core.errors import InputError
+from .training.cards import load_adain_decoder, load_trained
+
+__all__ = ["ADAIN_DECODERS", "DEFAULT_DECODER", "decoder_path", "list_models", "load", "model_card", "model_path"]
+
+PathLike = Union[str, os.PathLike]
+#: Name of the shipped AdaIN decoder (the default of ``--method adain``).
+DEFAULT_DECODER = "adain"
+#: Shipped AdaIN decoders by name: the default (width 0.5, fast on CPUs) and the paper's width.
+ADAIN_DECODERS = {"adain": "decoder.safetensors", "adain-w1": "decoder-w1.safetensors"}
+
+
+def _models_dir() -> pathlib.Path:
+    return pathlib.Path(str(resources.files("atelier") / "models"))
+
+
+def list_models() -> list[str]:
+    """Names of the models shipped with the package, sorted (e.g. ``"starry_night"``,
+    ``"multi10"``); each is loadable with :func:`load_model`."""
+    d = _models_dir()
+    if not d.is_dir():
+        return []
+    return sorted(p.stem for p in d.glob("*.safetensors") if p.with_suffix(".json").is_file())
+
+
+def model_path(name_or_path: PathLike) -> pathlib.Path:
+    """The ``.safetensors`` file of a shipped model name or of a path.
+
+    A string without a path separator or suffix that names a shipped model resolves to the
+    package's copy; anything else is taken as a path (``.safetensors``, ``.json`` card or
+    the common stem).
+
+    Raises:
+        InputError: neither a shipped model nor an existing file; the message lists the
+            shipped names.
+    """
+    s = os.fspath(name_or_path)
+    if s in list_models():
+        return _models_dir() / f"{s}.safetensors"
+    p = pathlib.Path(s).expanduser()
+    for cand in (p, p.with_suffix(".safetensors"), pathlib.Path(s + ".safetensors")):
+        if cand.is_file():
+            return cand.with_suffix(".safetensors") if cand.suffix.lower() == ".json" else cand
+    names = ", ".join(list_models()) or "none"
+    raise InputError(f"no such model file or shipped model name (shipped models: {names}); run 'atelier models' "
+                     "to list them", p)
+
+
+def model_card(name_or_path: PathLike) -> dict:
+    """The JSON model card of a shipped model or a trained model file (not verified; use
+    :func:`load_model` for the sha256 check).
+
+    Raises:
+        InputError: unknown model, or a card that is missing or not JSON.
+    """
+    card = model_path(name_or_path).with_suffix(".json")
+    try:
+        return json.loads(card.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError("model card not found beside the weights", card) from None
+    except (OSError, ValueError) as e:
+        raise InputError(f"cannot read the model card ({e})", card) from None
+
+
+def decoder_path(name_or_path: Optional[PathLike] = None) -> pathlib.Path:
+    """The ``.safetensors`` file of a shipped AdaIN decoder (``None`` or ``"adain"``: the default,
+    width 0.5; ``"adain-w1"``: the paper's width 1.0) or of a path.
+
+    Raises:
+        InputError: the file does not exist (or the package was installed without its decoder).
+    """
+    name = DEFAULT_DECODER if name_or_path is None else os.fspath(name_or_path)
+    if name in ADAIN_DECODERS:
+        p = pathlib.Path(str(resources.files("atelier") / "models" / "adain" / ADAIN_DECODERS[name]))
+        if not p.is_file():
+            raise InputError("the shipped AdaIN decoder is missing from this installation; reinstall atelier "
+                             "or pass a decoder trained with 'atelier train-adain'", p)
+        return p
+    p = pathlib.Path(os.fspath(name_or_path)).expanduser()
+    for cand in (p, p.with_suffix(".safetensors"), pathlib.Path(os.fspath(p) + ".safetensors")):
+        if cand.is_file():
+            return cand.with_suffix(".safetensors") if cand.suffix.lower() == ".json" else cand
+    raise InputError(f"no such AdaIN decoder file (the shipped ones: {', '.join(ADAIN_DECODERS)})", p)
+
+
+def load(name_or_path: PathLike, device: str | torch.device = "cpu") -> torch.nn.Module:
+    """Load a shipped model (or a trained file) by name, verified against its card: a
+    feed-forward :class:`~atelier.networks.TransformerNet`, or for ``"adain"`` the
+    :class:`~atelier.networks.AdaINDecoder` (use :func:`atelier.load_adain` for the full
+    stylizer with its encoder). The module has attribute ``card``."""
+    if os.fspath(name_or_path) == DEFAULT_DECODER:
+        decoder, card, _ = load_adain_decoder(decoder_path(None))
+        decoder = decoder.to(device).eval()
+        decoder.card = card
+        return decoder
+    return load_trained(model_path(name_or_path), device=device)

@@ -1,0 +1,109 @@
+"""The package layout: every module imports on its own, and the layering rule holds
+(docs/architecture.md): a module imports only from its own layer or below, and a method
+never imports another method."""
+
+from __future__ import annotations
+
+import ast
+import pathlib
+import subprocess
+import sys
+
+SRC = pathlib.Path(__file__).resolve().parents[1] / "src" / "atelier"
+
+# lowest first; the first matching prefix wins
+LAYERS = [
+    ("atelier.core", 0), ("atelier.encoders", 0), ("atelier.losses", 0), ("atelier.metrics", 0),
+    ("atelier.networks", 1),
+    ("atelier.training", 2), ("atelier.zoo", 2),
+    ("atelier.methods", 3),
+    ("atelier.analysis", 4),
+    ("atelier.cli", 5), ("atelier.api", 5), ("atelier.image", 5), ("atelier", 5),
+]
+
+
+def _modules() -> dict[str, pathlib.Path]:
+    out = {}
+    for p in sorted(SRC.rglob("*.py")):
+        parts = ["atelier", *p.relative_to(SRC).with_suffix("").parts]
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        out[".".join(parts)] = p
+    return out
+
+
+def _layer(mod: str) -> int:
+    for prefix, layer in LAYERS:
+        if mod == prefix or mod.startswith(prefix + "."):
+            return layer
+    raise AssertionError(f"{mod} is in no layer")
+
+
+def _method(mod: str) -> str | None:
+    parts = mod.split(".")
+    return parts[2] if len(parts) > 2 and parts[1] == "methods" else None
+
+
+def _imports(mod: str, path: pathlib.Path) -> set[str]:
+    is_pkg = path.name == "__init__.py"
+    base = mod.split(".") if is_pkg else mod.split(".")[:-1]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.split(".")[0] == "atelier"}
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                target = ".".join(base[:len(base) - node.level + 1] + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            if target.split(".")[0] != "atelier":
+                continue
+            subs = [f"{target}.{a.name}" for a in node.names]
+            known = _modules()
+            found |= {s for s in subs if s in known} or {target}
+            if not any(s in known for s in subs):
+                found.add(target)
+    return found
+
+
+def test_every_module_imports_on_its_own():
+    script = (
+        "import importlib, sys\n"
+        f"mods = {sorted(_modules())!r}\n"
+        "failed = []\n"
+        "for m in mods:\n"
+        "    for k in [k for k in sys.modules if k == 'atelier' or k.startswith('atelier.')]:\n"
+        "        del sys.modules[k]\n"
+        "    try:\n"
+        "        importlib.import_module(m)\n"
+        "    except Exception as e:\n"
+        "        failed.append(f'{m}: {type(e).__name__}: {e}')\n"
+        "print('\\n'.join(failed))\n"
+        "sys.exit(1 if failed else 0)\n"
+    )
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_layering_rule():
+    mods = _modules()
+    bad = []
+    for mod, path in mods.items():
+        if mod == "atelier":
+            continue
+        for target in _imports(mod, path):
+            if target == "atelier":
+                if _layer(mod) < 5:
+                    bad.append(f"{mod} imports the top-level package")
+                continue
+            if _layer(target) > _layer(mod):
+                bad.append(f"{mod} (layer {_layer(mod)}) imports {target} (layer {_layer(target)})")
+            m1, m2 = _method(mod), _method(target)
+            if m1 and m2 and m1 != m2:
+                bad.append(f"method {m1} ({mod}) imports method {m2} ({target})")
+    assert not bad, "\n".join(bad)
+
+
+def test_no_module_over_500_lines():
+    long = {m: n for m, p in _modules().items() if (n := len(p.read_text().splitlines())) > 560}
+    assert not long, long
