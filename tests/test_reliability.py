@@ -253,7 +253,7 @@ def test_ctrl_c_during_start_up_is_one_line(tmp_path, photo, style_path):
 
 def test_sigterm_before_the_first_iteration_says_nothing_was_saved(tmp_path, photo, style_path):
     p = subprocess.Popen([sys.executable, "-m", "atelier.cli", "stylize", str(photo), "-s", str(style_path),
-                          "-o", str(tmp_path / "o.png"), "--size", "2000", "-q"], stderr=subprocess.PIPE, text=True,
+                          "-o", str(tmp_path / "o.png"), "--size", "800", "-q"], stderr=subprocess.PIPE, text=True,
                          env=ENV)
     time.sleep(8)
     p.send_signal(signal.SIGTERM)

@@ -16,10 +16,11 @@ from .errors import InputError
 
 __all__ = ["BYTES_PER_PIXEL", "available_memory", "check_memory", "check_pixels", "scaled_dims"]
 
-#: Rough peak bytes per output pixel of each kind of run (measured on the CPU, fp32, rounded
-#: up): an optimization keeps VGG19 activations and their gradients for a forward and backward
-#: pass plus the L-BFGS history; a one-pass network (feed-forward, AdaIN, WCT) only the
-#: activations of a few layers at a time.
+#: Rough peak bytes per output pixel of each kind of run (an estimate from the layer sizes, fp32,
+#: generous; not a measurement): an optimization keeps VGG19 activations and their gradients
+#: for a forward and backward pass (about 600 floats per pixel, twice) plus the L-BFGS
+#: history; a one-pass network (feed-forward, AdaIN, WCT) only the activations of a few
+#: layers at a time.
 BYTES_PER_PIXEL = {"gatys": 6000, "one-pass": 1500}
 
 
