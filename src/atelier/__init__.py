@@ -29,15 +29,33 @@ try:
 except PackageNotFoundError:  # running from a source tree
     __version__ = "0.0.0+local"
 
-from .metrics import evaluate
-from .api import stylize
-from .methods.arbitrary.adain import load_adain, stylize_adain
-from .methods.arbitrary.wct import load_wct, stylize_wct
-from .core.errors import AtelierError, InputError
-from .zoo import list_models, model_card
-from .methods.feedforward.apply import load_model
-from .core.io import load_image, save_image
-from .methods.gatys.optimize import GatysConfig, GatysStyleTransfer, Progress, StyleTransferInterrupted
+# The public names are imported on first use (PEP 562), so that ``import atelier.cli`` (the
+# console entry point) starts without torch and can catch a Ctrl-C during start-up.
+_LAZY = {
+    "evaluate": ".metrics", "stylize": ".api",
+    "load_adain": ".methods.arbitrary.adain", "stylize_adain": ".methods.arbitrary.adain",
+    "load_wct": ".methods.arbitrary.wct", "stylize_wct": ".methods.arbitrary.wct",
+    "AtelierError": ".core.errors", "InputError": ".core.errors",
+    "list_models": ".zoo", "model_card": ".zoo", "load_model": ".methods.feedforward.apply",
+    "load_image": ".core.io", "save_image": ".core.io",
+    "GatysConfig": ".methods.gatys.optimize", "GatysStyleTransfer": ".methods.gatys.optimize",
+    "Progress": ".methods.gatys.optimize", "StyleTransferInterrupted": ".methods.gatys.optimize",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "AtelierError",

@@ -53,5 +53,5 @@ def stylize(content: ImageLike, styles: Union[ImageLike, Sequence[ImageLike]], *
     """
     c = img.load_image(content, max_pixels=max_pixels)
     s = [img.load_image(x, max_pixels=max_pixels) for x in _as_list(styles)]
-    st = GatysStyleTransfer(GatysConfig(**options))
+    st = GatysStyleTransfer(GatysConfig(**options), max_pixels=max_pixels)
     return img.tensor_to_pil(st.run(c, s, callback=callback))

@@ -95,7 +95,8 @@ def evaluate(stylized, content, styles: Sequence, config=None, st=None) -> dict:
             otherwise). Scoring in fp32 is recommended for comparisons.
 
     Returns:
-        dict with ``content_loss``, ``style_loss`` (blend-weighted), ``tv_loss`` (unweighted,
+        dict with ``content_loss``, ``style_loss`` (blend-weighted; ``None`` without style
+        images), ``tv_loss`` (unweighted,
         normalized units), ``ssim`` (luminance SSIM against the content, in [-1, 1]),
         ``style_distance`` (list, Gram distance to each style image), ``size`` ([H, W]).
 
@@ -114,8 +115,9 @@ def evaluate(stylized, content, styles: Sequence, config=None, st=None) -> dict:
         x_feats = st.encoder(x, set(cfg.content_layers) | set(cfg.style_layers), st.precision)
         lc = sum(float(content_loss(x_feats[n], c_feats[n])) for n in cfg.content_layers) / len(cfg.content_layers)
         dists = [style_distance(st, x, s) for s in style_ts]
-        blend = normalize_weights(cfg.style_blend, len(style_ts), "style blend")
-        ls = float(np.dot(blend, dists))
+        ls = None  # no style images (a feed-forward model's are built in): no style loss
+        if style_ts:
+            ls = float(np.dot(normalize_weights(cfg.style_blend, len(style_ts), "style blend"), dists))
         lt = float(tv_loss(x))
     return {
         "content_loss": lc,

@@ -51,6 +51,9 @@ def model_path(name_or_path: PathLike) -> pathlib.Path:
             shipped names.
     """
     s = os.fspath(name_or_path)
+    if not s.strip():
+        raise InputError(f"no model given; pass a shipped model name ({', '.join(list_models())}) or a "
+                         ".safetensors file")
     if s in list_models():
         return _models_dir() / f"{s}.safetensors"
     p = pathlib.Path(s).expanduser()

@@ -7,11 +7,12 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 
-from . import app, err, out, _fail, _floats
+from .common import app, err, out, _fail, _floats, _runtime
 
 
 def _style_weights(model, style_mix: Optional[str], style_index: Optional[int]):
@@ -29,8 +30,8 @@ def _style_weights(model, style_mix: Optional[str], style_index: Optional[int]):
 
 @app.command()
 def apply(
-    model: str = typer.Argument(..., help="Shipped model name (see 'atelier models') or a .safetensors file."),
-    inputs: List[Path] = typer.Argument(..., help="Image files and/or folders."),
+    model: str = typer.Argument(..., metavar="MODEL", help="Shipped model name (see 'atelier models') or a .safetensors file."),
+    inputs: List[Path] = typer.Argument(..., metavar="INPUTS", help="Image files and/or folders."),
     output: Path = typer.Option(..., "--output", "-o", help="Output folder (same file names as the inputs)."),
     size: Optional[int] = typer.Option(None, help="Longest side of the outputs in pixels [default: input's]."),
     style_mix: Optional[str] = typer.Option(None, help="Multi-style models: one weight per style, e.g. 0.5,0.5,0,..."),
@@ -39,40 +40,62 @@ def apply(
     precision: str = typer.Option("auto", help="auto, fp32 or bf16."),
     device: str = typer.Option("auto", help="auto, cpu, cuda or mps."),
     batch_size: int = typer.Option(4, help="Images per forward pass (images of equal size are batched)."),
-    max_pixels: Optional[int] = typer.Option(None, help="Refuse images larger than this many pixels."),
+    max_pixels: Optional[int] = typer.Option(None, help="Refuse images (and --size) larger than this many pixels "
+                                             "[default: 100M]."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Allow writing over the input files (-o an input "
+                                   "folder)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ):
-    """Stylize images with a trained feed-forward model (one pass per image)."""
+    """Stylize images with a trained feed-forward model (one pass per image).
+
+    GIF inputs give their first frame, written as PNG.
+    """
     from .. import __version__
     from ..core.errors import InputError
     from ..methods.feedforward.apply import _inputs, apply_model, load_model
 
+    dev = _runtime(device, precision)
     try:
-        net = load_model(model, device=device)
+        net = load_model(model, device=str(dev))
         weights = _style_weights(net, style_mix, style_index)
         n_files = len(_inputs(inputs))
     except (InputError, ValueError) as e:
         raise _fail(str(e)) from None
-    meta = {"atelier_version": __version__, "method": "feedforward", "model": model,
+    meta = {"atelier_version": __version__, "method": "feedforward", "model": Path(model).name,
             "model_sha256": net.card.get("sha256"), "style_weights": weights, "preserve_color": preserve_color}
     columns = [TextColumn("[bold]applying"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
     with Progress(*columns, console=err, disable=quiet) as bar:
         task = bar.add_task("apply", total=n_files)
 
+        written = []
+
         def callback(path, error):
+            if error is None:
+                written.append(path)
+            if error is not None and "not an image file" in error:
+                bar.console.print(f"[yellow]skipped:[/] {escape(error)}", highlight=False, soft_wrap=True)
+                return
             bar.update(task, advance=1)
             if error is not None:
-                bar.console.print(f"[bold red]skipped:[/] {error}", highlight=False, soft_wrap=True)
+                bar.console.print(f"[bold red]skipped:[/] {escape(error)}", highlight=False, soft_wrap=True)
 
         try:
             res = apply_model(net, inputs, output, size=size, style_weights=weights, preserve_color=preserve_color,
                               precision=precision, batch_size=batch_size, max_pixels=max_pixels, metadata=meta,
-                              callback=callback)
+                              callback=callback, overwrite=overwrite)
         except (InputError, ValueError) as e:
             raise _fail(str(e)) from None
-    rate = res.pixels / 1e6 / res.seconds if res.seconds else float("nan")
-    err.print(f"wrote {len(res.written)} image(s) to {output} ({res.seconds:.1f} s in the network, "
-              f"{rate:.2f} MP/s)")
+        except KeyboardInterrupt:
+            bar.stop()
+            err.print(f"interrupted; {len(written)} image(s) were written to {output} before that, the others "
+                      "were not", highlight=False)
+            raise typer.Exit(130)
+    if res.written:
+        rate = f", {res.pixels / 1e6 / res.seconds:.2f} MP/s" if res.seconds else ""
+        err.print(f"wrote {len(res.written)} image(s) to {output} ({res.seconds:.1f} s in the network{rate})",
+                  highlight=False)
+    else:
+        err.print(f"wrote nothing to {output}", highlight=False)
     if res.failed:
         raise _fail(f"{len(res.failed)} input(s) could not be read and were skipped: "
                     + "; ".join(msg for _, msg in res.failed[:5]))
@@ -80,7 +103,7 @@ def apply(
 
 @app.command()
 def models(
-    name: Optional[str] = typer.Argument(None, help="Show this model's whole model card."),
+    name: Optional[str] = typer.Argument(None, metavar="NAME", help="Show this model's whole model card."),
 ):
     """List the models shipped with atelier (or print one model card)."""
     from ..core.errors import InputError
@@ -122,7 +145,7 @@ def models(
 
 @app.command()
 def export(
-    model: str = typer.Argument(..., help="Shipped model name or a .safetensors file."),
+    model: str = typer.Argument(..., metavar="MODEL", help="Shipped model name or a .safetensors file."),
     onnx: Path = typer.Option(..., "--onnx", help="Output .onnx file (dynamic batch, height and width)."),
     opset: int = typer.Option(17, help="ONNX opset version."),
 ):

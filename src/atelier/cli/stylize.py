@@ -1,61 +1,67 @@
-"""Commands that stylize and inspect images: stylize, demo, info, evaluate, layers."""
+"""Commands that stylize images: stylize (every method) and demo."""
 
 from __future__ import annotations
 
-import json
 from importlib import resources
 from pathlib import Path
 from typing import List, Optional, Tuple
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-from rich.table import Table
 
 from ..core.runtime import precision_note
 from ..methods.gatys.optimize import GatysConfig
 
-from . import app, err, out, _fail, _floats, _names, _write_json, _check_json_path
+from .common import (app, err, _check_outputs, _fail, _floats, _input_files, _metadata_source, _names,
+                     _refuse_unused, _runtime, _save_result, _write_json_or_fail)
 
 
 def _run_stylize(content: Path, styles: List[Path], output: Path, options: dict, *, max_pixels: Optional[int],
-                 save_every: Optional[Tuple[int, Path]], metrics: Optional[Path], quiet: bool = False) -> None:
+                 save_every: Optional[Tuple[int, Path]], metrics: Optional[Path], quiet: bool = False,
+                 overwrite: bool = False, full_metadata: bool = False) -> None:
     """Shared by ``stylize`` and ``demo``: validate everything, run with a progress bar, save."""
 
     from .. import __version__
     from ..core import io as img
     from ..metrics import evaluate
     from ..core.errors import InputError
-    from ..methods.gatys.optimize import GatysStyleTransfer, StyleTransferInterrupted, pyramid_sizes
+    from ..methods.gatys.optimize import GatysStyleTransfer, StyleTransferInterrupted, check_sizes
 
+    config = GatysConfig(**options)
+    device = _runtime(config.device, config.precision)
     try:
-        out_path = img.check_output_path(output)
-        if metrics is not None:
-            _check_json_path(metrics)
+        config.validate()
+        init = config.init if config.init not in ("content", "noise", "style") else None
+        out_path = _check_outputs(output, metrics, _input_files(content=content, style=list(styles), init=init),
+                                  overwrite)
         if save_every is not None:
             every, save_dir = save_every
             if every < 1:
                 raise ValueError(f"--save-every needs a positive iteration count, got {every}")
             save_dir.mkdir(parents=True, exist_ok=True)
-        config = GatysConfig(**options).validate()
         c = img.load_image(content, max_pixels=max_pixels)
         s = [img.load_image(p, max_pixels=max_pixels) for p in styles]
-        if isinstance(config.init, str) and config.init not in ("content", "noise", "style"):
+        if init is not None:
             img.open_image(config.init, max_pixels=max_pixels)  # fail now, not after loading VGG
         from ..losses import normalize_weights
 
         normalize_weights(config.style_blend, len(s), "--style-blend (one weight per --style image)")
-        st = GatysStyleTransfer(config)
+        scales = len(check_sizes(config, tuple(c.shape[-2:]), [tuple(x.shape[-2:]) for x in s], max_pixels, device))
+        st = GatysStyleTransfer(config, max_pixels=max_pixels)
     except (InputError, ValueError, OSError) as e:
         raise _fail(str(e)) from None
+    except KeyboardInterrupt:
+        err.print("interrupted before the first iteration; nothing was saved")
+        raise typer.Exit(130)
 
     meta = {
         "atelier_version": __version__,
         "method": "gatys",
-        "content": str(content),
-        "styles": [str(p) for p in styles],
-        "parameters": config.to_dict(),
+        "content": _metadata_source(content, full_metadata),
+        "styles": [_metadata_source(p, full_metadata) for p in styles],
+        "parameters": {**config.to_dict(), **({} if full_metadata or init is None
+                                               else {"init": _metadata_source(init, False)})},
     }
-    scales = len(pyramid_sizes(config.size or max(c.shape[-2:]), config.scales))
     total = config.iterations * scales
     columns = [TextColumn("[bold]stylizing"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[losses]}"), TimeElapsedColumn(), TimeRemainingColumn()]
@@ -64,18 +70,27 @@ def _run_stylize(content: Path, styles: List[Path], output: Path, options: dict,
         task = bar.add_task("stylize", total=total, losses="")
 
         def callback(p):
+            nonlocal save_every
             L = p.losses
             bar.update(task, advance=1, losses=(f"scale {p.scale + 1}/{p.scales} {p.size[1]}x{p.size[0]}  "
                                                 f"content {L['content']:.3g} style {L['style']:.3g} "
                                                 f"tv {L['tv']:.3g}"))
             if save_every is not None and p.iteration % save_every[0] == 0:
                 name = f"scale{p.scale + 1}_iter{p.iteration:05d}.png"
-                img.save_image(p.image.clamp(0, 1), save_every[1] / name, {**meta, "iteration": p.iteration})
+                try:
+                    img.save_image(p.image.clamp(0, 1), save_every[1] / name, {**meta, "iteration": p.iteration})
+                except InputError as e:  # keep optimizing: the final result matters more than the frames
+                    bar.console.print(f"[yellow]warning:[/] {e}; --save-every stopped", highlight=False)
+                    save_every = None
 
         try:
             result = st.run(c, s, callback=callback)
         except StyleTransferInterrupted as e:
             interrupted, result = e, e.image
+        except KeyboardInterrupt:
+            bar.stop()
+            err.print("interrupted before the first iteration; nothing was saved")
+            raise typer.Exit(130)
         except FloatingPointError as e:
             raise _fail(str(e), 1) from None
 
@@ -83,11 +98,13 @@ def _run_stylize(content: Path, styles: List[Path], output: Path, options: dict,
     meta["seconds"] = st.stats.get("seconds")
     if interrupted is not None:
         meta["interrupted_at"] = {"scale": interrupted.scale + 1, "iteration": interrupted.iteration}
-    img.save_image(result, out_path, meta)
-    if interrupted is not None:
-        err.print(f"interrupted at iteration {interrupted.iteration} of scale {interrupted.scale + 1}; "
-                  f"saved the current image to {out_path}")
+        written, error = img.save_with_rescue(result, out_path, meta)
+        where = f"saved the current image ({result.shape[-1]}x{result.shape[-2]}) to {written}" if written \
+            else "the current image could not be saved"
+        err.print(f"interrupted at iteration {interrupted.iteration} of scale {interrupted.scale + 1}; {where}"
+                  + (f" ({error})" if error else ""), highlight=False, soft_wrap=True)
         raise typer.Exit(130)
+    out_path = _save_result(result, out_path, meta)
     if metrics is not None:
         scores = evaluate(result, c, s, config=config, st=GatysStyleTransfer(config, encoder=st.encoder,
                                                                             precision="fp32"))
@@ -101,84 +118,16 @@ def _run_stylize(content: Path, styles: List[Path], output: Path, options: dict,
             "precision": st.stats["precision"],
             "precision_choice": precision_note(st.config.precision, st.device),
             "final_losses": st.last_losses,
+            "method": "gatys",
         })
-        _write_json(metrics, scores)
+        _write_json_or_fail(metrics, scores, f"; the image was saved to {out_path}")
     if not quiet:
         L = st.last_losses
         err.print(f"wrote {out_path} ({st.stats['size'][1]}x{st.stats['size'][0]}, "
                   f"{st.stats['seconds']:.1f} s, {st.stats['seconds_per_iteration']:.3f} s/iteration, "
                   f"{st.stats['device']} {st.stats['precision']}"
-                  + (f" [{note}]" if (note := precision_note(st.config.precision, st.device)) else "")
-                  + f"; content {L['content']:.3g}, style {L['style']:.3g})")
-
-
-def _run_one_pass(method: str, content: Path, styles: List[Path], output: Path, *, size, alpha, blend, mask,
-                  style_size, decoder, preserve_color, device, precision, max_pixels, quiet,
-                  wct_layers: Optional[str] = None) -> None:
-    """``stylize --method adain|wct`` and ``--method MODEL``: one network pass, then save with metadata."""
-    import time
-
-    from .. import __version__
-    from ..core import io as img
-    from ..core import color
-    from ..core.errors import InputError
-
-    meta = {"atelier_version": __version__, "content": str(content), "preserve_color": preserve_color}
-    try:
-        out_path = img.check_output_path(output)
-        c = img.load_image(content, size=size, max_pixels=max_pixels)
-        if wct_layers is not None and method != "wct":
-            raise ValueError(f"--wct-layers is an option of --method wct, not of --method {method}")
-        if method in ("adain", "wct"):
-            if not styles:
-                raise ValueError(f"--method {method} needs at least one --style image")
-            if mask is not None and len(styles) != 2:
-                raise ValueError(f"--mask needs exactly two --style images (the first where the mask is white, "
-                                 f"the second where it is black), got {len(styles)}")
-            m = None
-            if mask is not None:
-                m, note = color.load_mask(mask, c.shape[-2], c.shape[-1], max_pixels=max_pixels)
-                if note:
-                    err.print(f"[yellow]warning:[/] {mask}: {note}")
-            weights = _floats(blend, "--style-blend")
-            style_imgs = [img.load_image(p, size=style_size, max_pixels=max_pixels) for p in styles]
-            if method == "adain":
-                from ..methods.arbitrary.adain import adain_tensor as run, load_adain
-
-                model = load_adain(decoder, device=device, precision=precision)
-                shas = model.card.get("sha256")
-            else:
-                from ..methods.arbitrary.wct import DEFAULT_LAYERS, load_wct, wct_tensor as run
-
-                layers = _names(wct_layers) if wct_layers else list(DEFAULT_LAYERS)
-                model = load_wct(decoder, layers=layers, device=device, precision=precision)
-                shas = {k: c_["sha256"] for k, c_ in model.cards.items()}
-                meta["wct_layers"] = layers
-            t0 = time.perf_counter()
-            result = run(model, c, style_imgs, alpha=alpha, blend=weights, mask=m,
-                         preserve_color=preserve_color, style_size=None)
-            meta.update(method=method, styles=[str(p) for p in styles], alpha=alpha, style_blend=weights,
-                        mask=str(mask) if mask else None, style_size=style_size,
-                        decoder=str(decoder) if decoder else method, decoder_sha256=shas)
-        else:
-            from ..methods.feedforward.apply import load_model, stylize_tensor
-
-            if styles:
-                raise ValueError(f"a feed-forward model ({method}) has its styles built in; leave out --style "
-                                 "(or use --method adain for any style image)")
-            net = load_model(method, device=device)
-            t0 = time.perf_counter()
-            weights = _floats(blend, "--style-blend")
-            result = stylize_tensor(net, c, weights, preserve_color=preserve_color, precision=precision)
-            meta.update(method="feedforward", model=method, model_sha256=net.card.get("sha256"),
-                        style_weights=weights)
-        seconds = time.perf_counter() - t0
-    except (InputError, ValueError) as e:
-        raise _fail(str(e)) from None
-    meta["seconds"] = seconds
-    img.save_image(result, out_path, meta)
-    if not quiet:
-        err.print(f"wrote {out_path} ({result.shape[-1]}x{result.shape[-2]}, {seconds:.2f} s, {meta['method']})")
+                  + (f" \\[{note}]" if (note := precision_note(st.config.precision, st.device)) else "")
+                  + f"; content {L['content']:.3g}, style {L['style']:.3g})", highlight=False)
 
 
 def _options(size, style_scale, iterations, optimizer, lr, content_weight, style_weight, tv_weight, style_blend,
@@ -193,12 +142,17 @@ def _options(size, style_scale, iterations, optimizer, lr, content_weight, style
 
 
 _D = GatysConfig()
+#: Options only the optimization (gatys) uses, and only the arbitrary-style methods (adain, wct).
+_GATYS_ONLY = ("style_scale", "iterations", "optimizer", "lr", "content_weight", "style_weight", "tv_weight", "init",
+               "seed", "scales", "content_layers", "style_layers", "pooling", "weights", "save_every")
+_ARBITRARY_ONLY = ("alpha", "mask", "style_size", "decoder", "wct_layers")
 
 
 @app.command()
 def stylize(
-    content: Path = typer.Argument(..., help="Content image (photo)."),
-    style: Optional[List[Path]] = typer.Option(None, "--style", "-s", help="Style image; repeat for several."),
+    ctx: typer.Context,
+    content: Path = typer.Argument(..., metavar="CONTENT", help="Content image (photo)."),
+    style: Optional[List[Path]] = typer.Option(None, "--style", "-s", metavar="PATH", help="Style image; repeat for several."),
     output: Path = typer.Option(..., "--output", "-o", help="Output image (.png keeps the parameters)."),
     method: str = typer.Option("gatys", help="gatys (optimization), adain or wct (any style, one pass) or a "
                                "feed-forward model name/file (see 'atelier models')."),
@@ -231,6 +185,9 @@ def stylize(
     save_every: Optional[Tuple[int, Path]] = typer.Option(None, metavar="N DIR", help="Save every N iterations to DIR."),
     metrics: Optional[Path] = typer.Option(None, help="Write metrics JSON here."),
     max_pixels: Optional[int] = typer.Option(None, help="Refuse images larger than this many pixels [default: 100M]."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Allow --output to replace an input file."),
+    metadata: str = typer.Option("short", help="Inputs recorded in the output: short (file names and sha256) "
+                                 "or full (paths)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ):
     """Stylize CONTENT with one or more --style images (default: Gatys et al. optimization).
@@ -238,18 +195,27 @@ def stylize(
     --method adain (Huang & Belongie 2017) and --method wct (Li et al. 2017) stylize with any
     style image in one pass; a feed-forward model name (see 'atelier models') needs no --style.
     """
+    if metadata not in ("short", "full"):
+        raise _fail(f"--metadata must be short or full, got {metadata!r}")
+    dev = _runtime(device, precision)
     if method != "gatys":
-        _run_one_pass(method, content, style or [], output, size=size, alpha=alpha, blend=style_blend, mask=mask,
-                      style_size=style_size, decoder=decoder, preserve_color=preserve_color, device=device,
-                      precision=precision, max_pixels=max_pixels, quiet=quiet, wct_layers=wct_layers)
+        from .onepass import run_one_pass
+
+        _refuse_unused(ctx, method, _GATYS_ONLY + (() if method in ("adain", "wct") else _ARBITRARY_ONLY))
+        _check_outputs(output, metrics, _input_files(content=content, style=list(style or []), mask=mask), overwrite)
+        run_one_pass(method, content, style or [], output, size=size, alpha=alpha, blend=style_blend, mask=mask,
+                     style_size=style_size, decoder=decoder, preserve_color=preserve_color, device=str(dev),
+                     precision=precision, max_pixels=max_pixels, quiet=quiet, wct_layers=wct_layers,
+                     metrics=metrics, full_metadata=metadata == "full")
         return
+    _refuse_unused(ctx, method, _ARBITRARY_ONLY)
     if not style:
         raise _fail("give at least one --style image (or --method MODEL_NAME for a feed-forward model)")
     opts = _options(size, style_scale, iterations, optimizer, lr, content_weight, style_weight, tv_weight,
                     style_blend, init, seed, preserve_color, scales, content_layers, style_layers, pooling,
                     device, precision, weights)
     _run_stylize(content, style, output, opts, max_pixels=max_pixels, save_every=save_every, metrics=metrics,
-                 quiet=quiet)
+                 quiet=quiet, overwrite=overwrite, full_metadata=metadata == "full")
 
 
 def demo_images() -> Tuple[Path, Path]:
@@ -270,63 +236,6 @@ def demo(
     content, style = demo_images()
     opts = dict(size=size, iterations=iterations, seed=seed)
     _run_stylize(content, [style], output, opts, max_pixels=None, save_every=None, metrics=None, quiet=quiet)
-
-
-@app.command()
-def info(image: Path = typer.Argument(..., help="An image written by atelier.")):
-    """Print the parameters stored in an image that atelier wrote."""
-    from ..core import io as img
-    from ..core.errors import InputError
-
-    try:
-        meta = img.read_metadata(image)
-    except InputError as e:
-        raise _fail(str(e)) from None
-    if meta is None:
-        raise _fail(f"{image}: carries no atelier parameters (not written by atelier, or not a PNG)")
-    out.print_json(json.dumps(meta))
-
-
-@app.command()
-def evaluate(
-    image: Path = typer.Argument(..., help="Stylized image (from any tool)."),
-    content: Path = typer.Option(..., "--content", "-c", help="Content image."),
-    style: List[Path] = typer.Option(..., "--style", "-s", help="Style image; repeat for several."),
-    style_blend: Optional[str] = typer.Option(None, help="One weight per style image."),
-    style_scale: float = typer.Option(1.0, help="Style image size relative to the image."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the metrics JSON here too."),
-    device: str = typer.Option("auto", help="auto, cpu, cuda or mps."),
-):
-    """Score IMAGE: content/style/TV loss, luminance SSIM to the content, Gram distance to each style."""
-    from ..metrics import evaluate as _evaluate
-    from ..core.errors import InputError
-    try:
-        if output is not None:
-            _check_json_path(output)
-        cfg = GatysConfig(style_blend=_floats(style_blend, "--style-blend"), style_scale=style_scale,
-                          device=device, precision="fp32").validate()
-        scores = _evaluate(image, content, style, config=cfg)
-    except (InputError, ValueError) as e:
-        raise _fail(str(e)) from None
-    text = json.dumps(scores, indent=2)
-    out.print(text, highlight=False)
-    if output is not None:
-        _write_json(output, scores)
-
-
-@app.command()
-def layers(arch: str = typer.Option("vgg19", help="vgg19 or vgg16.")):
-    """List the VGG layer names usable in --content-layers / --style-layers."""
-    from ..encoders.vgg import layer_table
-
-    try:
-        rows = layer_table(arch)
-    except ValueError as e:
-        raise _fail(str(e)) from None
-    table = Table("layer", "channels", "downsampling", title=f"{arch} layers")
-    for name, ch, stride in rows:
-        table.add_row(name, str(ch), f"1/{stride}")
-    out.print(table)
 
 
 # -- feed-forward networks ------------------------------------------------------------------

@@ -10,15 +10,22 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 
-from . import app, err, _fail, _floats
+from .common import app, err, _fail, _floats, _input_files, _runtime
 
 
-def _check_training_output(output: Path, resume: bool) -> dict:
-    """The output files of a training run; refuses to overwrite an earlier run's checkpoint."""
+def _check_training_output(output: Path, resume: bool, steps: int = 1, inputs=()) -> dict:
+    """The output files of a training run; refuses to overwrite an earlier run's checkpoint or an
+    input file, and a new run of fewer than one step (it would export an untrained model)."""
     from ..core.errors import InputError
+    from ..core.files import check_not_input
     from ..training.cards import output_paths
 
+    if not resume and steps < 1:
+        raise InputError(f"--steps must be at least 1 for a new run, got {steps}")
     paths = output_paths(output)
+    for key in ("weights", "card", "checkpoint", "preview"):
+        if key in paths:
+            check_not_input(paths[key], inputs, False, "--output")
     if not paths["weights"].resolve().parent.is_dir():
         raise InputError("the output folder does not exist; create it first", paths["weights"])
     if not resume and paths["checkpoint"].exists():
@@ -27,12 +34,14 @@ def _check_training_output(output: Path, resume: bool) -> dict:
     return paths
 
 
-def _start_training(output: Path, resume: bool, build):
+def _start_training(output: Path, resume: bool, build, steps: int = 1, inputs=(), device="auto",
+                    precision="auto"):
     """The output paths and ``build(weights_path)``, the trainer; bad options exit 2 with the message."""
     from ..core.errors import InputError
 
+    _runtime(device, precision)
     try:
-        paths = _check_training_output(output, resume)
+        paths = _check_training_output(output, resume, steps, inputs)
         return paths, build(str(paths["weights"]))
     except (InputError, ValueError) as e:
         raise _fail(str(e)) from None
@@ -95,9 +104,9 @@ def _run_training(trainer, paths: dict, steps: int, resume: bool, quiet: bool, d
 
 @app.command()
 def train(
-    style: List[Path] = typer.Option(..., "--style", "-s", help="Style image; repeat for a multi-style network."),
+    style: List[Path] = typer.Option(..., "--style", "-s", metavar="PATH", help="Style image; repeat for a multi-style network."),
     content_dir: List[Path] = typer.Option(..., "--content-dir", "-c",
-                                           help="Folder of training photos (or a file); repeat for several."),
+                                           metavar="PATH", help="Folder of training photos (or a file); repeat for several."),
     output: Path = typer.Option(..., "--output", "-o", help="Trained model (.safetensors; card .json beside it)."),
     image_size: int = typer.Option(256, help="Side of the square training crops in pixels."),
     batch_size: int = typer.Option(4, help="Photos per step."),
@@ -128,7 +137,8 @@ def train(
         batch_size=batch_size, steps=steps, lr=lr, content_weight=content_weight, style_weight=style_weight,
         tv_weight=tv_weight, style_scale=style_scale, width=width, scale_jitter=jitter, precision=precision,
         device=device, seed=seed, checkpoint_every=checkpoint_every, preview_every=preview_every,
-        init_from=str(init_from) if init_from else None)))
+        init_from=str(init_from) if init_from else None)), steps,
+        _input_files(style=list(style), content=[p for p in content_dir if p.is_file()]), device, precision)
     _run_training(trainer, paths, steps, resume, quiet,
                   lambda L: f"content {L['content']:.3g} style {L['style']:.3g} tv {L['tv']:.3g}", _budget(time_budget))
 
@@ -136,9 +146,9 @@ def train(
 @app.command("train-adain")
 def train_adain(
     content_dir: List[Path] = typer.Option(..., "--content-dir", "-c",
-                                           help="Folder of content photos (or a file); repeat for several."),
+                                           metavar="PATH", help="Folder of content photos (or a file); repeat for several."),
     style_dir: List[Path] = typer.Option(..., "--style-dir", "-s",
-                                         help="Folder of style images (or a file); repeat for several."),
+                                         metavar="PATH", help="Folder of style images (or a file); repeat for several."),
     output: Path = typer.Option(..., "--output", "-o", help="Trained decoder (.safetensors; card .json beside it)."),
     image_size: int = typer.Option(256, help="Side of the square crops in pixels (paper: 256)."),
     batch_size: int = typer.Option(8, help="Content/style pairs per step (paper: 8)."),
@@ -170,7 +180,9 @@ def train_adain(
         batch_size=batch_size, steps=steps, lr=lr, lr_decay=lr_decay, content_weight=content_weight,
         style_weight=style_weight, width=width, scale_jitter=jitter, precision=precision, device=device, seed=seed,
         checkpoint_every=checkpoint_every, preview_every=preview_every, identity_fraction=identity_fraction,
-        pixel_weight=pixel_weight)))
+        pixel_weight=pixel_weight)), steps,
+        _input_files(content=[p for p in content_dir if p.is_file()], style=[p for p in style_dir if p.is_file()]),
+        device, precision)
     _run_training(trainer, paths, steps, resume, quiet,
                   lambda L: f"content {L['content']:.3g} style {L['style']:.3g} pixel {L['pixel']:.3g}",
                   _budget(time_budget))
@@ -179,7 +191,7 @@ def train_adain(
 @app.command("train-decoders")
 def train_decoders(
     content_dir: List[Path] = typer.Option(..., "--content-dir", "-c",
-                                           help="Folder of training images (photos and paintings); repeat for several."),
+                                           metavar="PATH", help="Folder of training images (photos and paintings); repeat for several."),
     output: Path = typer.Option(..., "--output", "-o", help="Folder for decoder-relu{k}_1.safetensors (+ cards); "
                                 "use it with 'stylize --method wct --decoder FOLDER'."),
     layers: str = typer.Option("relu1_1,relu2_1,relu3_1,relu4_1", help="Layers to train decoders for, in order."),
@@ -222,7 +234,8 @@ def train_decoders(
             content=[str(p) for p in content_dir], out=out, layer=layer, width=width, image_size=image_size,
             batch_size=batch_size, steps=steps, lr=lr, lr_decay=lr_decay, pixel_weight=pixel_weight,
             feature_weight=feature_weight, scale_jitter=jitter, precision=precision, device=device, seed=seed,
-            checkpoint_every=checkpoint_every, preview_every=preview_every)))
+            checkpoint_every=checkpoint_every, preview_every=preview_every)), steps,
+            _input_files(content=[p for p in content_dir if p.is_file()]), device, precision)
         _run_training(trainer, paths, steps, resume, quiet,
                       lambda L: f"pixel {L['pixel']:.3g} feature {L['feature']:.3g}", budget)
 

@@ -464,4 +464,14 @@ def _as_batch(t: torch.Tensor) -> torch.Tensor:
         raise InputError(f"image tensor must have shape (3, H, W) or (1, 3, H, W), got {tuple(t.shape)}")
     if not (t.is_floating_point()):
         raise InputError(f"image tensor must be floating point in [0, 1], got {t.dtype}")
-    return t.to(torch.float32)
+    h, w = t.shape[-2:]
+    if min(h, w) < MIN_SIDE:
+        raise InputError(f"image is too small ({w}x{h}); at least {MIN_SIDE} px per side needed")
+    t = t.to(torch.float32)
+    if not bool(torch.isfinite(t).all()):
+        raise InputError("image tensor contains NaN or infinity")
+    lo, hi = float(t.min()), float(t.max())
+    if lo < -1e-3 or hi > 1 + 1e-3:
+        raise InputError(f"image tensor values must lie in [0, 1], got [{lo:.4g}, {hi:.4g}]; "
+                         "divide 0-255 data by 255")
+    return t.clamp(0.0, 1.0) if lo < 0 or hi > 1 else t

@@ -83,3 +83,38 @@ def cache_dir() -> pathlib.Path:
     import platformdirs  # only when needed: a bare GPU machine may lack it
 
     return pathlib.Path(platformdirs.user_cache_dir("atelier"))
+
+
+def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """True when ``a`` and ``b`` are the same file or folder: the same path after resolving
+    symlinks, or (both existing) the same inode, which catches hard links too."""
+    pa, pb = pathlib.Path(a).expanduser(), pathlib.Path(b).expanduser()
+    try:
+        if pa.exists() and pb.exists():
+            return os.path.samefile(pa, pb)
+    except OSError:
+        pass
+    return pa.resolve() == pb.resolve()
+
+
+def check_not_input(output: str | os.PathLike, inputs, overwrite: bool = False, option: str = "output") -> None:
+    """Refuse to write ``output`` where it would replace one of the user's inputs.
+
+    Args:
+        output: the file (or folder) about to be written.
+        inputs: ``(role, path)`` pairs, e.g. ``[("content", "photo.jpg"), ("style", "s.jpg")]``;
+            ``None`` paths are skipped.
+        overwrite: the user asked for it (``--overwrite``): allow it.
+        option: the option that gave ``output``, for the message.
+
+    Raises:
+        InputError: ``output`` is (or resolves to, symlinks and hard links included) an input.
+    """
+    from .errors import InputError
+
+    if overwrite:
+        return
+    for role, path in inputs:
+        if path is not None and same_file(output, path):
+            raise InputError(f"{option} is the {role} input ({path}); writing there would destroy it; choose "
+                             "another path, or add --overwrite if you mean it", output)

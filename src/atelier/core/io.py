@@ -30,6 +30,7 @@ from .decode import (DEFAULT_MAX_PIXELS, MIN_SIDE, ImageSource, _as_batch,  # no
                      pil_to_tensor, tensor_to_pil)
 from .errors import InputError
 from .files import atomic_write
+from .limits import check_pixels, scaled_dims
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -44,6 +45,7 @@ __all__ = [
     "resize_longest",
     "resize_to",
     "save_image",
+    "save_with_rescue",
     "tensor_to_pil",
 ]
 
@@ -66,11 +68,6 @@ def _check_size_arg(size: int) -> int:
     if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
         raise InputError(f"size must be a positive whole number of pixels, got {size!r}")
     return int(size)
-
-
-def _longest_side_dims(height: int, width: int, size: int) -> tuple[int, int]:
-    scale = size / max(height, width)
-    return max(1, round(height * scale)), max(1, round(width * scale))
 
 
 def load_image(
@@ -103,11 +100,13 @@ def load_image(
     if isinstance(source, torch.Tensor):
         t = _as_batch(source)
         if size is not None:
+            check_pixels(*scaled_dims(t.shape[-2], t.shape[-1], size), f"size {size}", max_pixels)
             t = resize_longest(t, size)
         return t if device is None else t.to(device)
     img = open_image(source, max_pixels=max_pixels)
     if size is not None:
-        h, w = _longest_side_dims(img.height, img.width, size)
+        h, w = scaled_dims(img.height, img.width, size)
+        check_pixels(h, w, f"size {size}", max_pixels)
         if (h, w) != (img.height, img.width):
             img = img.resize((w, h), Image.Resampling.LANCZOS)
     t = pil_to_tensor(img)
@@ -167,7 +166,7 @@ def resize_longest(image: torch.Tensor, size: int) -> torch.Tensor:
     """
     _check_image_tensor(image)
     size = _check_size_arg(size)
-    h, w = _longest_side_dims(image.shape[-2], image.shape[-1], size)
+    h, w = scaled_dims(image.shape[-2], image.shape[-1], size)
     return resize_to(image, h, w)
 
 
@@ -283,6 +282,32 @@ def save_image(
     with atomic_write(out) as f:
         pil.save(f, format=fmt, **kwargs)
     return out
+
+
+def save_with_rescue(image, path: str | os.PathLike, metadata: dict | None = None
+                     ) -> tuple[pathlib.Path | None, str | None]:
+    """Save a finished result, and never lose it silently when that fails (disk full, a
+    target that cannot be written): then save it as PNG next to ``path``
+    (``NAME.recovered.png``), else in the temporary folder.
+
+    Returns:
+        ``(path written or None, None)`` on success; ``(fallback written or None, message)``
+        when saving to ``path`` failed (``None``: no fallback could be written either).
+    """
+    try:
+        return save_image(image, path, metadata), None
+    except (InputError, OSError) as e:
+        error = str(e)
+    import tempfile
+
+    p = pathlib.Path(os.fspath(path)).expanduser()
+    for cand in (p.with_name(f"{p.stem}.recovered.png"),
+                 pathlib.Path(tempfile.gettempdir()) / f"atelier-recovered-{os.getpid()}-{p.stem}.png"):
+        try:
+            return save_image(image, cand, metadata), error
+        except (InputError, OSError):
+            continue
+    return None, error
 
 
 def read_metadata(path: str | os.PathLike) -> dict | None:

@@ -21,7 +21,7 @@ import torch
 
 from .files import atomic_write, cache_dir
 
-__all__ = ["PRECISIONS", "CALIBRATION_SIZE", "calibrate_cpu_precision", "cpu_model", "precision_note",
+__all__ = ["PRECISIONS", "check_runtime", "CALIBRATION_SIZE", "calibrate_cpu_precision", "cpu_model", "precision_note",
            "resolve_device", "resolve_precision", "set_threads"]
 
 #: Accepted precision names.
@@ -52,6 +52,32 @@ def resolve_device(device: str = "auto") -> torch.device:
         raise ValueError("device 'cuda' requested but CUDA is not available; use --device cpu")
     if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
         raise ValueError("device 'mps' requested but MPS is not available; use --device cpu")
+    return dev
+
+
+def check_runtime(device: str = "auto", precision: str = "auto") -> torch.device:
+    """Validate a ``--device`` and ``--precision`` pair before any work (every CLI command uses
+    this): the precision name, the device name, and that the device exists here.
+
+    Returns:
+        The resolved device.
+
+    Raises:
+        ValueError: a one-line message naming the option and the accepted values.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"--precision must be auto, fp32 or bf16, got {precision!r}")
+    name = str(device).strip().lower()
+    if name != "auto":
+        try:
+            dev = torch.device(name)
+        except (RuntimeError, ValueError):
+            dev = None
+        if dev is None or dev.type not in ("cpu", "cuda", "mps"):
+            raise ValueError(f"--device must be auto, cpu, cuda, cuda:N or mps, got {device!r}")
+    dev = resolve_device(name)
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ValueError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s)")
     return dev
 
 

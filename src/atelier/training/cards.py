@@ -52,8 +52,9 @@ def read_verified(path: PathLike, parse: Callable[[dict], object] = lambda card:
         float16), the weights file and ``parse(card)``.
 
     Raises:
-        InputError: naming the file: weights or card missing or unreadable, or the
-            weights' sha256 differs from the card's (a corrupt or modified file).
+        InputError: naming the file: weights or card missing or unreadable, the
+            weights' sha256 differs from the card's (a corrupt or modified file), or
+            weights that are not finite (NaN or infinity).
     """
     from safetensors import SafetensorError
     from safetensors.torch import load as st_load
@@ -81,6 +82,10 @@ def read_verified(path: PathLike, parse: Callable[[dict], object] = lambda card:
         state = st_load(blob)
     except (SafetensorError, ValueError, RuntimeError) as e:
         raise InputError(f"cannot read the weights ({e})", weights) from None
+    bad = sorted(k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all()))
+    if bad:
+        raise InputError(f"the weights contain NaN or infinity ({', '.join(bad[:3])}{', ...' if len(bad) > 3 else ''}); "
+                         "the model diverged in training or the file is damaged: train or export it again", weights)
     return card, state, weights, parsed
 
 

@@ -23,7 +23,7 @@ from ..core.io import open_image, pil_to_tensor
 __all__ = ["IMAGE_EXTENSIONS", "ImageFolderDataset", "InMemoryImageDataset", "make_dataset", "list_images", "item_seed"]
 
 #: File name endings (lower case) that are read as training images.
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif")
 
 PathLike = Union[str, os.PathLike]
 

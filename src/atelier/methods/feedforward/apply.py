@@ -25,6 +25,8 @@ import torch
 from ...core import io as img
 from ...core import color
 from ...core.errors import InputError
+from ...core.files import check_not_input
+from ...core.limits import check_memory
 from ...networks.transformer import StyleWeights, TransformerNet
 from ...core.runtime import resolve_device, resolve_precision
 from ...training.data import IMAGE_EXTENSIONS
@@ -98,19 +100,30 @@ def stylize_tensor(model: TransformerNet, images: torch.Tensor, style_weights: S
     return y.clamp(0, 1).cpu()
 
 
-def _inputs(inputs: Iterable[PathLike]) -> list[tuple[pathlib.Path, pathlib.Path]]:
-    """(file, output name relative to OUT) for files and folders (recursively, image files)."""
+def _output_name(rel: pathlib.Path) -> pathlib.Path:
+    """The output name of an input: the same, or ``.png`` for formats we read but do not write (GIF)."""
+    return rel if rel.suffix.lower() in img.OUTPUT_EXTENSIONS else rel.with_suffix(".png")
+
+
+def _inputs(inputs: Iterable[PathLike], skipped: Optional[list] = None) -> list[tuple[pathlib.Path, pathlib.Path]]:
+    """(file, output name relative to OUT) for files and folders (recursively, image files).
+    Files of a folder that are not images (by extension) are appended to ``skipped`` as
+    (path, reason); hidden files and folders are left out silently."""
     out = []
     for src in inputs:
         p = pathlib.Path(os.fspath(src)).expanduser()
         if p.is_dir():
-            files = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS
-                           and not any(part.startswith(".") for part in f.relative_to(p).parts))
+            visible = sorted(f for f in p.rglob("*") if f.is_file()
+                             and not any(part.startswith(".") for part in f.relative_to(p).parts))
+            files = [f for f in visible if f.suffix.lower() in IMAGE_EXTENSIONS]
+            if skipped is not None:
+                skipped += [(f, f"{f}: not an image file ({f.suffix or 'no extension'}); skipped")
+                            for f in visible if f.suffix.lower() not in IMAGE_EXTENSIONS]
             if not files:
                 raise InputError(f"no image files ({', '.join(IMAGE_EXTENSIONS)}) in this folder", p)
-            out += [(f, f.relative_to(p)) for f in files]
+            out += [(f, _output_name(f.relative_to(p))) for f in files]
         elif p.is_file():
-            out.append((p, pathlib.Path(p.name)))
+            out.append((p, _output_name(pathlib.Path(p.name))))
         else:
             raise InputError("input not found", p)
     names = [rel for _, rel in out]
@@ -124,10 +137,12 @@ def _inputs(inputs: Iterable[PathLike]) -> list[tuple[pathlib.Path, pathlib.Path
 @dataclass
 class ApplyResult:
     """What :func:`apply_model` did: ``written`` output paths, ``failed`` (input, reason) pairs,
+    ``skipped`` non-image files of input folders (file, reason),
     ``seconds`` of model time and ``pixels`` stylized."""
 
     written: list[pathlib.Path] = field(default_factory=list)
     failed: list[tuple[pathlib.Path, str]] = field(default_factory=list)
+    skipped: list[tuple[pathlib.Path, str]] = field(default_factory=list)  # not image files
     seconds: float = 0.0
     pixels: int = 0
 
@@ -135,7 +150,8 @@ class ApplyResult:
 def apply_model(model: TransformerNet, inputs: Sequence[PathLike], out_dir: PathLike, *, size: Optional[int] = None,
                 style_weights: StyleWeights = None, preserve_color: str = "none", precision: str = "auto",
                 batch_size: int = 4, max_pixels: Optional[int] = None, metadata: Optional[dict] = None,
-                callback: Optional[Callable[[pathlib.Path, Optional[str]], None]] = None) -> ApplyResult:
+                callback: Optional[Callable[[pathlib.Path, Optional[str]], None]] = None,
+                overwrite: bool = False) -> ApplyResult:
     """Stylize image files and folders into ``out_dir`` (same file names; folders keep their
     sub-folders).
 
@@ -152,14 +168,18 @@ def apply_model(model: TransformerNet, inputs: Sequence[PathLike], out_dir: Path
         batch_size: images per forward pass (>= 1).
         max_pixels: decompression-bomb limit per input image.
         metadata: extra JSON fields stored in each output.
-        callback: ``callback(input_path, error_or_None)`` after each input.
+        callback: ``callback(input_path, error_or_None)`` after each input (and for each
+            non-image file of a folder, which is skipped).
+        overwrite: allow writing over an input (``out_dir`` an input folder, or an output
+            file that is an input file); refused otherwise.
 
     Returns:
         An :class:`ApplyResult`.
 
     Raises:
         InputError: an input path that does not exist, an empty folder, clashing output
-            names, or an output folder that cannot be created.
+            names, an output that would replace an input (without ``overwrite``), an output
+            folder that cannot be created, or a batch that needs more memory than available.
         ValueError: bad ``size``, ``batch_size``, style weights or modes (before anything
             is written).
     """
@@ -174,17 +194,28 @@ def apply_model(model: TransformerNet, inputs: Sequence[PathLike], out_dir: Path
     from ...networks.transformer import style_weights_matrix
 
     style_weights_matrix(style_weights, 1, model.num_styles)  # validate before any work
-    files = _inputs(inputs)
+    skipped: list = []
+    files = _inputs(inputs, skipped)
     out_dir = pathlib.Path(os.fspath(out_dir)).expanduser()
+    check_not_input(out_dir, [("input folder", p) for p in inputs if pathlib.Path(os.fspath(p)).is_dir()],
+                    overwrite, "the output folder")
+    for src, rel in files:
+        check_not_input(out_dir / rel, [("input", src)], overwrite, "the output file")
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise InputError(f"cannot create the output folder ({e.strerror or e})", out_dir) from None
     result = ApplyResult()
+    for src, reason in skipped:
+        result.skipped.append((src, reason))
+        if callback is not None:
+            callback(src, reason)
     pending: dict[tuple[int, int], list[tuple[pathlib.Path, pathlib.Path, torch.Tensor]]] = {}
 
     def flush(key):
         group = pending.pop(key)
+        check_memory(key[0] * key[1], "one-pass", f"a batch of {len(group)} image(s) of {key[1]}x{key[0]}",
+                     device=next(model.parameters()).device, images=len(group))
         t0 = time.perf_counter()
         y = stylize_tensor(model, torch.cat([t for _, _, t in group]), style_weights, preserve_color, precision)
         result.seconds += time.perf_counter() - t0

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 
 from ...core import io as img
 from ...core import color
+from ...core.limits import check_memory, check_pixels, scaled_dims
 from ...core.runtime import resolve_device, resolve_precision
 from ...encoders.vgg import VGGEncoder, get_encoder, validate_layers
 from ...losses import StyleTarget, content_loss, gram_matrix, normalize_weights, tv_loss
@@ -155,7 +156,8 @@ class Progress:
 
 class StyleTransferInterrupted(KeyboardInterrupt):
     """Raised when a run is interrupted (Ctrl-C); ``.image`` holds the current stylized
-    image at the output size, float32 (1, 3, H, W) in [0, 1], and ``.iteration`` the
+    image at the size of the scale it was on (not enlarged: with several scales an early
+    stop gives a smaller image), float32 (1, 3, H, W) in [0, 1], and ``.iteration`` the
     iterations done at the last scale."""
 
     def __init__(self, image: torch.Tensor, iteration: int, scale: int):
@@ -175,9 +177,27 @@ def pyramid_sizes(size: int, scales: Optional[int]) -> list[int]:
     return [s for s in sizes if s >= MIN_SCALE_SIZE][: scales] or [size]
 
 
-def _scaled_hw(h: int, w: int, longest: int) -> tuple[int, int]:
-    s = longest / max(h, w)
-    return max(1, round(h * s)), max(1, round(w * s))
+def check_sizes(config: GatysConfig, content_hw: tuple[int, int], style_hws: Sequence[tuple[int, int]],
+                max_pixels: Optional[int] = None, device=None) -> list[int]:
+    """Check every image size a run will make, before any work: the output (``size``), each
+    pyramid level, each style image at ``style_scale``, against the pixel limit; and the
+    estimated memory against what is available. Returns the pyramid sizes.
+
+    Raises:
+        InputError: a size above the pixel limit or more memory than available (one-line message).
+    """
+    h0, w0 = content_hw
+    final = config.size or max(h0, w0)
+    what = f"--size {final}" if config.size else "the content size"
+    out_h, out_w = scaled_dims(h0, w0, final)
+    check_pixels(out_h, out_w, what, max_pixels)
+    for sh, sw in style_hws:
+        longest = max(img.MIN_SIDE, round(config.style_scale * final))
+        check_pixels(*scaled_dims(sh, sw, longest), f"--style-scale {config.style_scale:g} at {what}", max_pixels)
+    sizes = pyramid_sizes(final, config.scales)
+    check_memory(out_h * out_w, "gatys", f"stylizing at {out_w}x{out_h} ({len(sizes)} scale(s))",
+                 device=device)
+    return sizes
 
 
 class GatysStyleTransfer:
@@ -201,8 +221,10 @@ class GatysStyleTransfer:
         StyleTransferInterrupted: on KeyboardInterrupt, carrying the current image.
     """
 
-    def __init__(self, config: GatysConfig | None = None, encoder: VGGEncoder | None = None, **overrides):
+    def __init__(self, config: GatysConfig | None = None, encoder: VGGEncoder | None = None,
+                 max_pixels: Optional[int] = None, **overrides):
         config = replace(config or GatysConfig(), **overrides)
+        self.max_pixels = max_pixels
         self.config = config.validate()
         self.device = resolve_device(config.device)
         self.precision = resolve_precision(config.precision, self.device)
@@ -273,16 +295,16 @@ class GatysStyleTransfer:
         original_content = content
         h0, w0 = content.shape[-2:]
         final = cfg.size or max(h0, w0)
-        out_h, out_w = _scaled_hw(h0, w0, final)
+        out_h, out_w = scaled_dims(h0, w0, final)
+        sizes = check_sizes(cfg, (h0, w0), [tuple(s.shape[-2:]) for s in styles], self.max_pixels, self.device)
         content, styles = self._prepare(content, styles)
-        sizes = pyramid_sizes(final, cfg.scales)
         layer_w = None if cfg.style_layer_weights is None else dict(zip(cfg.style_layers, cfg.style_layer_weights))
 
         start = time.perf_counter()
         total_iters = 0
         x = None
         for level, longest in enumerate(sizes):
-            h, w = (out_h, out_w) if level == len(sizes) - 1 else _scaled_hw(h0, w0, longest)
+            h, w = (out_h, out_w) if level == len(sizes) - 1 else scaled_dims(h0, w0, longest)
             c = img.resize_to(content, h, w)
             with torch.no_grad():
                 content_targets = self.encoder(c, cfg.content_layers, self.precision)
@@ -323,8 +345,8 @@ class GatysStyleTransfer:
                     if callback is not None:
                         callback(Progress(i, cfg.iterations, level, len(sizes), (h, w), dict(current),
                                           x.detach(), time.perf_counter() - start))
-            except KeyboardInterrupt:
-                partial = self._finish(x.detach(), original_content, out_h, out_w)
+            except KeyboardInterrupt:  # keep the current image at the size it has (no upsampling)
+                partial = self._finish(x.detach(), original_content, h, w)
                 raise StyleTransferInterrupted(partial, i, level) from None
 
         result = self._finish(x.detach(), original_content, out_h, out_w)

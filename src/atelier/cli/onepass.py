@@ -1,0 +1,105 @@
+"""``stylize --method adain|wct|MODEL``: one network pass, then save with metadata (and metrics)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from .common import (_fail, _floats, _metadata_source, _names, _save_result, _write_json_or_fail, err)
+
+
+def _load_inputs(method, content, styles, mask, size, style_size, max_pixels):
+    """Content, style images and mask, sizes checked against the pixel limit before resizing."""
+    from ..core import color
+    from ..core import io as img
+
+    c = img.load_image(content, size=size, max_pixels=max_pixels)
+    if method not in ("adain", "wct"):
+        if styles:
+            raise ValueError(f"a feed-forward model ({method}) has its styles built in; leave out --style "
+                             "(or use --method adain for any style image)")
+        return c, [], None
+    if not styles:
+        raise ValueError(f"--method {method} needs at least one --style image")
+    if mask is not None and len(styles) != 2:
+        raise ValueError(f"--mask needs exactly two --style images (the first where the mask is white, "
+                         f"the second where it is black), got {len(styles)}")
+    m = None
+    if mask is not None:
+        m, note = color.load_mask(mask, c.shape[-2], c.shape[-1], max_pixels=max_pixels)
+        if note:
+            err.print(f"[yellow]warning:[/] {mask}: {note}")
+    return c, [img.load_image(p, size=style_size, max_pixels=max_pixels) for p in styles], m
+
+
+def run_one_pass(method: str, content: Path, styles: List[Path], output: Path, *, size, alpha, blend, mask,
+                 style_size, decoder, preserve_color, device, precision, max_pixels, quiet,
+                 wct_layers: Optional[str] = None, metrics: Optional[Path] = None, full_metadata: bool = False
+                 ) -> None:
+    from .. import __version__
+    from ..core import io as img
+    from ..core.errors import InputError
+    from ..core.limits import check_memory
+    from ..core.runtime import resolve_precision
+
+    meta = {"atelier_version": __version__, "content": _metadata_source(content, full_metadata),
+            "preserve_color": preserve_color}
+    try:
+        if wct_layers is not None and method != "wct":
+            raise ValueError(f"--wct-layers is an option of --method wct, not of --method {method}")
+        c, style_imgs, m = _load_inputs(method, content, styles, mask, size, style_size, max_pixels)
+        largest = max([c.shape[-2] * c.shape[-1]] + [s.shape[-2] * s.shape[-1] for s in style_imgs])
+        check_memory(largest, "one-pass", f"--method {method} at {c.shape[-1]}x{c.shape[-2]}", device=device)
+        weights = _floats(blend, "--style-blend")
+        if method in ("adain", "wct"):
+            if method == "adain":
+                from ..methods.arbitrary.adain import adain_tensor as run, load_adain
+
+                model = load_adain(decoder, device=device, precision=precision)
+                shas = model.card.get("sha256")
+            else:
+                from ..methods.arbitrary.wct import DEFAULT_LAYERS, load_wct, wct_tensor as run
+
+                layers = _names(wct_layers) if wct_layers else list(DEFAULT_LAYERS)
+                model = load_wct(decoder, layers=layers, device=device, precision=precision)
+                shas = {k: c_["sha256"] for k, c_ in model.cards.items()}
+                meta["wct_layers"] = layers
+            t0 = time.perf_counter()
+            result = run(model, c, style_imgs, alpha=alpha, blend=weights, mask=m,
+                         preserve_color=preserve_color, style_size=None)
+            meta.update(method=method, styles=[_metadata_source(p, full_metadata) for p in styles], alpha=alpha,
+                        style_blend=weights, mask=_metadata_source(mask, full_metadata), style_size=style_size,
+                        decoder=(Path(str(decoder)).name if decoder else method), decoder_sha256=shas)
+        else:
+            from ..methods.feedforward.apply import load_model, stylize_tensor
+
+            model = load_model(method, device=device)
+            t0 = time.perf_counter()
+            result = stylize_tensor(model, c, weights, preserve_color=preserve_color, precision=precision)
+            meta.update(method="feedforward", model=Path(method).name, model_sha256=model.card.get("sha256"),
+                        style_weights=weights)
+        seconds = time.perf_counter() - t0
+    except (InputError, ValueError) as e:
+        raise _fail(str(e)) from None
+    except KeyboardInterrupt:
+        err.print("interrupted before the result was ready; nothing was saved")
+        raise typer.Exit(130)
+    meta["seconds"] = seconds
+    out_path = _save_result(result, output, meta)
+    if metrics is not None:
+        from ..metrics import evaluate
+        from ..methods.gatys.optimize import GatysConfig
+
+        dev = next(model.parameters()).device if hasattr(model, "parameters") else device
+        cfg = GatysConfig(style_blend=weights if style_imgs else None, device=str(dev), precision="fp32")
+        scores = evaluate(result, c, style_imgs, config=cfg)
+        scores.update(iterations=None, wall_seconds=seconds, seconds_per_iteration=None,
+                      image_size=[int(result.shape[-2]), int(result.shape[-1])], scales=None, device=str(dev),
+                      precision=resolve_precision(precision, dev), precision_choice=None, final_losses=None,
+                      method=meta["method"])
+        _write_json_or_fail(metrics, scores, f"; the image was saved to {out_path}")
+    if not quiet:
+        err.print(f"wrote {out_path} ({result.shape[-1]}x{result.shape[-2]}, {seconds:.2f} s, {meta['method']})")

@@ -1,0 +1,95 @@
+"""Bounds checked before any work starts: every image size a user can ask for (output size,
+style scale, pyramid levels, style size) against the pixel limit, and a rough estimate of
+the memory a run needs against the memory this machine has free.
+
+Both checks raise :class:`~atelier.core.errors.InputError` with a one-line message, so the
+CLI refuses with exit code 2 before loading a network or allocating an image.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Optional
+
+from .decode import MAX_PIXELS_ENV, _resolve_max_pixels
+from .errors import InputError
+
+__all__ = ["BYTES_PER_PIXEL", "available_memory", "check_memory", "check_pixels", "scaled_dims"]
+
+#: Rough peak bytes per output pixel of each kind of run (an estimate from the layer sizes, fp32,
+#: generous; not a measurement): an optimization keeps VGG19 activations and their gradients
+#: for a forward and backward pass (about 600 floats per pixel, twice) plus the L-BFGS
+#: history; a one-pass network (feed-forward, AdaIN, WCT) only the activations of a few
+#: layers at a time.
+BYTES_PER_PIXEL = {"gatys": 6000, "one-pass": 1500}
+
+
+def scaled_dims(height: int, width: int, longest: int) -> tuple[int, int]:
+    """(H, W) of a ``height x width`` image resized so that its longest side is ``longest``."""
+    s = longest / max(height, width)
+    return max(1, round(height * s)), max(1, round(width * s))
+
+
+def check_pixels(height: int, width: int, what: str, max_pixels: Optional[int] = None) -> None:
+    """Refuse a planned image of ``height x width`` above the pixel limit (``max_pixels``,
+    default 100 MP or ``$ATELIER_MAX_PIXELS``).
+
+    Args:
+        what: what the size is, for the message (e.g. ``"--size 100000"``).
+
+    Raises:
+        InputError: above the limit; the message gives the size, the limit and how to raise it.
+    """
+    limit = _resolve_max_pixels(max_pixels)
+    pixels = int(height) * int(width)
+    if pixels > limit:
+        raise InputError(f"{what} gives a {width}x{height} image ({pixels / 1e6:.1f} megapixels), above the "
+                         f"limit of {limit:,} pixels; ask for a smaller size, or raise the limit with "
+                         f"--max-pixels or {MAX_PIXELS_ENV} if this machine can hold it")
+
+
+def available_memory(device=None) -> Optional[int]:
+    """Bytes of memory free for a new allocation: the GPU's free memory for a CUDA device,
+    else ``MemAvailable`` from ``/proc/meminfo`` (Linux) or ``os.sysconf`` available pages;
+    ``None`` when unknown."""
+    if device is not None and getattr(device, "type", str(device).split(":")[0]) == "cuda":
+        try:
+            import torch
+
+            return int(torch.cuda.mem_get_info(device)[0])
+        except Exception:
+            return None
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_memory(pixels: int, kind: str, what: str, device=None, images: int = 1) -> int:
+    """Refuse a run whose estimated peak memory exceeds the memory available now.
+
+    Args:
+        pixels: output pixels of the largest image processed at once.
+        kind: a key of :data:`BYTES_PER_PIXEL`.
+        what: what is being run, for the message.
+        images: images processed together (a batch).
+
+    Returns:
+        The estimate in bytes.
+
+    Raises:
+        InputError: the estimate exceeds :func:`available_memory` (when that is known).
+    """
+    need = int(pixels) * BYTES_PER_PIXEL[kind] * max(1, images)
+    free = available_memory(device)
+    if free is not None and need > free:
+        raise InputError(f"{what} needs about {need / 2**30:.1f} GiB of memory, but only {free / 2**30:.1f} GiB "
+                         "is available; ask for a smaller size")
+    return need
