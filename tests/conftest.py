@@ -40,6 +40,30 @@ def style2_path() -> Path:
     return data_file("styles/the_scream.jpg")
 
 
+def require_extra(module: str):
+    """Import an optional test dependency: skip without it locally, but fail in CI (where the
+    env var ``CI`` or ``ATELIER_REQUIRE_EXTRAS`` is set), so a missing extra cannot silently
+    turn parity checks into skips."""
+    if os.environ.get("CI") or os.environ.get("ATELIER_REQUIRE_EXTRAS"):
+        import importlib
+
+        try:
+            return importlib.import_module(module)
+        except ImportError as e:
+            pytest.fail(f"{module} is required here (CI / ATELIER_REQUIRE_EXTRAS is set) but cannot be imported: {e}",
+                        pytrace=False)
+    return pytest.importorskip(module)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cache_dir(tmp_path_factory):
+    """Never write to the user's real cache folder: one temporary cache for the whole session
+    (so the decoded VGG weights are built once and reused by every test)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ATELIER_CACHE_DIR", str(tmp_path_factory.mktemp("atelier-cache")))
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _threads():
     # Deterministic, comparable runs on the 2-core CI machine.

@@ -449,3 +449,58 @@ def test_train_adain_command_trains_and_refuses_to_overwrite(tmp_path):
     assert json.loads(out.with_suffix(".json").read_text())["steps"] == 3
     r = _cli("train-adain", "-c", cfg.content, "-s", tmp_path / "nowhere", "-o", tmp_path / "x", "--steps", 1)
     assert r.exit_code == 2 and "nowhere" in r.output
+
+
+# --------------------------------------------------------------------------- masks at any size
+
+
+def _mask_case(model, photo, starry, scream, h, w):
+    """Stylize ``photo`` resized to h x w with a mask whose top-left region is style 0; check the
+    output size, the mask grid the AdaIN layer gets, and that all-ones / all-zeros masks give
+    the single styles."""
+    import torch.nn.functional as F
+
+    x = img.resize_to(photo, h, w)
+    mask = torch.zeros(1, 1, h, w)
+    mask[..., : max(1, h // 3), : max(1, (2 * w) // 3)] = 1.0  # not symmetric in h and w
+    ph, pw = (-h) % 8, (-w) % 8
+    # the mask is padded like the image (bottom by ph rows, right by pw columns), then pooled 8x8
+    padded = F.pad(mask, (0, pw, 0, ph), mode="reflect") if ph or pw else mask
+    want = F.avg_pool2d(padded, 8)
+    assert want.shape[-2:] == ((h + ph) // 8, (w + pw) // 8)
+    grids = []
+    target = model.target
+
+    def spy(fc, styles, blend=None, mask=None):
+        grids.append(mask)
+        return target(fc, styles, blend=blend, mask=mask)
+
+    model.target = spy
+    try:
+        with torch.no_grad():
+            out = model(x, [starry, scream], mask=mask)
+            ones = model(x, [starry, scream], mask=torch.ones(1, 1, h, w))
+            zeros = model(x, [starry, scream], mask=torch.zeros(1, 1, h, w))
+            alone0, alone1 = model(x, starry), model(x, scream)
+    finally:
+        del model.target
+    assert out.shape == x.shape and bool(torch.isfinite(out).all())
+    torch.testing.assert_close(grids[0], want, atol=1e-6, rtol=0)
+    torch.testing.assert_close(ones, alone0, atol=2e-4, rtol=0)
+    torch.testing.assert_close(zeros, alone1, atol=2e-4, rtol=0)
+
+
+@pytest.mark.parametrize("h, w", [(90, 72), (72, 90), (41, 67), (17, 16)])
+def test_mask_on_sizes_not_divisible_by_8(model, photo, starry, scream, h, w):
+    _mask_case(model, photo, starry, scream, h, w)
+
+
+def test_mask_on_any_size_property(model, photo, starry, scream):
+    from hypothesis import given, settings, strategies as st
+
+    @settings(max_examples=15, deadline=None, derandomize=True)
+    @given(h=st.integers(16, 80), w=st.integers(16, 80))
+    def check(h, w):
+        _mask_case(model, photo, starry, scream, h, w)
+
+    check()

@@ -10,8 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-pytest.importorskip("onnx")
-pytest.importorskip("onnxruntime")
+from conftest import require_extra  # noqa: E402
+
+require_extra("onnx")  # skipped locally without them, a failure in CI
+require_extra("onnxruntime")
 
 from PIL import Image  # noqa: E402
 from skimage import data as skdata  # noqa: E402
