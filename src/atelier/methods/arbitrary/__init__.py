@@ -1,4 +1,4 @@
-"""Arbitrary style transfer: any style image in one pass. :mod:`.model` is AdaIN (Huang &
+"""Arbitrary style transfer: any style image in one pass (:mod:`.common`: what both methods share). :mod:`.model` is AdaIN (Huang &
 Belongie 2017, "Arbitrary Style Transfer in Real-time with Adaptive Instance
 Normalization"), :mod:`.adain` loads the shipped decoder and stylizes, :mod:`.train`
 trains a decoder. Universal style transfer (Li et al. 2017, "Universal Style Transfer via

@@ -28,8 +28,8 @@ import torch
 from PIL import Image
 
 from ...core import io as img
-from ...core import color
 from ...zoo import DEFAULT_DECODER, decoder_path
+from . import common as _common
 from .model import AdaINModel, StyleFeatures
 from ...core.runtime import resolve_device, resolve_precision
 
@@ -71,13 +71,6 @@ def load_adain(name_or_path: Optional[PathLike] = None, device: str = "auto", pr
     return _load(decoder_path(name_or_path), device=dev, precision=resolve_precision(precision, dev))
 
 
-def _style_features(model: AdaINModel, style: StyleLike, style_size: Optional[int],
-                    max_pixels: Optional[int], precision: Optional[str]) -> StyleFeatures:
-    if isinstance(style, StyleFeatures):
-        return style
-    return model.encode_style(img.load_image(style, size=style_size, max_pixels=max_pixels), precision)
-
-
 def adain_tensor(model: AdaINModel, content: torch.Tensor, styles: Sequence[StyleLike], *, alpha: float = 1.0,
                  blend: Optional[Sequence[float]] = None, mask: Optional[torch.Tensor] = None,
                  preserve_color: str = "none", style_size: Optional[int] = DEFAULT_STYLE_SIZE,
@@ -109,22 +102,9 @@ def adain_tensor(model: AdaINModel, content: torch.Tensor, styles: Sequence[Styl
         ValueError: bad options (see :meth:`AdaINModel.forward`), or cached features with a
             colour mode.
     """
-    if preserve_color not in color.PRESERVE_COLOR_MODES:
-        raise ValueError(f"preserve color must be one of {color.PRESERVE_COLOR_MODES}, got {preserve_color!r}")
-    styles = list(styles)
-    if not styles:
-        raise ValueError("at least one style image is needed")
-    original = content
-    if preserve_color != "none":
-        if any(isinstance(s, StyleFeatures) for s in styles):
-            raise ValueError(f"preserve_color={preserve_color!r} changes the style images for each content "
-                             "image; pass the style images, not cached StyleFeatures")
-        loaded = [img.load_image(s, size=style_size, max_pixels=max_pixels) for s in styles]
-        content, styles = color.color_inputs(content, loaded, preserve_color)
-    feats = [_style_features(model, s, style_size, max_pixels, precision) for s in styles]
-    with torch.inference_mode():
-        out = model(content, feats, alpha=alpha, blend=blend, mask=mask, precision=precision)
-    return color.color_output(out.cpu(), original, preserve_color).clamp(0, 1)
+    return _common.stylize_tensor(model, content, styles, StyleFeatures, alpha=alpha, blend=blend, mask=mask,
+                                  preserve_color=preserve_color, style_size=style_size, precision=precision,
+                                  max_pixels=max_pixels)
 
 
 def stylize_adain(content: img.ImageSource, styles: Union[StyleLike, Sequence[StyleLike]], *,
@@ -151,15 +131,6 @@ def stylize_adain(content: img.ImageSource, styles: Union[StyleLike, Sequence[St
         InputError: an unreadable image or mask file, or a missing decoder.
         ValueError: bad options.
     """
-    import warnings
-
-    if isinstance(styles, (str, os.PathLike, Image.Image, torch.Tensor, StyleFeatures)):
-        styles = [styles]
     model = load_adain() if model is None else model
-    c = img.load_image(content, size=size, max_pixels=max_pixels)
-    m = None
-    if mask is not None:
-        m, note = color.load_mask(mask, c.shape[-2], c.shape[-1], max_pixels=max_pixels)
-        if note:
-            warnings.warn(note, stacklevel=2)
-    return img.tensor_to_pil(adain_tensor(model, c, list(styles), mask=m, max_pixels=max_pixels, **options))
+    return _common.stylize_image(content, styles, StyleFeatures, lambda *a, **k: adain_tensor(model, *a, **k),
+                                 size=size, mask=mask, max_pixels=max_pixels, **options)

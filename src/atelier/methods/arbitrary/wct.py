@@ -25,12 +25,12 @@ from typing import Optional, Sequence, Union
 import torch
 from PIL import Image
 
-from ...core import color
 from ...core import io as img
 from ...core.errors import InputError
 from ...core.runtime import resolve_device, resolve_precision
 from ...encoders.vgg import get_encoder
 from ...networks.decoders import DECODER_LAYERS
+from . import common as _common
 from .wct_model import DEFAULT_WCT_LAYERS, WCTModel, WCTStyle
 
 __all__ = ["DEFAULT_LAYERS", "load_wct", "wct_tensor", "stylize_wct", "decoders_dir"]
@@ -127,23 +127,9 @@ def wct_tensor(model: WCTModel, content: torch.Tensor, styles: Sequence[StyleLik
         InputError: an unreadable style image.
         ValueError: bad options.
     """
-    if preserve_color not in color.PRESERVE_COLOR_MODES:
-        raise ValueError(f"preserve color must be one of {color.PRESERVE_COLOR_MODES}, got {preserve_color!r}")
-    styles = list(styles)
-    if not styles:
-        raise ValueError("at least one style image is needed")
-    original = content
-    if preserve_color != "none":
-        if any(isinstance(s, WCTStyle) for s in styles):
-            raise ValueError(f"preserve_color={preserve_color!r} changes the style images for each content "
-                             "image; pass the style images, not cached WCTStyle statistics")
-        loaded = [img.load_image(s, size=style_size, max_pixels=max_pixels) for s in styles]
-        content, styles = color.color_inputs(content, loaded, preserve_color)
-    feats = [s if isinstance(s, WCTStyle) else
-             model.encode_style(img.load_image(s, size=style_size, max_pixels=max_pixels), precision) for s in styles]
-    with torch.inference_mode():
-        out = model(content, feats, alpha=alpha, blend=blend, mask=mask, precision=precision)
-    return color.color_output(out.cpu(), original, preserve_color).clamp(0, 1)
+    return _common.stylize_tensor(model, content, styles, WCTStyle, alpha=alpha, blend=blend, mask=mask,
+                                  preserve_color=preserve_color, style_size=style_size, precision=precision,
+                                  max_pixels=max_pixels)
 
 
 def stylize_wct(content: img.ImageSource, styles: Union[StyleLike, Sequence[StyleLike]], *,
@@ -167,15 +153,6 @@ def stylize_wct(content: img.ImageSource, styles: Union[StyleLike, Sequence[Styl
         InputError: an unreadable image or mask, or missing decoders.
         ValueError: bad options.
     """
-    import warnings
-
-    if isinstance(styles, (str, os.PathLike, Image.Image, torch.Tensor, WCTStyle)):
-        styles = [styles]
     model = load_wct() if model is None else model
-    c = img.load_image(content, size=size, max_pixels=max_pixels)
-    m = None
-    if mask is not None:
-        m, note = color.load_mask(mask, c.shape[-2], c.shape[-1], max_pixels=max_pixels)
-        if note:
-            warnings.warn(note, stacklevel=2)
-    return img.tensor_to_pil(wct_tensor(model, c, list(styles), mask=m, max_pixels=max_pixels, **options))
+    return _common.stylize_image(content, styles, WCTStyle, lambda *a, **k: wct_tensor(model, *a, **k),
+                                 size=size, mask=mask, max_pixels=max_pixels, **options)
