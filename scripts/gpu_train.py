@@ -160,7 +160,8 @@ def speed(args) -> dict:
     sync = (lambda: torch.cuda.synchronize()) if dev.type == "cuda" else (lambda: None)
     from atelier.core import io as img
 
-    content = img.load_image(ROOT.parent / "shared" / "data" / "content" / "000000000030.jpg", size=size)
+    # a photo of the pack: ../shared does not travel to the GPU machine (the first GPU run failed here)
+    content = img.load_image(sorted((pathlib.Path(args.pack) / "photos").iterdir())[0], size=size)
     style = img.load_image(pathlib.Path(args.pack) / "styles" / "starry_night.jpg", size=size)
     out = {"device": str(dev) + (f" ({torch.cuda.get_device_name()})" if dev.type == "cuda" else ""),
            "torch": torch.__version__, "precision": prec, "size": size}
