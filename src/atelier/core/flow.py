@@ -146,24 +146,24 @@ class FlowEstimator:
         return np.ascontiguousarray(flow, dtype=np.float32)
 
 
-def _flow_tensor(flow: FlowLike, h: int, w: int, device) -> torch.Tensor:
-    """A flow as a float32 tensor (N, 2, H, W) on ``device``."""
+def _flow_grid_layout(flow: FlowLike, h: int, w: int, device) -> torch.Tensor:
+    """A flow as a contiguous float32 tensor (N, H, W, 2) on ``device`` (grid_sample's layout)."""
     if isinstance(flow, np.ndarray):
         if flow.ndim != 3 or flow.shape[2] != 2:
             raise InputError(f"a numpy flow must be (H, W, 2), got shape {flow.shape}")
-        f = torch.from_numpy(np.ascontiguousarray(flow, dtype=np.float32)).permute(2, 0, 1)[None]
+        f = torch.from_numpy(np.ascontiguousarray(flow, dtype=np.float32))[None]
     elif isinstance(flow, torch.Tensor):
         if flow.ndim == 3 and flow.shape[2] == 2:
-            f = flow.permute(2, 0, 1)[None]
+            f = flow[None]
         elif flow.ndim == 4 and flow.shape[1] == 2:
-            f = flow
+            f = flow.permute(0, 2, 3, 1)
         else:
             raise InputError(f"a flow tensor must be (N, 2, H, W) or (H, W, 2), got {tuple(flow.shape)}")
     else:
         raise InputError(f"a flow must be a numpy array or a torch tensor, got {type(flow).__name__}")
-    if tuple(f.shape[-2:]) != (h, w):
-        raise InputError(f"the flow is {f.shape[-1]}x{f.shape[-2]} but the image is {w}x{h}")
-    return f.detach().to(device=device, dtype=torch.float32)
+    if tuple(f.shape[1:3]) != (h, w):
+        raise InputError(f"the flow is {f.shape[2]}x{f.shape[1]} but the image is {w}x{h}")
+    return f.detach().to(device=device, dtype=torch.float32).contiguous()
 
 
 def warp(image: torch.Tensor, flow: FlowLike) -> torch.Tensor:
@@ -188,17 +188,16 @@ def warp(image: torch.Tensor, flow: FlowLike) -> torch.Tensor:
         what = tuple(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__
         raise InputError(f"warp expects a float image tensor (N, C, H, W), got {what}")
     n, _, h, w = image.shape
-    f = _flow_tensor(flow, h, w, image.device)
+    f = _flow_grid_layout(flow, h, w, image.device)
     if f.shape[0] not in (1, n):
         raise InputError(f"the flow has batch {f.shape[0]} but the image has batch {n}")
     x = image if image.dtype in (torch.float32, torch.float64) else image.float()
-    f = f.to(x.dtype)
-    ys = torch.arange(h, device=x.device, dtype=x.dtype).view(1, h, 1)
-    xs = torch.arange(w, device=x.device, dtype=x.dtype).view(1, 1, w)
-    # align_corners=True: -1 and +1 are the centres of the first and last pixels
-    gx = (xs + f[:, 0]) * (2.0 / max(w - 1, 1)) - 1.0
-    gy = (ys + f[:, 1]) * (2.0 / max(h - 1, 1)) - 1.0
-    grid = torch.stack((gx, gy), dim=-1).expand(n, h, w, 2)
+    # sampling positions x + flow(x), normalized so that -1 and +1 are the centres of the first
+    # and last pixels (align_corners=True)
+    base = torch.stack(torch.meshgrid(torch.arange(w, device=x.device, dtype=x.dtype),
+                                      torch.arange(h, device=x.device, dtype=x.dtype), indexing="xy"), dim=-1)
+    scale = torch.tensor([2.0 / max(w - 1, 1), 2.0 / max(h - 1, 1)], device=x.device, dtype=x.dtype)
+    grid = ((f.to(x.dtype) + base) * scale - 1.0).expand(n, h, w, 2)
     out = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=True)
     return out.to(image.dtype)
 
@@ -215,11 +214,7 @@ def _flow_numpy(flow: FlowLike, name: str) -> np.ndarray:
     return np.ascontiguousarray(flow, dtype=np.float32)
 
 
-def _central_diff(c: np.ndarray, axis: int) -> np.ndarray:
-    """(c[i+1] - c[i-1]) / 2 along ``axis``, the border replicated."""
-    p = np.pad(c, [(1, 1) if k == axis else (0, 0) for k in range(c.ndim)], mode="edge")
-    n = c.shape[axis]
-    return (np.take(p, np.arange(2, n + 2), axis) - np.take(p, np.arange(0, n), axis)) * 0.5
+_DIFF_X = np.array([[-0.5, 0.0, 0.5]], np.float32)  # central difference (f[i+1] - f[i-1]) / 2
 
 
 def consistency_mask(flow_ab: FlowLike, flow_ba: FlowLike) -> np.ndarray:
@@ -255,13 +250,15 @@ def consistency_mask(flow_ab: FlowLike, flow_ba: FlowLike) -> np.ndarray:
     if wf.shape != wb.shape:
         raise InputError(f"the two flows differ in size: {wf.shape[1]}x{wf.shape[0]} and {wb.shape[1]}x{wb.shape[0]}")
     h, w = wf.shape[:2]
+    u, v = cv2.split(wf)  # contiguous planes: numpy is slow on a last axis of 2
     xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    tx, ty = xs + wf[..., 0], ys + wf[..., 1]
+    tx, ty = xs + u, ys + v
     inside = (tx >= 0) & (tx <= w - 1) & (ty >= 0) & (ty <= h - 1)
-    wb_at = cv2.remap(wb, tx, ty, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    fwd2 = np.square(wf).sum(-1)
-    disoccluded = np.square(wf + wb_at).sum(-1) > _DISOCCLUSION_REL * (fwd2 + np.square(wb_at).sum(-1)) + _DISOCCLUSION_ABS
-    grad2 = sum(np.square(_central_diff(wf[..., c], axis)) for c in (0, 1) for axis in (0, 1))
+    bu, bv = cv2.split(cv2.remap(wb, tx, ty, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE))
+    fwd2 = u * u + v * v
+    disoccluded = np.square(u + bu) + np.square(v + bv) > _DISOCCLUSION_REL * (fwd2 + bu * bu + bv * bv) + _DISOCCLUSION_ABS
+    grad2 = sum(np.square(cv2.filter2D(c, -1, k, borderType=cv2.BORDER_REPLICATE))
+                for c in (u, v) for k in (_DIFF_X, _DIFF_X.T))
     boundary = grad2 > _BOUNDARY_REL * fwd2 + _BOUNDARY_ABS
     return (inside & ~disoccluded & ~boundary).astype(np.float32)
 
