@@ -224,14 +224,16 @@ def consistency_mask(flow_ab: FlowLike, flow_ba: FlowLike) -> np.ndarray:
     For each pixel ``x`` of ``a``, with ``w = flow_ab(x)`` and ``w~ = flow_ba(x + w)`` (the
     backward flow sampled bilinearly where ``x`` lands in ``b``), the mask is 0 when any of:
 
-    1. *leaves the frame*: ``x + w`` is outside ``[0, W-1] x [0, H-1]`` (nothing in ``b`` to
-       take; as the reference consistencyChecker does);
+    1. *leaves the frame*: ``x + w`` is outside ``[0, W-1] x [0, H-1]``, nothing in ``b`` to
+       take (the reference consistencyChecker also rejects landings exactly on the last column
+       or row, for want of a right/lower neighbour in its lookup; here they count as inside);
     2. *disocclusion* (forward and backward flow disagree):
        ``|w + w~|^2 > 0.01 (|w|^2 + |w~|^2) + 0.5``;
     3. *motion boundary*: ``|grad u|^2 + |grad v|^2 > 0.01 |w|^2 + 0.002``, with ``(u, v) = w``
        and the gradients central differences ``(f[i+1] - f[i-1]) / 2`` (border replicated);
 
-    and 1 elsewhere. Unlike the reference code, the mask is not blurred afterwards (which there
+    and 1 elsewhere. (The reference code uses ``>=`` in 2, the paper ``>``.) Unlike the
+    reference code, the mask is not blurred afterwards (which there
     spreads occlusions by about a pixel into soft weights): it stays binary. The bilinear sample
     of ``w~`` uses ``cv2.remap`` (weights quantized to 1/32 pixel, far below the 0.5 px^2 slack).
 
