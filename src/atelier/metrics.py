@@ -1,4 +1,5 @@
-"""Metrics for a stylized image, comparable across tools.
+"""Metrics for a stylized image, comparable across tools, and the warping error of a
+stylized video (:func:`warping_error`).
 
 All numbers use the project's normalized loss definitions (:mod:`atelier.losses`), so
 an image made by any tool can be scored on equal terms with ``atelier evaluate``.
@@ -15,6 +16,8 @@ from skimage.metrics import structural_similarity
 
 from .core import io as img
 from .core import color
+from .core.errors import InputError
+from .core.flow import warp
 from .losses import StyleTarget, gram_matrix, content_loss, normalize_weights, tv_loss
 from .core.runtime import resolve_device, resolve_precision
 from .encoders.vgg import get_encoder
@@ -34,6 +37,63 @@ def ssim_luminance(a: torch.Tensor, b: torch.Tensor) -> float:
     ya = color.luminance(a.detach())[0, 0].double().cpu().numpy()
     yb = color.luminance(b.detach())[0, 0].double().cpu().numpy()
     return float(structural_similarity(ya, yb, data_range=1.0))
+
+
+def warping_error(frame: torch.Tensor, previous: torch.Tensor, flow, mask=None) -> float:
+    """Short-term warping error of a video (Lai et al., "Learning Blind Video Temporal
+    Consistency", ECCV 2018, section 5; used by ReCoNet, Gao et al. 2018): how much a frame
+    differs from the previous frame carried along the motion of the *input* video.
+
+    ``E = sum_x M(x) * mean_c (frame(x) - warp(previous, flow)(x))^2 / sum_x M(x)``: the mean,
+    over the pixels the mask keeps and over the three channels, of the squared difference
+    between ``frame`` and ``previous`` warped into ``frame``'s geometry
+    (:func:`atelier.core.flow.warp`). Units: mean squared error of [0, 1] values (0 = perfectly
+    stable; 1e-3 is an RMS difference of about 0.03, i.e. 8 grey levels in 255). Lai et al.'s
+    evaluation code computes the same per-channel mean.
+
+    Typical use, with ``f`` the input frames and ``s`` the stylized ones::
+
+        est = FlowEstimator()
+        back, fwd = est(f[t], f[t - 1]), est(f[t - 1], f[t])
+        warping_error(s[t], s[t - 1], back, consistency_mask(back, fwd))
+
+    Args:
+        frame: float tensor (1, 3, H, W) in [0, 1] (any N is accepted; the mean covers all).
+        previous: the frame before, the same shape (and device).
+        flow: the flow from the *input* frame t to the input frame t-1 (so that
+            ``frame(x) ~ previous(x + flow(x))``): numpy (H, W, 2) or a tensor (N, 2, H, W) /
+            (H, W, 2), in pixels, e.g. ``FlowEstimator()(input_t, input_prev)``.
+        mask: optional (H, W) array or tensor in {0, 1} (or weights in [0, 1]), 1 where the
+            flow is reliable: ``consistency_mask(flow_t_to_prev, flow_prev_to_t)``. Without
+            it every pixel counts (frame borders where the motion brings in new content too).
+
+    Returns:
+        The warping error (float, >= 0); NaN when the mask keeps no pixel (e.g. at a scene cut).
+
+    Raises:
+        InputError: shapes that do not match.
+    """
+    if not isinstance(frame, torch.Tensor) or not isinstance(previous, torch.Tensor) or frame.ndim != 4:
+        raise InputError("warping_error expects two image tensors (1, 3, H, W)")
+    if frame.shape != previous.shape:
+        raise InputError(f"frame {tuple(frame.shape)} and previous frame {tuple(previous.shape)} differ in shape")
+    with torch.no_grad():
+        x = frame.detach().float()
+        moved = warp(previous.detach().float().to(x.device), flow)
+        d2 = (x - moved).square().mean(dim=1)  # (N, H, W), mean over channels
+        if mask is None:
+            return float(d2.mean())
+        m = torch.as_tensor(np.asarray(mask) if not isinstance(mask, torch.Tensor) else mask)
+        m = m.detach().to(device=x.device, dtype=torch.float32)
+        if m.ndim == 4 and m.shape[1] == 1:
+            m = m[:, 0]
+        if m.shape[-2:] != d2.shape[-2:]:
+            raise InputError(f"the mask is {tuple(m.shape)} but the frames are {tuple(frame.shape)}")
+        m = m.expand_as(d2)
+        total = float(m.sum())
+        if total == 0:
+            return float("nan")
+        return float((d2 * m).sum()) / total
 
 
 @dataclass
