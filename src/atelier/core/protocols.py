@@ -11,7 +11,7 @@ from typing import Callable, Mapping, Optional, Protocol, Sequence, runtime_chec
 
 import torch
 
-__all__ = ["ExtraLoss", "OptimizationStylizer", "ProgressCallback", "Stylizer"]
+__all__ = ["ExtraLoss", "FrameOptimizer", "OptimizationStylizer", "ProgressCallback", "Stylizer"]
 
 #: An extra loss term: the current image (1, 3, H, W) -> a scalar tensor (already weighted).
 ExtraLoss = Callable[[torch.Tensor], torch.Tensor]
@@ -30,9 +30,14 @@ class Stylizer(Protocol):
 class OptimizationStylizer(Protocol):
     """An optimization-based method: content and style images -> the stylized image
     (1, 3, H, W) in [0, 1], reporting each iteration to ``callback``. The initial image is
-    part of the method's configuration (``init``: content, noise, style or an image);
-    extra loss terms (:data:`ExtraLoss`, e.g. temporal losses for video) are the planned
-    extension point and not yet taken by :class:`~atelier.methods.gatys.GatysStyleTransfer`."""
+    part of the method's configuration (``init``: content, noise, style or an image), or
+    given to ``run`` (``init=``) with extra loss terms (``extra_losses=``, :data:`ExtraLoss`,
+    e.g. the temporal loss of video), as :class:`~atelier.methods.gatys.GatysStyleTransfer` does."""
 
     def run(self, content: torch.Tensor, styles: Sequence[torch.Tensor],
             callback: Optional[Callable] = None) -> torch.Tensor: ...
+
+
+#: One video frame through an optimization-based method: (content frame (1, 3, H, W), the image to
+#: start from or None, extra loss terms) -> the stylized frame (1, 3, H, W), all float32 in [0, 1].
+FrameOptimizer = Callable[[torch.Tensor, Optional[torch.Tensor], Sequence[ExtraLoss]], torch.Tensor]

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 
 from ...core import io as img
 from ...core import color
+from ...core.protocols import ExtraLoss
 from ...core.limits import check_memory, check_pixels, scaled_dims
 from ...core.runtime import resolve_device, resolve_precision
 from ...encoders.vgg import VGGEncoder, get_encoder, validate_layers
@@ -281,8 +282,18 @@ class GatysStyleTransfer:
 
     # -- main loop ------------------------------------------------------------------------
     def run(self, content: torch.Tensor, styles: Sequence[torch.Tensor],
-            callback: Callable[[Progress], None] | None = None) -> torch.Tensor:
-        """Stylize ``content`` with ``styles``; see the class docstring for shapes and errors."""
+            callback: Callable[[Progress], None] | None = None, *, init: torch.Tensor | None = None,
+            extra_losses: Sequence[ExtraLoss] = ()) -> torch.Tensor:
+        """Stylize ``content`` with ``styles``; see the class docstring for shapes and errors.
+
+        Args:
+            init: float32 (1, 3, H, W) in [0, 1], the image to start from instead of
+                ``config.init`` (resized to the first scale), e.g. the previous video frame's
+                result warped by the optical flow (Ruder et al. 2016).
+            extra_losses: terms added to the objective at the last scale only (the output size):
+                each maps the current image (1, 3, H, W) to a weighted scalar; their sum is
+                reported as the ``extra`` loss (e.g. the temporal loss of video).
+        """
         cfg = self.config
         if not styles:
             raise ValueError("at least one style image is needed")
@@ -309,7 +320,9 @@ class GatysStyleTransfer:
             with torch.no_grad():
                 content_targets = self.encoder(c, cfg.content_layers, self.precision)
             style_target = StyleTarget(self.style_grams(styles, max(h, w)), blend, layer_w)
-            if x is None:
+            if x is None and init is not None:
+                x = img.resize_to(init.to(self.device, torch.float32), h, w).clamp(0, 1)
+            elif x is None:
                 x = self._init_image(c, styles, gen)
             else:
                 x = F.interpolate(x.detach(), size=(h, w), mode="bicubic", align_corners=False).clamp(0, 1)
@@ -322,10 +335,14 @@ class GatysStyleTransfer:
             else:
                 opt = torch.optim.Adam([x], lr=cfg.lr)
             current: dict = {}
+            extras = list(extra_losses) if level == len(sizes) - 1 else []
 
             def closure():
                 opt.zero_grad(set_to_none=True)
                 parts = self.losses(x, content_targets, style_target)
+                if extras:
+                    parts["extra"] = sum(f(x) for f in extras)
+                    parts["total"] = parts["total"] + parts["extra"]
                 parts["total"].backward()
                 current.update({k: float(v.detach()) for k, v in parts.items()})
                 return parts["total"]

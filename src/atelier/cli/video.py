@@ -1,0 +1,122 @@
+"""Video commands: ``video`` (stylize a clip without flicker) and ``evaluate-video`` (warping errors,
+per-frame losses, luminance drift)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from .common import _fail, _runtime, _write_json_or_fail, app, err
+
+TEMPORAL = ("auto", "none", "blend", "optimize")
+
+
+@app.command()
+def video(
+    source: Path = typer.Argument(..., help="Video file (mp4, mov, mkv, webm, gif, ...) or a folder of frames."),
+    output: Path = typer.Option(..., "--output", "-o", help="Video file (by extension) or a folder (PNG frames)."),
+    method: str = typer.Option("starry_night", "--method", "-m",
+                               help="A feed-forward model (shipped name or .safetensors), adain, wct or gatys."),
+    style: List[Path] = typer.Option([], "--style", "-s", help="Style image (adain, wct, gatys); repeat to blend."),
+    temporal: str = typer.Option("auto", help="auto (blend; optimize for gatys), none (per frame), blend, optimize."),
+    temporal_weight: Optional[float] = typer.Option(
+        None, help="blend: share of the warped previous frame in [0, 1] (0.7); optimize: loss weight (20)."),
+    long_term: bool = typer.Option(False, "--long-term", help="gatys: also keep frames t-10 and t-20 steady."),
+    flow: str = typer.Option("dis", help="Optical flow: dis or farneback (OpenCV)."),
+    flow_preset: str = typer.Option("fast", help="DIS preset: ultrafast, fast or medium."),
+    size: Optional[int] = typer.Option(None, help="Longest side of the output in px (default: the source's)."),
+    start: float = typer.Option(0.0, help="Start at this second of the source."),
+    duration: Optional[float] = typer.Option(None, help="Stylize this many seconds."),
+    every: int = typer.Option(1, help="Keep every N-th frame (a quick preview)."),
+    preserve_color: bool = typer.Option(False, "--preserve-color", help="Keep the source's colours."),
+    style_index: int = typer.Option(0, help="Which style of a multi-style model."),
+    alpha: float = typer.Option(1.0, help="Style strength of adain/wct in [0, 1]."),
+    iterations: int = typer.Option(100, help="gatys: L-BFGS iterations per frame."),
+    device: str = typer.Option("auto", help="auto, cpu, cuda or mps."),
+    precision: str = typer.Option("auto", help="auto, fp32 or bf16."),
+    resume: bool = typer.Option(False, "--resume", help="Continue a stopped run into OUTPUT."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Allow OUTPUT to be an input file."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+):
+    """Stylize a video without flicker (optical-flow blending; Gatys with a temporal loss)."""
+    from ..core.errors import InputError
+    from ..video import VideoInterrupted, stylize_video
+
+    if temporal not in TEMPORAL:
+        raise _fail(f"--temporal must be one of {', '.join(TEMPORAL)}, got {temporal!r}")
+    _runtime(device, precision)
+    columns = [TextColumn("[bold]frames"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+               TimeElapsedColumn(), TimeRemainingColumn()]
+    with Progress(*columns, console=err, disable=quiet) as bar:
+        task = bar.add_task("video", total=None, info="")
+        state = {"t0": None, "n0": 0}
+
+        def callback(done, expected, frame):
+            import time
+
+            if state["t0"] is None:
+                state["t0"], state["n0"] = time.perf_counter(), done
+            rate = (done - state["n0"]) / max(time.perf_counter() - state["t0"], 1e-9)
+            bar.update(task, completed=done, total=expected, info=f"{rate:.2f} fps" if done > state["n0"] else "")
+
+        try:
+            result = stylize_video(source, output, method=method, styles=style, temporal=temporal,
+                                   temporal_weight=temporal_weight, long_term=long_term, flow=flow,
+                                   flow_preset=flow_preset, size=size, start=start, duration=duration, every=every,
+                                   preserve_color=preserve_color, style_index=style_index, alpha=alpha,
+                                   iterations=iterations, device=device, precision=precision, resume=resume,
+                                   overwrite=overwrite, callback=callback)
+        except VideoInterrupted as e:
+            bar.stop()
+            err.print(f"interrupted; {e.result.path} holds the {e.result.frames} frames done; continue with the "
+                      "same command and --resume", highlight=False, soft_wrap=True)
+            raise typer.Exit(130)
+        except (InputError, ValueError) as e:
+            raise _fail(str(e)) from None
+    if result.audio_note:
+        err.print(f"[yellow]note:[/] {result.audio_note}")
+    stats = result.stats
+    reliable = f", flow reliable on {100 * stats['reliable']:.0f} % of pixels" if stats.get("reliable") else ""
+    err.print(f"wrote {result.path} ({result.frames} frames, {result.fps:.2f} frames/s{reliable})", highlight=False,
+              soft_wrap=True)
+
+
+@app.command("evaluate-video")
+def evaluate_video(
+    stylized: Path = typer.Argument(..., help="The stylized video (file or frame folder)."),
+    source: Path = typer.Option(..., "--source", help="The video it was made from (same frame count)."),
+    style: List[Path] = typer.Option([], "--style", "-s", help="Style image(s) for the per-frame style loss."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the report as JSON here."),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="Write a PNG plot of the per-frame measures here."),
+    no_losses: bool = typer.Option(False, "--no-losses", help="Skip the per-frame content/style losses (faster)."),
+    long_term_gap: int = typer.Option(10, help="Frames between the two of the long-term warping error."),
+    flow: str = typer.Option("dis", help="Optical flow: dis or farneback."),
+    flow_preset: str = typer.Option("medium", help="DIS preset: ultrafast, fast or medium."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+):
+    """Temporal consistency of a stylized video: short/long-term warping error, losses, drift."""
+    from ..core.errors import InputError
+    from ..video import evaluate_video as run, plot_evaluation
+
+    with Progress(TextColumn("[bold]evaluating"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err, disable=quiet) as bar:
+        task = bar.add_task("eval", total=None)
+        try:
+            report = run(stylized, source, styles=style, losses=not no_losses, long_term_gap=long_term_gap,
+                         flow=flow, flow_preset=flow_preset, callback=lambda n: bar.update(task, completed=n))
+        except (InputError, ValueError) as e:
+            raise _fail(str(e)) from None
+    if output is not None:
+        _write_json_or_fail(output, report)
+    if plot is not None:
+        plot_evaluation(report, plot, title=stylized.name)
+
+    def mean(key):
+        return f"{report[key]['mean']:.5f}" if report.get(key) else "n/a"
+
+    print(f"frames {report['frames']}  short-term warping error {mean('short_term')} (source floor "
+          f"{mean('source_short_term')})  long-term {mean('long_term')}  content {mean('content_loss')}  "
+          f"style {mean('style_loss')}  luminance drift {report['luminance_drift']:+.4f}")

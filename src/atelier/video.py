@@ -1,0 +1,363 @@
+"""Video style transfer from a file to a file (issue 13): the Python API behind ``atelier video``
+and ``atelier evaluate-video``.
+
+    import atelier.video as av
+    result = av.stylize_video("clip.mp4", "out.mp4", method="starry_night")          # feed-forward
+    result = av.stylize_video("frames/", "out.mp4", method="adain", styles=["painting.jpg"])
+    report = av.evaluate_video("out.mp4", source="clip.mp4")
+
+Frames are streamed one at a time (memory stays flat whatever the length): decoded with PyAV,
+stylized by :class:`~atelier.methods.video.VideoStylizer` (per frame, flow-guided blending, or
+Gatys with a temporal loss), encoded with PyAV into a temporary file that is renamed onto the
+output when it is closed. Ctrl-C closes the output with the frames done so far and writes the
+progress file ``OUTPUT.atelier.json``; ``resume=True`` continues from there.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Optional, Sequence
+
+import torch
+
+from .core import io as img
+from .core.errors import InputError
+from .core.files import atomic_write, check_not_input
+from .core.flow import FlowEstimator, consistency_mask
+from .core.video_io import VideoWriter, probe, read_frames
+from .methods.video import TemporalConfig, VideoStylizer
+
+PathLike = os.PathLike | str
+ARBITRARY = ("adain", "wct")
+#: Called after each frame: (frames done, frames expected or None, the stylized frame (1, 3, H, W)).
+FrameCallback = Callable[[int, Optional[int], torch.Tensor], None]
+
+
+@dataclass
+class VideoResult:
+    """What :func:`stylize_video` did.
+
+    Attributes:
+        path: the output written; frames: frames in it (resumed ones included); new_frames: frames
+        stylized in this call; seconds: wall time of this call; fps: new frames per second;
+        interrupted: stopped by Ctrl-C (the output holds the frames done); stats: the
+        :class:`VideoStylizer` stats; audio_note: why the audio was not copied, or None.
+    """
+
+    path: pathlib.Path
+    frames: int
+    new_frames: int
+    seconds: float
+    fps: float
+    interrupted: bool = False
+    stats: dict = field(default_factory=dict)
+    audio_note: Optional[str] = None
+
+
+class VideoInterrupted(KeyboardInterrupt):
+    """Ctrl-C during :func:`stylize_video`: the output was closed with the frames done so far and
+    the progress file written (``resume=True`` continues); ``.result`` is the :class:`VideoResult`."""
+
+    def __init__(self, result: VideoResult):
+        super().__init__("interrupted")
+        self.result = result
+
+
+def progress_path(output: PathLike) -> pathlib.Path:
+    """The progress file of an output: ``OUTPUT.atelier.json`` beside it (parameters, frames done)."""
+    p = pathlib.Path(os.fspath(output))
+    return p.with_name(p.name + ".atelier.json")
+
+
+def build_stylizer(method: str, styles: Sequence[PathLike] = (), *, style_index: int = 0, alpha: float = 1.0,
+                   iterations: int = 100, device: str = "auto", precision: str = "auto"):
+    """The per-frame stylizer of a method, with what it needs loaded once.
+
+    Args:
+        method: a feed-forward model (a shipped name such as ``starry_night`` or a ``.safetensors``
+            file), ``"adain"``, ``"wct"`` or ``"gatys"``.
+        styles: style images (needed by adain, wct and gatys; one or more, equally blended).
+        style_index: which style of a multi-style feed-forward model.
+        alpha: style strength of AdaIN/WCT in [0, 1].
+        iterations: L-BFGS iterations per frame (Gatys).
+
+    Returns:
+        ``("stylizer", fn)`` with ``fn(x)`` (1, 3, H, W) -> (1, 3, H, W), or ``("optimizer", fn)``
+        with ``fn(x, init, extra_losses)`` for Gatys.
+
+    Raises:
+        InputError: an unknown model, a missing/unreadable style image, or no style for a method
+            that needs one.
+    """
+    if method in (*ARBITRARY, "gatys") and not styles:
+        raise InputError(f"--method {method} needs at least one --style image")
+    if method == "gatys":
+        from .methods.gatys import GatysConfig, GatysStyleTransfer
+
+        st = GatysStyleTransfer(GatysConfig(iterations=iterations, device=device, precision=precision, seed=0))
+        style_ts = [img.load_image(s) for s in styles]
+        return "optimizer", lambda x, init, extra: st.run(x, style_ts, init=init, extra_losses=extra)
+    if method in ARBITRARY:
+        if method == "adain":
+            from .methods.arbitrary.adain import adain_tensor as run, load_adain as load
+        else:
+            from .methods.arbitrary.wct import load_wct as load, wct_tensor as run
+        model = load(device=device, precision=precision)
+        feats = [model.encode_style(img.load_image(s, size=512).to(next(model.parameters()).device))
+                 for s in styles]
+        return "stylizer", lambda x: run(model, x, feats, alpha=alpha)
+    from .methods.feedforward.apply import load_model, stylize_tensor
+
+    net = load_model(method, device=device).eval()
+    if not 0 <= style_index < net.num_styles:
+        raise InputError(f"model {method!r} has {net.num_styles} style(s); --style-index {style_index} is out of range")
+    return "stylizer", lambda x: stylize_tensor(net, x, style_index, precision=precision)
+
+
+def stylize_video(source: PathLike, output: PathLike, *, method: str = "starry_night",
+                  styles: Sequence[PathLike] = (), temporal: str = "auto", temporal_weight: Optional[float] = None,
+                  long_term: bool = False, flow: str = "dis", flow_preset: str = "fast", size: Optional[int] = None,
+                  start: float = 0.0, duration: Optional[float] = None, every: int = 1,
+                  preserve_color: bool = False, style_index: int = 0, alpha: float = 1.0, iterations: int = 100,
+                  device: str = "auto", precision: str = "auto", resume: bool = False, overwrite: bool = False,
+                  callback: Optional[FrameCallback] = None) -> VideoResult:
+    """Stylize a video file or a folder of frames into a video file or a folder of frames.
+
+    Args:
+        source: a video file (mp4, mov, mkv, webm, gif, ...) or a folder of frames.
+        output: a video file (by extension) or a folder (PNG frames). The frame rate (divided by
+            ``every``), the size (or ``size``) and the audio track (copied, not re-encoded) are kept.
+        method, styles, style_index, alpha, iterations: see :func:`build_stylizer`.
+        temporal: ``"auto"`` (blend, or optimize for Gatys), ``"none"``, ``"blend"`` or
+            ``"optimize"`` (Gatys only); ``temporal_weight``, ``long_term``, ``flow``,
+            ``flow_preset``: see :class:`~atelier.methods.video.TemporalConfig`.
+        size: longest side of the output in px (default: the source's).
+        start, duration: seconds of the source to stylize; every: keep every N-th frame (previews).
+        preserve_color: keep the source's colours (luminance transfer).
+        resume: continue a stopped run into ``output`` (same parameters; see
+            :func:`progress_path`).
+        overwrite: allow ``output`` to be one of the inputs (refused otherwise).
+        callback: called after each frame (:data:`FrameCallback`).
+
+    Returns:
+        A :class:`VideoResult`.
+
+    Raises:
+        VideoInterrupted: Ctrl-C; the output holds the frames done so far (a KeyboardInterrupt).
+        InputError: a bad source (not a video, no video stream, empty, mixed frame sizes, a
+            non-image file in a frame folder), an unwritable output, or a resume whose
+            parameters differ; nothing is left at ``output`` on error.
+        ValueError: bad options.
+    """
+    if every < 1:
+        raise ValueError(f"every must be >= 1, not {every}")
+    mode = ("optimize" if method == "gatys" else "blend") if temporal == "auto" else temporal
+    if mode == "optimize" and method != "gatys":
+        raise ValueError("the optimize temporal mode needs --method gatys; use blend for one-pass methods")
+    tconf = TemporalConfig(mode=mode, temporal_weight=temporal_weight, long_term=long_term, flow=flow,
+                           flow_preset=flow_preset, preserve_color=preserve_color).validate()
+    check_not_input(output, [("source", source), *(("style", st) for st in styles)], overwrite, "output")
+    info = probe(source)
+    params = {"source": str(pathlib.Path(os.fspath(source)).resolve()), "method": method,
+              "styles": [str(pathlib.Path(os.fspath(s)).resolve()) for s in styles], "temporal": mode,
+              "temporal_weight": tconf.weight, "long_term": long_term, "flow": flow, "flow_preset": flow_preset,
+              "size": size, "start": start, "duration": duration, "every": every, "preserve_color": preserve_color,
+              "style_index": style_index, "alpha": alpha, "iterations": iterations}
+    prog = progress_path(output)
+    if resume:
+        if not prog.is_file() or not pathlib.Path(os.fspath(output)).exists():
+            raise InputError("nothing to resume: no output and progress file from a stopped run", output)
+        before = json.loads(prog.read_text())
+        if before.get("complete"):
+            raise InputError("the output is already complete; nothing to resume", output)
+        if before.get("params") != params:
+            diff = sorted(k for k in params if before.get("params", {}).get(k) != params[k])
+            raise InputError(f"cannot resume: the parameters differ from the stopped run's ({', '.join(diff)})", output)
+    kind, fn = build_stylizer(method, styles, style_index=style_index, alpha=alpha, iterations=iterations,
+                              device=device, precision=precision)
+    vs = VideoStylizer(stylizer=fn if kind == "stylizer" else None, optimizer=fn if kind == "optimizer" else None,
+                       config=tconf)
+    frames = read_frames(source, start=start, duration=duration, every=every, size=size)
+    expected = None
+    if info.frames:
+        n = info.frames - int(round(start * info.fps))
+        if duration is not None:
+            n = min(n, int(round(duration * info.fps)))
+        expected = max(0, -(-n // every))
+    first = next(frames, None)
+    if first is None:
+        raise InputError("no frame in the requested range (check --start and --duration)", source)
+    height, width = first[1].shape[:2]
+    audio = source if info.kind == "file" and info.has_audio else None
+    t0 = time.perf_counter()
+    new = 0
+    writer = VideoWriter(output, info.fps / every, width, height, audio_from=audio, audio_start=start,
+                         audio_duration=duration, resume=resume)
+    try:
+        with writer:  # closes the output on success and on Ctrl-C, removes it on any other error
+            skip = writer.resume_frames if resume else 0
+            pending = [first]
+            for i in range(skip):  # frames already in the output: the last one primes the stylizer
+                item = pending.pop() if pending else next(frames, None)
+                if item is None:
+                    break
+                if i == skip - 1 and writer.last_frame is not None:
+                    vs.prime(_tensor(item[1]), _tensor(writer.last_frame))
+            for _, frame in _chain(pending, frames):
+                y = vs(_tensor(frame))
+                writer.write(_array(y))
+                new += 1
+                if callback is not None:
+                    callback(writer.frames_written, expected, y)
+    except KeyboardInterrupt:
+        seconds = time.perf_counter() - t0
+        _write_progress(prog, {"params": params, "frames": writer.frames_written, "complete": False})
+        result = VideoResult(pathlib.Path(os.fspath(output)), writer.frames_written, new, seconds,
+                             new / max(seconds, 1e-9), True, dict(vs.stats), getattr(writer, "audio_note", None))
+        raise VideoInterrupted(result) from None
+    seconds = time.perf_counter() - t0
+    _write_progress(prog, {"params": params, "frames": writer.frames_written, "complete": True})
+    return VideoResult(pathlib.Path(os.fspath(output)), writer.frames_written, new, seconds, new / max(seconds, 1e-9),
+                       False, dict(vs.stats), getattr(writer, "audio_note", None))
+
+
+def _chain(first: list, rest):
+    yield from first
+    yield from rest
+
+
+def _write_progress(path: pathlib.Path, state: dict) -> None:
+    with atomic_write(path, "w") as f:
+        f.write(json.dumps(state, indent=1) + "\n")
+
+
+def _tensor(frame) -> torch.Tensor:
+    """uint8 (H, W, 3) -> float32 (1, 3, H, W) in [0, 1]."""
+    return torch.from_numpy(frame).permute(2, 0, 1).unsqueeze(0).float().div_(255)
+
+
+def _array(x: torch.Tensor):
+    """float (1, 3, H, W) in [0, 1] -> uint8 (H, W, 3)."""
+    return (x[0].clamp(0, 1) * 255 + 0.5).to(torch.uint8).permute(1, 2, 0).contiguous().numpy()
+
+
+def evaluate_video(stylized: PathLike, source: PathLike, *, styles: Sequence[PathLike] = (), losses: bool = True,
+                   long_term_gap: int = 10, flow: str = "dis", flow_preset: str = "medium",
+                   callback: Optional[Callable[[int], None]] = None) -> dict:
+    """Temporal consistency and style/content of a stylized video against its source.
+
+    Short-term warping error (Lai et al. 2018; ReCoNet): for each frame t >= 1, the mean over the
+    pixels whose flow is reliable of the squared difference between stylized frame t and stylized
+    frame t-1 warped by the optical flow of the *source* frames (t -> t-1), images in [0, 1]
+    (:func:`atelier.metrics.warping_error`; reliable = :func:`atelier.core.flow.consistency_mask`).
+    Long-term: the same between t and t - ``long_term_gap``. Lower is steadier; the source's own
+    warping error (the flow's residual on the input) is reported as the floor.
+
+    Args:
+        stylized, source: video files or frame folders with the same number of frames (the source
+            is resized to the stylized size).
+        styles: style images for the per-frame style loss (none: no style loss).
+        losses: compute per-frame content (and style) losses (a VGG pass per frame).
+        callback: called with the number of frames done.
+
+    Returns:
+        dict: ``frames``; ``short_term`` and ``long_term`` (``mean``, ``per_frame``), and
+        ``source_short_term`` (the floor); ``content_loss`` and ``style_loss`` (``mean``,
+        ``per_frame``; None when not computed); ``luminance`` (``stylized`` and ``source`` per-frame
+        means in [0, 1]) and ``luminance_drift`` (the stylized/source luminance ratio over the last
+        tenth of the frames minus that over the first tenth: 0 = no drift); the flow settings.
+
+    Raises:
+        InputError: unreadable inputs, or frame counts that differ.
+    """
+    from collections import deque
+
+    from .metrics import Scorer, evaluate, warping_error
+
+    if long_term_gap < 1:
+        raise ValueError(f"long_term_gap must be >= 1, not {long_term_gap}")
+    est = FlowEstimator(flow, flow_preset)
+    scorer = Scorer() if losses else None
+    style_ts = [img.load_image(s) for s in styles]
+    history: deque = deque(maxlen=long_term_gap + 1)  # (source uint8, stylized tensor, source tensor)
+    out = {"short": [], "long": [], "source_short": [], "content": [], "style": [], "lum_out": [], "lum_src": []}
+    a_iter, b_iter = read_frames(stylized), read_frames(source)
+    n = 0
+    while True:
+        a, b = next(a_iter, None), next(b_iter, None)
+        if a is None or b is None:
+            if a is not None or b is not None:
+                raise InputError(f"the stylized video and its source have different frame counts "
+                                 f"(one ends after {n} frames)", stylized)
+            break
+        y = _tensor(a[1])
+        x = img.resize_to(_tensor(b[1]), *y.shape[-2:])
+        x8 = _array(x)
+        if history:
+            for gap, key in ((1, "short"), (long_term_gap, "long")):
+                if len(history) >= gap:
+                    p8, py, px = history[-gap]
+                    backward, forward = est(x8, p8), est(p8, x8)
+                    mask = consistency_mask(backward, forward)
+                    out[key].append(warping_error(y, py, backward, mask))
+                    if gap == 1:
+                        out["source_short"].append(warping_error(x, px, backward, mask))
+        if scorer is not None:
+            r = evaluate(y, x, style_ts, st=scorer)
+            out["content"].append(r["content_loss"])
+            if style_ts:
+                out["style"].append(r["style_loss"])
+        out["lum_out"].append(float(y.mean()))
+        out["lum_src"].append(float(x.mean()))
+        history.append((x8, y, x))
+        n += 1
+        if callback is not None:
+            callback(n)
+    if n == 0:
+        raise InputError("no frames", stylized)
+    tenth = max(1, n // 10)
+    ratio = [o / max(s, 1e-6) for o, s in zip(out["lum_out"], out["lum_src"])]
+
+    def summary(values):
+        return {"mean": sum(values) / len(values), "per_frame": values} if values else None
+
+    return {"frames": n, "short_term": summary(out["short"]), "long_term": summary(out["long"]),
+            "long_term_gap": long_term_gap, "source_short_term": summary(out["source_short"]),
+            "content_loss": summary(out["content"]), "style_loss": summary(out["style"]),
+            "luminance": {"stylized": out["lum_out"], "source": out["lum_src"]},
+            "luminance_drift": sum(ratio[-tenth:]) / tenth - sum(ratio[:tenth]) / tenth,
+            "flow": {"method": flow, "preset": flow_preset}}
+
+
+def plot_evaluation(report: dict, path: PathLike, title: str = "") -> pathlib.Path:
+    """Write a PNG of an :func:`evaluate_video` report: warping errors and luminance per frame."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(8, 6), sharex=True)
+    for key, label in (("short_term", "short-term (t-1)"), ("long_term", f"long-term (t-{report['long_term_gap']})"),
+                       ("source_short_term", "source, short-term (floor)")):
+        if report.get(key):
+            values = report[key]["per_frame"]
+            first = report["frames"] - len(values)
+            ax1.plot(range(first, report["frames"]), values, label=f"{label}: mean {report[key]['mean']:.4f}")
+    ax1.set_ylabel("warping error (MSE)")
+    ax1.legend(fontsize=8)
+    ax1.set_title(title or "temporal consistency")
+    ax2.plot(report["luminance"]["stylized"], label="stylized")
+    ax2.plot(report["luminance"]["source"], label="source")
+    ax2.set_ylabel("mean luminance")
+    ax2.set_xlabel("frame")
+    ax2.legend(fontsize=8)
+    fig.tight_layout()
+    out = pathlib.Path(os.fspath(path))
+    with atomic_write(out) as f:
+        fig.savefig(f, format="png", dpi=100)
+    plt.close(fig)
+    return out

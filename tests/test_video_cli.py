@@ -1,0 +1,129 @@
+"""Video from a file to a file (issue 13): ``atelier.video.stylize_video`` / ``evaluate_video`` and
+the ``atelier video`` / ``evaluate-video`` commands, on real Sintel frames: outputs, Ctrl-C and
+resume, bad input (exit 2, no output left), and ``atelier train --temporal``."""
+
+import json
+import shutil
+
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from atelier.cli import app
+from atelier.core.video_io import probe, read_frames
+from atelier.video import VideoInterrupted, evaluate_video, progress_path, stylize_video
+from conftest import DATA
+
+CLIP = DATA / "video" / "sintel_mountain_2"
+STYLE = DATA / "styles" / "starry_night.jpg"
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    """8 Sintel frames at 160 x 68 as a frame folder."""
+    d = tmp_path_factory.mktemp("clip") / "frames"
+    d.mkdir()
+    for p in sorted(CLIP.glob("*.png"))[:8]:
+        with Image.open(p) as im:
+            im.convert("RGB").resize((160, 68), Image.Resampling.LANCZOS).save(d / p.name)
+    return d
+
+
+def test_feedforward_video_to_mp4_and_its_evaluation(clip, tmp_path):
+    out = tmp_path / "out.mp4"
+    seen = []
+    res = stylize_video(clip, out, method="starry_night", callback=lambda done, total, frame: seen.append((done, total)))
+    assert res.frames == 8 and res.new_frames == 8 and seen[-1] == (8, 8)
+    info = probe(out)
+    assert (info.width, info.height, info.frames) == (160, 68, 8) and abs(info.fps - 25.0) < 1e-6
+    assert json.loads(progress_path(out).read_text())["complete"] is True
+    rep = evaluate_video(out, clip, styles=[STYLE])
+    assert rep["frames"] == 8 and len(rep["short_term"]["per_frame"]) == 7
+    assert rep["long_term"] is None  # 8 frames: no pair 10 apart
+    assert 0 < rep["short_term"]["mean"] < 0.05 and rep["style_loss"]["mean"] > 0
+    assert abs(rep["luminance_drift"]) < 0.1
+
+
+def test_blending_is_steadier_than_per_frame_end_to_end(clip, tmp_path):
+    reps = {}
+    for mode in ("none", "blend"):
+        stylize_video(clip, tmp_path / mode, method="starry_night", temporal=mode)
+        reps[mode] = evaluate_video(tmp_path / mode, clip, losses=False)
+    assert reps["blend"]["short_term"]["mean"] < 0.7 * reps["none"]["short_term"]["mean"]
+    assert len(list((tmp_path / "blend").glob("frame_*.png"))) == 8
+
+
+def test_every_and_size_and_adain(clip, tmp_path):
+    res = stylize_video(clip, tmp_path / "o", method="adain", styles=[STYLE], every=2, size=96)
+    frames = [f for _, f in read_frames(tmp_path / "o")]
+    assert res.frames == 4 and frames[0].shape[1] == 96
+
+
+def test_ctrl_c_keeps_the_frames_done_and_resume_finishes(clip, tmp_path):
+    out = tmp_path / "out.mp4"
+
+    def stop_after_three(done, total, frame):
+        if done == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(VideoInterrupted) as e:
+        stylize_video(clip, out, method="starry_night", callback=stop_after_three)
+    assert e.value.result.frames == 3 and probe(out).frames == 3
+    assert json.loads(progress_path(out).read_text())["complete"] is False
+    assert not [p for p in tmp_path.iterdir() if "partial" in p.name]
+    # other parameters: refused; the same ones: continued to the end
+    from atelier.core.errors import InputError
+
+    with pytest.raises(InputError, match="temporal_weight"):
+        stylize_video(clip, out, method="starry_night", temporal_weight=0.2, resume=True)
+    res = stylize_video(clip, out, method="starry_night", resume=True)
+    assert res.frames == 8 and res.new_frames == 5 and probe(out).frames == 8
+
+
+def test_cli_video_and_evaluate_video(clip, tmp_path):
+    r = CliRunner().invoke(app, ["video", str(clip), "-o", str(tmp_path / "o.mp4"), "--method", "starry_night", "-q"])
+    assert r.exit_code == 0, r.output
+    assert "8 frames" in r.output
+    r = CliRunner().invoke(app, ["evaluate-video", str(tmp_path / "o.mp4"), "--source", str(clip), "--no-losses",
+                                 "-o", str(tmp_path / "r.json"), "--plot", str(tmp_path / "r.png"), "-q"])
+    assert r.exit_code == 0, r.output
+    assert json.loads((tmp_path / "r.json").read_text())["frames"] == 8
+    with Image.open(tmp_path / "r.png") as im:
+        assert im.size[0] > 400
+
+
+@pytest.mark.parametrize("case", ["not_video", "empty", "mixed", "stray", "no_style", "unwritable"])
+def test_bad_input_exits_2_with_one_line_and_no_output(case, clip, tmp_path):
+    src, extra = clip, []
+    if case == "not_video":
+        src = tmp_path / "notes.mp4"
+        src.write_text("not a video")
+    elif case == "empty":
+        src = tmp_path / "empty.mp4"
+        src.write_bytes(b"")
+    elif case in ("mixed", "stray"):
+        src = tmp_path / "frames"
+        shutil.copytree(clip, src)
+        if case == "mixed":
+            Image.new("RGB", (50, 50)).save(src / "frame_0099.png")
+        else:
+            (src / "readme.txt").write_text("hello")
+    elif case == "no_style":
+        extra = ["--method", "adain"]
+    out = tmp_path / "out.mp4" if case != "unwritable" else tmp_path / "missing-dir" / "out.mp4"
+    r = CliRunner().invoke(app, ["video", str(src), "-o", str(out), "-q", *extra])
+    assert r.exit_code == 2, r.output
+    assert "error:" in r.output and len(r.output.strip().splitlines()) == 1
+    assert not out.exists() and not progress_path(out).exists()
+    if out.parent.exists():
+        assert not list(out.parent.glob("*partial*"))
+
+
+def test_train_temporal_option(tmp_path):
+    r = CliRunner().invoke(app, ["train", "--style", str(STYLE), "--content-dir", str(DATA / "content"), "-o",
+                                 str(tmp_path / "m.safetensors"), "--steps", "2", "--image-size", "32", "--batch-size",
+                                 "1", "--width", "0.25", "--temporal", "--temporal-weight", "4", "-q",
+                                 "--precision", "fp32", "--device", "cpu"])
+    assert r.exit_code == 0, r.output
+    card = json.loads((tmp_path / "m.json").read_text())
+    assert card["hyperparameters"]["temporal_weight"] == 4.0 and card["final_losses"]["temporal"] > 0
