@@ -122,9 +122,23 @@ class Scorer:
         self.device = resolve_device(self.config.device)
         self.precision = resolve_precision(self.config.precision, self.device)
         self.encoder = get_encoder(self.config.weights, self.config.pooling, self.device)
+        #: Gram targets of style images already seen, by (tensor memory, shape, size): scoring every
+        #: frame of a video against one painting encodes the painting once.
+        self.gram_cache: dict = {}
 
 
 def _style_grams(st, style: torch.Tensor, longest: int) -> dict:
+    cache = getattr(st, "gram_cache", None)
+    key = (style.data_ptr(), tuple(style.shape), str(style.device), longest)
+    if cache is not None and key in cache:
+        return cache[key][1]
+    grams = _compute_style_grams(st, style, longest)
+    if cache is not None:
+        cache[key] = (style, grams)  # holding the tensor keeps its memory (the key) from being reused
+    return grams
+
+
+def _compute_style_grams(st, style: torch.Tensor, longest: int) -> dict:
     size = max(img.MIN_SIDE, round(st.config.style_scale * longest))
     s = img.resize_longest(style.to(st.device), size)
     with torch.no_grad():
