@@ -130,3 +130,19 @@ def test_bad_configurations_are_refused(net):
     vs(frames(1, size=64)[0])
     with pytest.raises(ValueError, match="differs"):
         vs(frames(1, size=96)[0])
+
+
+def test_shipped_temporal_model_is_steady_with_no_flow_at_all(net):
+    """starry_night_temporal (trained with the synthetic-motion loss) flickers far less than
+    starry_night frame by frame, and takes the painting's style about as much."""
+    from atelier.metrics import evaluate
+
+    clip = frames(6)
+    steady_net = atelier.load_model("starry_night_temporal").eval()
+    a = [stylizer_of(net)(x) for x in clip]
+    b = [stylizer_of(steady_net)(x) for x in clip]
+    assert mean_warping_error(clip, b) < 0.5 * mean_warping_error(clip, a)
+    style = img.load_image(DATA / "styles" / "starry_night.jpg")
+    sa = evaluate(a[3], clip[3], [style])["style_loss"]
+    sb = evaluate(b[3], clip[3], [style])["style_loss"]
+    assert sb < 1.25 * sa, (sa, sb)
