@@ -25,16 +25,19 @@ markdown tables.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
 import pathlib
 import statistics
+import sys
 import time
 
 import cv2
 import numpy as np
 import torch
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from feedforward import environment as base_environment  # noqa: E402
 
 from atelier.core.flow import FlowEstimator, consistency_mask, endpoint_error, read_flo, warp
 
@@ -73,14 +76,9 @@ def _single_thread(fn):
 
 
 def environment() -> dict:
-    cpu = "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
-    except OSError:
-        pass
-    return {"date": datetime.date.today().isoformat(), "machine": cpu, "cpu_count": os.cpu_count(),
-            "opencv": cv2.__version__, "opencv_threads": cv2.getNumThreads(), "torch": torch.__version__,
+    """The shared benchmark header (feedforward.environment) plus OpenCV's version and threads and
+    the load average at the start (the machine is often shared)."""
+    return {**base_environment(), "opencv": cv2.__version__, "opencv_threads": cv2.getNumThreads(),
             "torch_threads": torch.get_num_threads(), "load_average_at_start": list(os.getloadavg())}
 
 

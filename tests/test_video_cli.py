@@ -127,3 +127,18 @@ def test_train_temporal_option(tmp_path):
     assert r.exit_code == 0, r.output
     card = json.loads((tmp_path / "m.json").read_text())
     assert card["hyperparameters"]["temporal_weight"] == 4.0 and card["final_losses"]["temporal"] > 0
+
+
+def test_a_video_file_keeps_its_rate_and_its_audio_track(clip, tmp_path):
+    from test_video_io import _audio_packets, _make_av
+
+    frames = [f for _, f in read_frames(clip)]
+    src = _make_av(tmp_path / "with-audio.mp4", frames, fps=24, seconds=8 / 24)
+    out = tmp_path / "styled.mkv"
+    res = stylize_video(src, out, method="starry_night_temporal", temporal="none")
+    assert res.audio_note is None and res.frames == 8
+    info = probe(out)
+    assert info.has_audio and abs(info.fps - 24) < 1e-6 and (info.width, info.height) == (160, 68)
+    # copied packet for packet, not re-encoded
+    assert [p[2] for p in _audio_packets(out)] == [p[2] for p in _audio_packets(src)][: len(_audio_packets(out))]
+    assert len(_audio_packets(out)) >= len(_audio_packets(src)) - 1
