@@ -92,7 +92,7 @@ def test_cli_video_and_evaluate_video(clip, tmp_path):
         assert im.size[0] > 400
 
 
-@pytest.mark.parametrize("case", ["not_video", "empty", "mixed", "stray", "no_style", "unwritable"])
+@pytest.mark.parametrize("case", ["not_video", "empty", "mixed", "stray", "no_style", "style_for_ff", "unwritable"])
 def test_bad_input_exits_2_with_one_line_and_no_output(case, clip, tmp_path):
     src, extra = clip, []
     if case == "not_video":
@@ -110,6 +110,8 @@ def test_bad_input_exits_2_with_one_line_and_no_output(case, clip, tmp_path):
             (src / "readme.txt").write_text("hello")
     elif case == "no_style":
         extra = ["--method", "adain"]
+    elif case == "style_for_ff":
+        extra = ["--method", "udnie", "--style", str(STYLE)]
     out = tmp_path / "out.mp4" if case != "unwritable" else tmp_path / "missing-dir" / "out.mp4"
     r = CliRunner().invoke(app, ["video", str(src), "-o", str(out), "-q", *extra])
     assert r.exit_code == 2, r.output

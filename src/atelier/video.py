@@ -95,6 +95,9 @@ def build_stylizer(method: str, styles: Sequence[PathLike] = (), *, style_index:
     """
     if method in (*ARBITRARY, "gatys") and not styles:
         raise InputError(f"--method {method} needs at least one --style image")
+    if method not in (*ARBITRARY, "gatys") and styles:
+        raise InputError(f"a feed-forward model ({method}) has its styles built in; leave out --style "
+                         "(or use --method adain, wct or gatys for any style image)")
     if method == "gatys":
         from .methods.gatys import GatysConfig, GatysStyleTransfer
 
@@ -195,6 +198,13 @@ def stylize_video(source: PathLike, output: PathLike, *, method: str = "starry_n
     audio = source if info.kind == "file" and info.has_audio else None
     t0 = time.perf_counter()
     new = 0
+
+    def _finish(complete: bool) -> VideoResult:
+        _write_progress(prog, {"params": params, "frames": writer.frames_written, "complete": complete})
+        seconds = time.perf_counter() - t0
+        return VideoResult(pathlib.Path(os.fspath(output)), writer.frames_written, new, seconds,
+                           new / max(seconds, 1e-9), not complete, dict(vs.stats), getattr(writer, "audio_note", None))
+
     writer = VideoWriter(output, info.fps / every, width, height, audio_from=audio, audio_start=start,
                          audio_duration=duration, resume=resume)
     try:
@@ -214,15 +224,8 @@ def stylize_video(source: PathLike, output: PathLike, *, method: str = "starry_n
                 if callback is not None:
                     callback(writer.frames_written, expected, y)
     except KeyboardInterrupt:
-        seconds = time.perf_counter() - t0
-        _write_progress(prog, {"params": params, "frames": writer.frames_written, "complete": False})
-        result = VideoResult(pathlib.Path(os.fspath(output)), writer.frames_written, new, seconds,
-                             new / max(seconds, 1e-9), True, dict(vs.stats), getattr(writer, "audio_note", None))
-        raise VideoInterrupted(result) from None
-    seconds = time.perf_counter() - t0
-    _write_progress(prog, {"params": params, "frames": writer.frames_written, "complete": True})
-    return VideoResult(pathlib.Path(os.fspath(output)), writer.frames_written, new, seconds, new / max(seconds, 1e-9),
-                       False, dict(vs.stats), getattr(writer, "audio_note", None))
+        raise VideoInterrupted(_finish(False)) from None
+    return _finish(True)
 
 
 def _chain(first: list, rest):
