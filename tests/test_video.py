@@ -146,3 +146,25 @@ def test_shipped_temporal_model_is_steady_with_no_flow_at_all(net):
     sa = evaluate(a[3], clip[3], [style])["style_loss"]
     sb = evaluate(b[3], clip[3], [style])["style_loss"]
     assert sb < 1.25 * sa, (sa, sb)
+
+
+def test_long_term_loss_uses_frames_10_and_20_back_on_uncovered_pixels_only():
+    """Ruder et al. 2018: J = {1, 10, 20}, each frame's mask minus what nearer frames cover. The
+    optimizer here just returns its start (the warped previous frame): cheap, and enough to see
+    which terms the temporal loss gets."""
+    clip = frames(21, size=64)
+    seen = []
+
+    def optimizer(x, init, extra):
+        seen.append(len(extra))
+        return init if init is not None else x
+
+    vs = VideoStylizer(optimizer=optimizer, config=TemporalConfig(mode="optimize", long_term=True))
+    counts = []
+    for x in clip:
+        vs(x)
+        counts.append(vs.stats.get("temporal_terms", 0))
+    assert counts[1] == 1 and counts[10] == 2 and counts[20] == 3 and seen[0] == 0 and seen[20] == 1
+    m1, m10, m20 = vs.last_masks
+    assert float((m1 + m10 + m20).max()) <= 1.0  # disjoint: each pixel counted for one frame at most
+    assert float(m1.mean()) > 0.5  # the nearest frame covers most pixels

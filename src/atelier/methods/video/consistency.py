@@ -111,7 +111,9 @@ class VideoStylizer:
 
     Attributes:
         stats: ``frames``, ``flow_seconds``, ``stylize_seconds`` and ``reliable`` (mean share of
-            pixels whose flow was reliable) so far.
+            pixels whose flow was reliable) so far; ``temporal_terms``: frames in the last
+            optimize-mode temporal loss (1, or up to 3 with ``long_term``).
+        last_masks: optimize mode: the masks (1, 1, H, W) of those terms, nearest frame first.
 
     Raises:
         ValueError: a bad config, a missing stylizer/optimizer for the mode, a frame whose size
@@ -209,6 +211,8 @@ class VideoStylizer:
                 mask = (mask - covered).clamp_min(0)
             covered = mask if covered is None else (covered + mask).clamp(max=1)
             terms.append((mask, warped))
+        self.stats["temporal_terms"] = len(terms)
+        self.last_masks = [m for m, _ in terms]
 
         extra = []
         if terms and cfg.weight > 0:
