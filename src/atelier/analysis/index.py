@@ -344,7 +344,13 @@ def nearest(matrix: np.ndarray, queries: np.ndarray, k: int, metric: str = "cosi
     if faiss is not None:
         index = faiss.IndexFlatIP(matrix.shape[1]) if metric == "cosine" else faiss.IndexFlatL2(matrix.shape[1])
         index.add(matrix)
-        d, i = index.search(queries, k)
+        threads = faiss.omp_get_max_threads()
+        if len(queries) < 64:  # a few queries: OpenMP threads cost more than they save (20x on 2 cores)
+            faiss.omp_set_num_threads(1)
+        try:
+            d, i = index.search(queries, k)
+        finally:
+            faiss.omp_set_num_threads(threads)
         d = 1.0 - d if metric == "cosine" else np.sqrt(np.maximum(d, 0.0))
         return i, d
     from sklearn.neighbors import NearestNeighbors
