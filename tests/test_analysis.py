@@ -4,6 +4,7 @@ and the index / similar / cluster commands, on real paintings from ../shared/dat
 from __future__ import annotations
 
 import csv
+import json
 import os
 import shutil
 import time
@@ -235,3 +236,56 @@ def test_bad_input_exits_2_with_one_line(tmp_path, case):
     assert len(lines) == 1 and lines[0].startswith("error:"), r.output
     assert not new_db.exists() and not (tmp_path / "out").exists() and not (tmp_path / "s.jpg").exists()
     assert junk.read_text() == "hello"
+
+
+# --------------------------------------------------------------------------- classifier
+
+
+def _labelled(tmp_path, per_label=6):
+    """Van Gogh (the pack's vangogh2photo paintings) against other painters (StyleID's styles)."""
+    rows = list(csv.DictReader(open(data_file("train/sources.csv"))))
+    groups = {"vangogh": [r["file"] for r in rows if "vangogh2photo" in r["path_in_repo"]][:per_label],
+              "other": [r["file"] for r in rows if r["repo"] == "jiwoogit/StyleID"][:per_label]}
+    root = tmp_path / "labelled"
+    for label, files in groups.items():
+        (root / label).mkdir(parents=True)
+        for f in files:
+            shutil.copy(data_file(f"train/{f}"), root / label / os.path.basename(f))
+    return root
+
+
+def test_classifier_separates_two_real_groups_and_round_trips(tmp_path):
+    from atelier.analysis.classify import StyleClassifier, train_classifier
+
+    root = _labelled(tmp_path)
+    clf, card = train_classifier(root, folds=3)
+    cv = card["cross_validation"]
+    assert cv["chance"] == 0.5 and cv["accuracy"] > 0.75, cv
+    clf.save(tmp_path / "clf", card)
+    back = StyleClassifier.load(tmp_path / "clf.safetensors")
+    assert back.classes == ["other", "vangogh"]
+    files = sorted((root / "vangogh").iterdir())[:2]
+    done, probs = back.predict_files(files)
+    assert probs.shape == (2, 2) and np.allclose(probs.sum(1), 1)
+    raw = (tmp_path / "clf.safetensors").read_bytes()
+    (tmp_path / "clf.safetensors").write_bytes(raw[:-4] + b"\0\0\0\0")
+    with pytest.raises(ValueError, match="sha256"):
+        StyleClassifier.load(tmp_path / "clf.safetensors")
+
+
+def test_classify_commands(tmp_path):
+    root = _labelled(tmp_path, per_label=3)
+    r = _cli("classify", "train", root, "-o", tmp_path / "clf", "--folds", 2, "-q")
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "clf.json").is_file() and Image.open(tmp_path / "clf.confusion.png").size[0] > 100
+    card = json.loads((tmp_path / "clf.json").read_text())
+    assert card["format"] == "atelier-style-classifier" and card["trained_on"]["per_label"] == {"other": 3, "vangogh": 3}
+    r = _cli("classify", "predict", tmp_path / "clf", next((root / "other").iterdir()), "--top", 1)
+    assert r.exit_code == 0 and ("other" in r.output or "vangogh" in r.output), r.output
+    for args in (["classify", "train", root / "other", "-o", tmp_path / "x"],          # no label folders
+                 ["classify", "train", root, "-o", tmp_path / "x", "--folds", 5],     # too few per label
+                 ["classify", "predict", tmp_path / "nope", root / "other"],
+                 ["classify", "predict", tmp_path / "clf", tmp_path / "missing.jpg"]):
+        r = _cli(*args)
+        assert r.exit_code == 2 and r.output.strip().startswith("error:") and len(r.output.strip().splitlines()) == 1, (args, r.output)
+    assert not (tmp_path / "x.json").exists()

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -195,3 +195,91 @@ def cluster(
         out.print("silhouette: " + ", ".join(f"k={kk_}: {s:.3f}" for kk_, s in scores.items()), highlight=False)
     sizes = ", ".join(str(int((labels == c).sum())) for c in range(k_used))
     out.print(f"{k_used} clusters (sizes {sizes}) -> {outdir}/clusters.csv, cluster_NN.png, map.png", highlight=False)
+
+
+classify_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
+                           help="A style classifier: a linear probe on the style embeddings (transfer learning).")
+app.add_typer(classify_app, name="classify")
+
+
+@classify_app.command("train")
+def classify_train(
+    folder: Path = typer.Argument(..., metavar="LABELLED_DIR", help="One sub-folder of images per label."),
+    output: Path = typer.Option(..., "--output", "-o", metavar="CLASSIFIER",
+                                help="Writes CLASSIFIER.safetensors, CLASSIFIER.json (model card), CLASSIFIER.confusion.png."),
+    folds: int = typer.Option(5, help="Stratified k-fold cross-validation folds."),
+    c: float = typer.Option(1.0, "--c", help="Inverse regularization strength of the logistic regression."),
+    seed: int = typer.Option(0, help="Seed of the folds."),
+    weights: Optional[Path] = typer.Option(None, help="torchvision VGG16/VGG19 state dict [default: Caffe VGG19]."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+):
+    """Train a style classifier on LABELLED_DIR and report its cross-validated accuracy."""
+    from ..analysis.classify import check_folds, confusion_png, labelled_files, train_classifier
+    from ..analysis.embeddings import EmbeddingConfig
+    from ..core.errors import InputError
+    from ..training.cards import output_paths
+
+    paths = output_paths(output)
+    confusion = paths["weights"].with_suffix(".confusion.png")
+    try:
+        files, labels = labelled_files(folder)
+        if not paths["weights"].parent.resolve().is_dir():
+            raise InputError("the folder for the classifier does not exist; create it first", output)
+        check_folds(labels, folds, folder)
+        if not c > 0:
+            raise InputError(f"--c must be positive, got {c}")
+        config = EmbeddingConfig(weights=str(weights) if weights else None).validate()
+    except InputError as e:
+        raise _fail(str(e)) from None
+    columns = (TextColumn("[bold]embedding"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+               TimeRemainingColumn())
+    try:
+        with Progress(*columns, console=err, disable=quiet) as bar:
+            task = bar.add_task("embedding", total=len(files))
+            clf, card = train_classifier(
+                folder, folds, c, seed, config,
+                on_error=lambda p, e: bar.console.print(f"skipped {p}: {e.message}", highlight=False, soft_wrap=True),
+                progress=lambda n: bar.update(task, completed=n))
+        cv = card["cross_validation"]
+        clf.save(output, card)
+        confusion_png(cv, confusion, f"{folder.name}: {cv['folds']}-fold accuracy {cv['accuracy']:.3f} "
+                                     f"(chance {cv['chance']:.3f})")
+    except InputError as e:
+        raise _fail(str(e)) from None
+    table = Table("label", "images", "recall", title=f"{cv['folds']}-fold cross-validation")
+    for i, label in enumerate(cv["classes"]):
+        row = cv["confusion"][i]
+        table.add_row(label, str(sum(row)), f"{row[i] / max(sum(row), 1):.3f}")
+    out.print(table)
+    out.print(f"accuracy {cv['accuracy']:.3f} ± {cv['accuracy_std']:.3f} (balanced {cv['balanced_accuracy']:.3f}, "
+              f"chance {cv['chance']:.3f}) -> {paths['weights']}, {paths['card']}, {confusion}",
+              highlight=False, soft_wrap=True)
+
+
+@classify_app.command("predict")
+def classify_predict(
+    classifier: Path = typer.Argument(..., metavar="CLASSIFIER", help="From 'atelier classify train'."),
+    images: List[Path] = typer.Argument(..., metavar="IMAGES...", help="Images to classify."),
+    top: int = typer.Option(3, help="Labels shown per image."),
+):
+    """The most likely labels of each image, with probabilities."""
+    import numpy as np
+
+    from ..analysis.classify import StyleClassifier
+    from ..core.errors import InputError
+
+    if top < 1:
+        raise _fail(f"--top must be at least 1, got {top}")
+    try:
+        clf = StyleClassifier.load(classifier)
+        for p in images:  # refuse bad input before any work
+            if not p.is_file():
+                raise InputError("file not found" if not p.exists() else "is not a file", p)
+        done, probs = clf.predict_files(images)
+    except InputError as e:
+        raise _fail(str(e)) from None
+    table = Table("image", "label", "probability")
+    for p, row in zip(done, probs):
+        for j in np.argsort(-row)[:top]:
+            table.add_row(str(p), str(clf.classes[j]), f"{row[j]:.3f}")
+    out.print(table)
