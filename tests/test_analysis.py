@@ -289,3 +289,25 @@ def test_classify_commands(tmp_path):
         r = _cli(*args)
         assert r.exit_code == 2 and r.output.strip().startswith("error:") and len(r.output.strip().splitlines()) == 1, (args, r.output)
     assert not (tmp_path / "x.json").exists()
+
+
+def test_index_with_a_torchvision_vgg16_file(tmp_path):
+    """--weights: a torchvision-layout VGG16 (here built from VGG19's first layers) embeds and searches."""
+    from atelier.encoders.vgg import conv_names, load_caffe_vgg19
+
+    weights = load_caffe_vgg19()
+    names16 = [n for n in conv_names("vgg19") if n not in ("conv3_4", "conv4_4", "conv5_4")]
+    state = {}
+    for i, name in enumerate(names16):
+        state[f"features.{3 * i}.weight"], state[f"features.{3 * i}.bias"] = weights[name]
+    pth = tmp_path / "vgg16.pth"
+    torch.save(state, pth)
+    folder = _paintings(tmp_path, ["the_scream", "udnie", "great_wave"])
+    db = tmp_path / "c16.db"
+    r = _cli("index", folder, "-o", db, "--size", 64, "--dim", 32, "--weights", pth, "-q")
+    assert r.exit_code == 0, r.output
+    with Collection.open(db) as col:
+        assert col.identity["encoder"].startswith("torchvision:") and len(col) == 3
+        assert len(col.search_file(folder / "udnie.jpg", k=2)) == 2
+    r = _cli("index", folder, "-o", db, "--size", 64, "--dim", 32, "-q")  # the default VGG19: refused
+    assert r.exit_code == 2 and "another embedding" in r.output
