@@ -59,6 +59,20 @@ def test_embedding_is_deterministic_and_unit_length(embedder, style_path):
     assert abs(np.linalg.norm(a) - 1) < 1e-5
 
 
+def test_shipped_whitening_is_verified_and_on_by_default(tmp_path, monkeypatch):
+    from atelier.analysis import embeddings
+
+    assert EmbeddingConfig().validate().whiten is True
+    assert EmbeddingConfig(size=128).validate().whiten is False  # fitted for 256 px only
+    mean, matrix = embeddings.load_whitening()
+    assert mean.shape == (256,) and matrix.shape == (256, 256) and np.isfinite(matrix).all()
+    bad = tmp_path / "style_whitening.safetensors"
+    bad.write_bytes(embeddings.WHITENING_FILE.read_bytes()[:-8] + b"\0" * 8)
+    shutil.copy(embeddings.WHITENING_FILE.with_suffix(".json"), tmp_path / "style_whitening.json")
+    with pytest.raises(ValueError, match="sha256"):
+        embeddings.load_whitening(bad)
+
+
 def test_embedding_nearly_invariant_to_image_size(embedder, style_path, style2_path):
     full = load_image(style_path)
     half = load_image(style_path, size=max(full.shape[-2:]) // 2)
@@ -200,13 +214,21 @@ def test_index_similar_cluster_commands(tmp_path):
     assert sorted(p.name for p in outdir.glob("*.png")) == ["cluster_00.png", "cluster_01.png", "map.png"]
 
 
+@pytest.fixture(scope="module")
+def small_collection(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("small")
+    folder = _paintings(tmp, ["the_scream", "udnie"])
+    db = tmp / "c.db"
+    assert _cli("index", folder, "-o", db, "--size", 64, "--dim", 32, "-q").exit_code == 0
+    return folder, db
+
+
 @pytest.mark.parametrize("case", ["no-folder", "empty-folder", "bad-size", "db-not-sqlite", "weights-missing",
                                   "similar-missing-db", "similar-bad-query", "similar-bad-metric", "sheet-not-png",
-                                  "cluster-bad-k", "cluster-k-too-big", "cluster-out-is-file", "other-config"])
-def test_bad_input_exits_2_with_one_line(tmp_path, case):
-    folder = _paintings(tmp_path, ["the_scream", "udnie"])
-    db = tmp_path / "c.db"
-    assert _cli("index", folder, "-o", db, "--size", 64, "--dim", 32, "-q").exit_code == 0
+                                  "cluster-bad-k", "cluster-k-too-big", "cluster-out-is-file", "other-config",
+                                  "whiten-elsewhere"])
+def test_bad_input_exits_2_with_one_line(tmp_path, case, small_collection):
+    folder, db = small_collection
     junk = tmp_path / "junk.db"
     junk.write_text("hello")
     empty = tmp_path / "empty"
@@ -229,6 +251,7 @@ def test_bad_input_exits_2_with_one_line(tmp_path, case):
         "cluster-k-too-big": ["cluster", db, "--k", 5, "-o", tmp_path / "out"],
         "cluster-out-is-file": ["cluster", db, "-o", notdir],
         "other-config": ["index", folder, "-o", db, "--size", 128],
+        "whiten-elsewhere": ["index", folder, "-o", new_db, "--size", 128, "--whiten"],
     }[case]
     r = _cli(*args)
     assert r.exit_code == 2, r.output

@@ -19,6 +19,13 @@ numbers in ``docs/benchmarks.md``):
    distances are kept to a few per cent), and the result is L2-normalized. A fixed projection
    rather than PCA fitted on a collection: a vector never changes when the collection grows,
    so an index can be updated incrementally and two collections can be compared.
+5. A fixed PCA whitening of those 256 numbers, shipped with atelier
+   (``models/analysis/style_whitening.safetensors`` and its model card; fitted once by
+   ``scripts/fit_style_whitening.py`` on 360 photos of the training pack, never on the
+   paintings the benchmark uses), then L2 normalization. Without it all vectors sit in a
+   narrow cone (unrelated paintings at cosine distance 0.02-0.05) whose widest directions are
+   mostly colour; whitened, crop-retrieval top-1 goes from about 95-96 % to about 98 %. It
+   applies to the default size, dim, seed, layers and encoder only (``whiten``).
 
 On normalized vectors cosine similarity and euclidean distance rank neighbours the same way
 (``|a - b|^2 = 2 - 2 cos``); both are offered.
@@ -30,7 +37,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterable, Optional, Sequence
 
@@ -41,9 +48,14 @@ from ..core import io as img
 from ..core.errors import InputError
 from ..encoders.vgg import get_encoder
 
-__all__ = ["EmbeddingConfig", "StyleEmbedder", "style_statistics", "embed_statistics", "projection_matrix"]
+__all__ = ["EmbeddingConfig", "StyleEmbedder", "style_statistics", "embed_statistics", "projection_matrix",
+           "fit_whitening", "load_whitening"]
 
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+
+#: The shipped whitening (mean and matrix in the projected space) and its model card.
+WHITENING_FILE = Path(__file__).resolve().parents[1] / "models" / "analysis" / "style_whitening.safetensors"
+WHITENING_CARD_FORMAT = "atelier-style-whitening"
 
 
 @dataclass(frozen=True)
@@ -58,6 +70,9 @@ class EmbeddingConfig:
         layers: encoder layers whose statistics are used.
         weights: ``None`` for the bundled Caffe VGG19, or the path of a torchvision-format
             VGG16/VGG19 state dict.
+        whiten: apply the shipped whitening after the projection (see the module docstring);
+            ``None`` (the default) means: where it applies, i.e. with the default size, dim,
+            seed, layers and encoder, which it was fitted for. :meth:`validate` resolves it.
     """
 
     size: int = 256
@@ -65,6 +80,12 @@ class EmbeddingConfig:
     seed: int = 0
     layers: tuple = STYLE_LAYERS
     weights: Optional[str] = None
+    whiten: Optional[bool] = None
+
+    def whitening_applies(self) -> bool:
+        """True when this is the configuration the shipped whitening was fitted for."""
+        return ((self.size, self.dim, self.seed, tuple(self.layers)) == (256, 256, 0, STYLE_LAYERS)
+                and self.weights in (None, "vgg19"))
 
     def validate(self) -> "EmbeddingConfig":
         if isinstance(self.size, bool) or not isinstance(self.size, int) or not 32 <= self.size <= 4096:
@@ -73,6 +94,14 @@ class EmbeddingConfig:
             raise InputError(f"embedding dim must be a whole number >= 0, got {self.dim!r}")
         if not self.layers:
             raise InputError("embedding layers must name at least one layer")
+        bad = [n for n in self.layers if n not in _CHANNELS]
+        if bad:
+            raise InputError(f"embedding layers must be among {sorted(_CHANNELS)}, got {bad}")
+        if self.whiten is None:
+            return replace(self, whiten=self.whitening_applies() and WHITENING_FILE.is_file())
+        if self.whiten and not self.whitening_applies():
+            raise InputError("the shipped whitening was fitted for 256 px, dim 256, seed 0 and the bundled VGG19; "
+                             "leave out the whitening (--no-whiten) with other settings")
         return self
 
     def to_dict(self) -> dict:
@@ -83,7 +112,7 @@ class EmbeddingConfig:
     @classmethod
     def from_dict(cls, d: dict) -> "EmbeddingConfig":
         return cls(size=int(d["size"]), dim=int(d["dim"]), seed=int(d["seed"]), layers=tuple(d["layers"]),
-                   weights=d.get("weights"))
+                   weights=d.get("weights"), whiten=bool(d.get("whiten", False)))
 
 
 def style_statistics(encoder, images: torch.Tensor, layers: Sequence[str] = STYLE_LAYERS) -> np.ndarray:
@@ -135,14 +164,51 @@ def embed_statistics(stats: np.ndarray, config: EmbeddingConfig) -> np.ndarray:
     x = np.concatenate(out, 1) / np.sqrt(len(out))
     if config.dim:
         x = x @ projection_matrix(x.shape[1], config.dim, config.seed).astype(np.float64)
+    if config.whiten:
+        mean, matrix = load_whitening()
+        x = (x - mean) @ matrix
     x /= np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
     return x.astype(np.float32)
+
+
+_WHITENING: dict = {}
+
+
+def load_whitening(path: str | os.PathLike = WHITENING_FILE) -> tuple[np.ndarray, np.ndarray]:
+    """(mean (dim,), matrix (dim, dim)) float64 of a whitening file, verified against its model
+    card's sha256 (cached).
+
+    Raises:
+        InputError: a missing or modified file.
+    """
+    key = str(path)
+    if key not in _WHITENING:
+        from ..training.cards import read_verified
+
+        def parse(card):
+            if card.get("format") != WHITENING_CARD_FORMAT:
+                raise ValueError(f"format is {card.get('format')!r}, not a style whitening")
+
+        _, state, _, _ = read_verified(path, parse)
+        _WHITENING[key] = (state["mean"].double().numpy(), state["matrix"].double().numpy())
+    return _WHITENING[key]
+
+
+def fit_whitening(projected: np.ndarray, shrink: float) -> tuple[np.ndarray, np.ndarray]:
+    """PCA whitening of projected statistics (N, dim): ``(x - mean) @ matrix`` has (nearly) unit
+    variance along every principal axis. ``shrink`` (a share of the largest eigenvalue) is added to
+    every eigenvalue, so that directions with little variance are not blown up into noise."""
+    y = np.asarray(projected, np.float64)
+    mean = y.mean(0)
+    eigval, eigvec = np.linalg.eigh(np.cov((y - mean).T))
+    eigval = np.maximum(eigval, 0.0)
+    return mean, eigvec / np.sqrt(eigval + shrink * eigval.max())
 
 
 def encoder_id(weights: Optional[str]) -> str:
     """A short name of the weight source, stored with a collection: ``vgg19-caffe`` or
     ``torchvision:<first 16 hex of the file's sha256>``."""
-    if weights is None:
+    if weights is None or (str(weights) == "vgg19" and not Path(weights).exists()):
         return "vgg19-caffe"
     from ..core.files import sha256_file
 

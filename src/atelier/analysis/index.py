@@ -362,4 +362,5 @@ def nearest(matrix: np.ndarray, queries: np.ndarray, k: int, metric: str = "cosi
 
 def _describe(identity: dict) -> str:
     c = identity["config"]
-    return f"{identity['encoder']}, {c['size']} px, dim {c['dim']}, seed {c['seed']}"
+    return (f"{identity['encoder']}, {c['size']} px, dim {c['dim']}, seed {c['seed']}"
+            f"{', whitened' if c.get('whiten') else ''}")

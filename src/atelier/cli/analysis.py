@@ -48,6 +48,9 @@ def index(
     size: int = typer.Option(256, help="Longest side (px) at which images are embedded."),
     dim: int = typer.Option(256, help="Embedding length (0: all 2,944 statistics)."),
     weights: Optional[Path] = typer.Option(None, help="torchvision VGG16/VGG19 state dict [default: Caffe VGG19]."),
+    whiten: Optional[bool] = typer.Option(None, "--whiten/--no-whiten",
+                                          help="Apply the shipped whitening [default: where it applies: 256 px, "
+                                               "dim 256, the bundled VGG19]."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ):
     """Embed every image under DIR into COLLECTION.db; a re-run embeds only new or changed files."""
@@ -61,7 +64,8 @@ def index(
             raise InputError("has no images (jpg, png, webp, bmp, tif, gif)", folder)
         if output.expanduser().resolve() in files:
             raise InputError("-o names an image of the folder; choose a .db file name", output)
-        config = EmbeddingConfig(size=size, dim=dim, weights=str(weights) if weights else None).validate()
+        config = EmbeddingConfig(size=size, dim=dim, weights=str(weights) if weights else None,
+                                 whiten=whiten).validate()
         col = Collection.create(output, config)
     except InputError as e:
         raise _fail(str(e)) from None
