@@ -14,7 +14,7 @@ import sys
 
 def _load_app():
     from .common import app
-    from . import inspect, models, stylize, train, video  # noqa: F401  (the command groups register themselves)
+    from . import analysis, inspect, models, stylize, train, video  # noqa: F401  (the command groups register themselves)
 
     return app
 
