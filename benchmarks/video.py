@@ -21,13 +21,13 @@ with ``--gif``.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import pathlib
 import sys
 import tempfile
 import time
 
-import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
@@ -108,14 +108,15 @@ def speed(args, work: pathlib.Path) -> dict:
     return out
 
 
-def side_by_side_gif(work: pathlib.Path, name: str, path: pathlib.Path, frames: int, width: int = 240) -> None:
+def side_by_side_gif(work: pathlib.Path, name: str, path: pathlib.Path, frames: int, width: int = 200,
+                     limit: int = 30) -> None:
     """input | per frame | consistent, ``width`` px each, as an animated GIF (Pillow)."""
     from atelier.core.video_io import read_frames
 
     src = work / f"src-{frames}-{METHODS_SIZE[0]}"
     streams = [read_frames(src), read_frames(work / f"{name}-none"), read_frames(work / f"{name}-auto")]
     tiles = []
-    for items in zip(*streams):
+    for items in itertools.islice(zip(*streams), limit):
         panels = []
         for _, a in items:
             im = Image.fromarray(a)

@@ -59,6 +59,14 @@ def test_every_and_size_and_adain(clip, tmp_path):
     assert res.frames == 4 and frames[0].shape[1] == 96
 
 
+def test_gatys_video_per_frame_and_with_the_temporal_loss(clip, tmp_path):
+    for mode in ("none", "auto"):
+        res = stylize_video(clip, tmp_path / mode, method="gatys", styles=[STYLE], temporal=mode, iterations=3,
+                            duration=3 / 25, size=64)
+        assert res.frames == 3
+    assert res.stats["temporal_terms"] == 1
+
+
 def test_ctrl_c_keeps_the_frames_done_and_resume_finishes(clip, tmp_path):
     out = tmp_path / "out.mp4"
 

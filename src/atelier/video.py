@@ -182,8 +182,9 @@ def stylize_video(source: PathLike, output: PathLike, *, method: str = "starry_n
             raise InputError(f"cannot resume: the parameters differ from the stopped run's ({', '.join(diff)})", output)
     kind, fn = build_stylizer(method, styles, style_index=style_index, alpha=alpha, iterations=iterations,
                               device=device, precision=precision)
-    vs = VideoStylizer(stylizer=fn if kind == "stylizer" else None, optimizer=fn if kind == "optimizer" else None,
-                       config=tconf)
+    # an optimizer also serves per frame (from the content, no temporal term) for --temporal none/blend
+    stylizer = fn if kind == "stylizer" else (lambda x: fn(x, None, ()))
+    vs = VideoStylizer(stylizer=stylizer, optimizer=fn if kind == "optimizer" else None, config=tconf)
     frames = read_frames(source, start=start, duration=duration, every=every, size=size)
     expected = None
     if info.frames:
