@@ -96,6 +96,7 @@ def test_preserve_color_keeps_the_frames_chroma(net):
     assert torch.allclose(rgb_to_ycbcr(y)[:, 1:], rgb_to_ycbcr(x)[:, 1:], atol=0.03)
 
 
+@pytest.mark.slow
 def test_gatys_temporal_mode_starts_from_the_warped_frame_and_is_steadier():
     from atelier.methods.gatys import GatysConfig, GatysStyleTransfer
 

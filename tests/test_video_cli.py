@@ -59,6 +59,7 @@ def test_every_and_size_and_adain(clip, tmp_path):
     assert res.frames == 4 and frames[0].shape[1] == 96
 
 
+@pytest.mark.slow
 def test_gatys_video_per_frame_and_with_the_temporal_loss(clip, tmp_path):
     for mode in ("none", "auto"):
         res = stylize_video(clip, tmp_path / mode, method="gatys", styles=[STYLE], temporal=mode, iterations=3,
