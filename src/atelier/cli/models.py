@@ -122,6 +122,7 @@ def models(
         return
     table = Table("name", "styles", "width", "steps", "final content / style loss", "trained on",
                   title="shipped feed-forward models")
+    table.columns[0].no_wrap = True  # the names are what users type: never cut or folded
     for n in list_models():
         card = model_card(n)
         fl = card.get("final_losses", {})
