@@ -169,3 +169,22 @@ def test_long_term_loss_uses_frames_10_and_20_back_on_uncovered_pixels_only():
     m1, m10, m20 = vs.last_masks
     assert float((m1 + m10 + m20).max()) <= 1.0  # disjoint: each pixel counted for one frame at most
     assert float(m1.mean()) > 0.5  # the nearest frame covers most pixels
+
+
+def test_optimize_mode_does_not_drift_when_each_frame_starts_from_the_last():
+    """An optimizer that starts from the warped previous result and darkens it a little (as a slow
+    colour error would) must not darken the clip: the channel means keep their first-frame offset
+    to the input frame's."""
+    clip = frames(12, size=64)
+
+    def darkening(x, init, extra):
+        return (init if init is not None else x) * 0.97
+
+    kept = VideoStylizer(optimizer=darkening, config=TemporalConfig(mode="optimize"))
+    loose = VideoStylizer(optimizer=darkening, config=TemporalConfig(mode="optimize", track_colour=False))
+    for x in clip:
+        a, b = kept(x), loose(x)
+    offset = lambda y, x: (y.mean(dim=(2, 3)) - x.mean(dim=(2, 3)))  # noqa: E731
+    first = offset(darkening(clip[0], None, ()), clip[0])
+    assert float((offset(a, clip[-1]) - first).abs().max()) < 0.005
+    assert float((offset(b, clip[-1]) - first).abs().max()) > 0.05  # without it, it drifts

@@ -16,7 +16,8 @@ Three modes (:data:`MODES`):
   flow and adds the short-term temporal loss of Ruder et al. (2016, eq. 5): ``weight *
   mean(c * (x - warp(y_prev))^2) / 0.25^2``; with ``long_term`` also frames t-10 and t-20
   (Ruder et al. 2018, J = {1, 10, 20}), each with the part of its mask not already covered by a
-  nearer frame (their c_long).
+  nearer frame (their c_long). Each frame starts from the previous result, so colour errors could
+  accumulate: each channel's mean keeps its first-frame offset to the input frame's (``track_colour``).
 
 Flow: :class:`atelier.core.flow.FlowEstimator` (OpenCV DIS by default) from this input frame to
 the previous ones (backward) and back (forward), on the *input* frames. Memory is bounded: only
@@ -57,7 +58,9 @@ class TemporalConfig:
         long_term: ``optimize`` only: also the long-term loss on frames t-10 and t-20.
         flow: ``"dis"`` or ``"farneback"`` (OpenCV).
         flow_preset: DIS preset: ``"ultrafast"``, ``"fast"`` or ``"medium"``.
-        track_colour: ``blend``: keep each channel's mean equal to the per-frame result's.
+        track_colour: no drift over long clips: ``blend`` keeps each channel's mean equal to the
+            per-frame result's; ``optimize`` keeps the difference between the output's and the
+            input frame's channel means at its first-frame value.
         preserve_color: keep the input frame's colours (the output's luminance with the frame's
             chroma, YCbCr), applied to every frame after stylization.
     """
@@ -134,10 +137,12 @@ class VideoStylizer:
         self._history: deque = deque(maxlen=max(depth, 1))  # (input uint8 HxWx3, output tensor), newest last
         self.stats = {"frames": 0, "flow_seconds": 0.0, "stylize_seconds": 0.0, "reliable": None}
         self._reliable_sum = 0.0
+        self._colour_offset: torch.Tensor | None = None  # optimize mode: first frame's output - input means
 
     def reset(self) -> None:
         """Forget the previous frames (a new shot or a new video)."""
         self._history.clear()
+        self._colour_offset = None
 
     def prime(self, frame: torch.Tensor, output: torch.Tensor) -> None:
         """Make (``frame``, ``output``) the previous frame without stylizing (resuming a stopped
@@ -174,6 +179,11 @@ class VideoStylizer:
         t = time.perf_counter()
         if cfg.mode == "optimize":
             y = self._optimize(x, x8)
+            if cfg.track_colour:  # no drift: the output's channel means keep their first-frame offset to the input's
+                offset = y.mean(dim=(2, 3), keepdim=True) - x.mean(dim=(2, 3), keepdim=True)
+                if self._colour_offset is None:
+                    self._colour_offset = offset
+                y = (y + self._colour_offset - offset).clamp(0, 1)
         else:
             s = self.stylizer(x).float().cpu().clamp(0, 1)
             self.stats["stylize_seconds"] += time.perf_counter() - t
