@@ -23,7 +23,7 @@ def video(
     style: List[Path] = typer.Option([], "--style", "-s", help="Style image (adain, wct, gatys); repeat to blend."),
     temporal: str = typer.Option("auto", help="auto (blend; optimize for gatys), none (per frame), blend, optimize."),
     temporal_weight: Optional[float] = typer.Option(
-        None, help="blend: share of the warped previous frame in [0, 1] (0.7); optimize: loss weight (20)."),
+        None, help="blend: share of the warped previous frame in [0, 1] (0.7; adain 0.5); optimize: loss weight (20)."),
     long_term: bool = typer.Option(False, "--long-term", help="gatys: also keep frames t-10 and t-20 steady."),
     flow: str = typer.Option("dis", help="Optical flow: dis or farneback (OpenCV)."),
     flow_preset: str = typer.Option("fast", help="DIS preset: ultrafast, fast or medium."),
