@@ -33,7 +33,15 @@ def main() -> None:
         _load_app()()
     except KeyboardInterrupt:
         print("interrupted; nothing was saved", file=sys.stderr)
-        sys.exit(130)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        # os._exit, not sys.exit: most likely a Ctrl-C that passed through an extension's PyRun_* call in the
+        # imports leaves CPython's "unhandled KeyboardInterrupt" flag set even though it was caught
+        # here, and the interpreter then kills itself with SIGINT at exit (status -2, not 130; seen
+        # once in CI). Every file was already written or removed by its context manager.
+        import os
+
+        os._exit(130)
 
 
 def __getattr__(name: str):
