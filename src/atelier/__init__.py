@@ -40,6 +40,7 @@ _LAZY = {
     "load_image": ".core.io", "save_image": ".core.io",
     "GatysConfig": ".methods.gatys.optimize", "GatysStyleTransfer": ".methods.gatys.optimize",
     "Progress": ".methods.gatys.optimize", "StyleTransferInterrupted": ".methods.gatys.optimize",
+    "sketch": ".api",  # issue 17: photo to sketch
 }
 
 
@@ -76,4 +77,5 @@ __all__ = [
     "load_image",
     "save_image",
     "stylize",
+    "sketch",
 ]

@@ -55,3 +55,39 @@ def stylize(content: ImageLike, styles: Union[ImageLike, Sequence[ImageLike]], *
     s = [img.load_image(x, max_pixels=max_pixels) for x in _as_list(styles)]
     st = GatysStyleTransfer(GatysConfig(**options), max_pixels=max_pixels)
     return img.tensor_to_pil(st.run(c, s, callback=callback))
+
+
+def sketch(image: ImageLike, *, style: str = "pencil", lines_only: bool = False, detail: float = 0.5,
+           size: int | None = None, seed: int = 0, precision: str = "fp32",
+           max_pixels: int | None = None) -> Image.Image:
+    """Draw a photo as a pencil, ink or charcoal sketch (issue 17).
+
+    Contours from a network trained on the human line drawings of BSDS500 (HED-style heads on
+    the frozen VGG19, Xie & Tu 2015), thinned into strokes whose width and darkness follow the
+    boundary strength, over pencil shading from the photo's luminance (Lu et al. 2012).
+
+    Args:
+        image: path, PIL image, numpy array (H, W, 3) or tensor (1, 3, H, W) RGB in [0, 1].
+        style: ``"pencil"``, ``"ink"`` or ``"charcoal"``.
+        lines_only: strokes only, no shading.
+        detail: 0 (only the strongest contours) to 1 (more contours).
+        size: longest side of the result in pixels (default: the image's).
+        seed: seed of the textures.
+        precision: ``"fp32"`` or ``"bf16"`` for the VGG encoder.
+        max_pixels: decompression-bomb limit for image files.
+
+    Returns:
+        The sketch as an RGB PIL image.
+
+    Raises:
+        InputError: an unreadable image file (the message names it).
+        ValueError: an unknown style, ``detail`` outside [0, 1], or an image under 16 px.
+
+    Example:
+        >>> import atelier
+        >>> atelier.sketch("photo.jpg", style="pencil", size=512).save("sketch.png")
+    """
+    from .methods.sketch.draw import sketch_tensor
+
+    x = img.load_image(image, size=size, max_pixels=max_pixels)
+    return img.tensor_to_pil(sketch_tensor(x, style, lines_only, detail, precision=precision, seed=seed))

@@ -1,0 +1,219 @@
+"""Photo to sketch (issue 17): the boundary benchmark, the contour heads and their training,
+the shipped model against Canny, the sketch renderer, the API and the CLI."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from typer.testing import CliRunner
+
+from atelier.cli import app
+from atelier.core import io as img
+from atelier.core.errors import InputError
+from atelier.methods.sketch import boundary_eval as be
+from atelier.methods.sketch.data import bsds_split, load_boundaries
+from atelier.networks.contours import CONTOUR_LAYERS, ContourNet, bilinear_points
+
+from conftest import DATA, data_file
+
+BSDS = DATA / "bsds500"
+VAL_PHOTO = "101087"  # a BSDS500 val photo: never seen in training
+
+runner = CliRunner()
+
+
+def _ring(h=120, w=160, cy=60, cx=80, r=35) -> np.ndarray:
+    yy, xx = np.mgrid[0:h, 0:w]
+    d = np.hypot(yy - cy, xx - cx)
+    disk = d <= r
+    from scipy.ndimage import binary_erosion
+
+    return disk & ~binary_erosion(disk)  # a closed one-pixel outline
+
+
+# -- the boundary metric on hand-made cases ------------------------------------------------
+def test_metric_perfect_prediction_scores_one():
+    gt = _ring()
+    s = be.summarize(be.image_counts([gt], gt[None]), [0.5])
+    assert s.ods == pytest.approx(1.0) and s.ois == pytest.approx(1.0)
+    # the soft path (NMS, thresholds, thinning) keeps a perfect one-pixel map perfect
+    assert be.evaluate_soft([gt.astype(np.float32)], [gt[None]]).ods == pytest.approx(1.0)
+
+
+def test_metric_shift_within_tolerance_matches_and_beyond_does_not():
+    gt = _ring()
+    tol = be.TOLERANCE * np.hypot(*gt.shape)  # 1.5 px at 120x160
+    near = np.roll(gt, 1, axis=1)
+    correct, predicted, matched, human = be.match_counts(near, gt)
+    assert 1 <= tol and correct == predicted == matched == human
+    far = np.roll(gt, 6, axis=1)
+    c, p, m, h = be.match_counts(far, gt)
+    assert c / p < 0.35 and m / h < 0.35  # only where the ring runs along the shift
+
+
+def test_metric_empty_prediction_and_one_to_one_matching():
+    gt = _ring()
+    s = be.summarize(be.image_counts([np.zeros_like(gt)], gt[None]), [0.5])
+    assert s.ods == 0.0 and s.ois == 0.0
+    double = gt | np.roll(gt, 1, axis=0)  # a two-pixel-wide line: half of it has no partner
+    c, p, m, h = be.match_counts(double, gt)
+    assert m == h and c < 0.75 * p
+    # two annotators: recall is counted over both, precision against either
+    other = np.roll(gt, 20, axis=1)
+    c, p, m, h = be.match_counts(gt, np.stack([gt, other]))
+    assert c == p and h == 2 * gt.sum() and m < 0.7 * h
+
+
+def test_nms_thins_a_blurred_line_to_its_ridge():
+    import cv2
+
+    line = np.zeros((64, 64), np.float32)
+    line[:, 30] = 1.0
+    soft = cv2.GaussianBlur(line, (0, 0), 2.0)
+    kept = be.nms(soft) > 0.01  # (the benchmark's thresholds start at 0.02)
+    assert kept[8:56, 30].all() and kept[8:56].sum() == 48
+
+
+# -- the network and its training ------------------------------------------------------------
+def test_point_logits_equal_the_full_maps():
+    from atelier.encoders.vgg import get_encoder
+
+    torch.manual_seed(0)
+    x = img.load_image(data_file("bsds500/images/val/101087.jpg"), size=64)
+    feats = get_encoder()(x, CONTOUR_LAYERS)
+    net = ContourNet(8)
+    h, w = x.shape[-2:]
+    ys, xs = torch.randint(0, h, (40,)), torch.randint(0, w, (40,))
+    with torch.no_grad():
+        sides, fused = net(feats, (h, w))
+        ps, pf = net.forward_points([bilinear_points(feats[n][0], ys, xs, h, w) for n in CONTOUR_LAYERS])
+    assert torch.allclose(pf, fused[0, 0, ys, xs], atol=1e-3, rtol=1e-4)
+    assert torch.allclose(ps, torch.cat(sides, 1)[0, :, ys, xs].T, atol=1e-3, rtol=1e-4)
+
+
+@pytest.fixture(scope="module")
+def one_photo_cache(tmp_path_factory):
+    """A feature cache of one real BSDS500 train photo (4 s: one VGG19 pass)."""
+    from atelier.encoders.vgg import get_encoder
+    from atelier.methods.sketch import data
+
+    root = tmp_path_factory.mktemp("bsds")
+    for sub, ext in (("images", "jpg"), ("groundTruth", "mat")):
+        (root / sub / "train").mkdir(parents=True)
+        shutil.copy(BSDS / sub / "train" / f"100075.{ext}", root / sub / "train")
+    return data.build_feature_cache(root, root / "cache", get_encoder(), "train", flips=False)
+
+
+def test_training_steps_lower_the_loss_on_a_real_photo(one_photo_cache, tmp_path):
+    from atelier.methods.sketch.train import ContourTrainConfig, ContourTrainer
+
+    assert len(one_photo_cache) == 1 and one_photo_cache.weight.sum() == pytest.approx(321 * 481, rel=1e-4)
+    cfg = ContourTrainConfig(cache=one_photo_cache.folder, out=tmp_path / "c", hidden=8, batch_size=1, steps=15,
+                             checkpoint_every=0)
+    tr = ContourTrainer(cfg, cache=one_photo_cache)
+    tr._before_training(False)
+    with torch.no_grad():
+        before = float(tr.losses_of([0])["total"])
+    card = tr.train()
+    with torch.no_grad():
+        after = float(tr.losses_of([0])["total"])
+    assert after < 0.9 * before
+    assert card["format"] == "atelier-contour-net" and card["steps"] == 15
+    assert card["training_images"]["count"] == 1
+
+    # exact resume: 8 steps, stop, resume to 15 == 15 in one go
+    cfg2 = ContourTrainConfig(**{**cfg.__dict__, "out": tmp_path / "r", "steps": 8})
+    ContourTrainer(cfg2, cache=one_photo_cache).train()
+    cfg2.steps = 15
+    resumed = ContourTrainer(cfg2, cache=one_photo_cache)
+    resumed.train(resume=True)
+    for k, v in tr.model.state_dict().items():
+        assert torch.equal(v, resumed.model.state_dict()[k]), k
+
+    from atelier.methods.sketch.contours import load_contour_net
+
+    net = load_contour_net(tmp_path / "c.safetensors")
+    assert net.hidden == 8
+    blob = bytearray((tmp_path / "c.safetensors").read_bytes())
+    blob[-3] ^= 0xFF
+    (tmp_path / "c.safetensors").write_bytes(bytes(blob))
+    with pytest.raises(InputError, match="sha256"):
+        load_contour_net(tmp_path / "c.safetensors")
+
+
+@pytest.mark.slow
+def test_shipped_model_beats_canny_on_a_held_out_photo():
+    from atelier.methods.sketch.contours import CANNY_HIGH, boundary_map, canny_levels
+
+    item = next(i for i in bsds_split(BSDS, "val") if i.name == VAL_PHOTO)
+    x, gts = img.load_image(item.image), load_boundaries(item.ground_truth)
+    ours = be.summarize(be.image_counts(be.soft_levels(boundary_map(x)[0, 0].numpy()), gts), be.DEFAULT_THRESHOLDS)
+    canny = max(be.summarize(be.image_counts(canny_levels(x, CANNY_HIGH, s), gts), CANNY_HIGH).ods
+                for s in (1.0, 2.0, 3.0))
+    assert ours.ods > canny + 0.03, (ours.ods, canny)
+
+
+# -- the renderer, the API and the CLI --------------------------------------------------------
+@pytest.fixture(scope="module")
+def small_photo():
+    return img.load_image(data_file("bsds500/images/val/101087.jpg"), size=160)
+
+
+def test_sketch_styles_and_lines_only(small_photo):
+    from atelier.methods.sketch.contours import boundary_map
+    from atelier.methods.sketch.draw import sketch_tensor
+
+    b = boundary_map(small_photo)
+    outs = {s: sketch_tensor(small_photo, s, boundary=b) for s in ("pencil", "ink", "charcoal")}
+    lines = sketch_tensor(small_photo, "pencil", lines_only=True, boundary=b)
+    for y in [*outs.values(), lines]:
+        assert y.shape == small_photo.shape and y.dtype == torch.float32 and 0 <= y.min() and y.max() <= 1
+    assert float(lines.mean()) > float(outs["pencil"].mean()) + 0.05  # shading darkens
+    assert (lines < 0.5).float().mean() > 0.01  # there are strokes
+    more = sketch_tensor(small_photo, "pencil", lines_only=True, detail=1.0, boundary=b)
+    less = sketch_tensor(small_photo, "pencil", lines_only=True, detail=0.0, boundary=b)
+    assert (more < 0.5).sum() > (less < 0.5).sum()
+    with pytest.raises(ValueError, match="style"):
+        sketch_tensor(small_photo, "crayon", boundary=b)
+
+
+def test_api_sketch_returns_an_image():
+    import atelier
+
+    out = atelier.sketch(data_file("bsds500/images/val/101087.jpg"), size=96, lines_only=True)
+    assert isinstance(out, Image.Image) and max(out.size) == 96
+
+
+def test_cli_bad_input_exits_2_with_one_line(tmp_path):
+    photo = data_file("bsds500/images/val/101087.jpg")
+    for args, words in (([tmp_path / "missing.jpg", "-o", tmp_path / "o"], "not found"),
+                        ([photo, "-o", tmp_path / "o", "--style", "crayon"], "--style"),
+                        ([photo, "-o", tmp_path / "o", "--detail", "2"], "--detail")):
+        r = runner.invoke(app, ["sketch", *map(str, args)])
+        assert r.exit_code == 2, r.output
+        lines = [ln for ln in r.output.strip().splitlines() if ln.strip()]
+        assert len(lines) == 1 and words in lines[0], r.output
+    assert not (tmp_path / "o").exists()
+
+
+def test_cli_writes_sketches_for_a_file_and_a_folder(tmp_path):
+    photo = data_file("bsds500/images/val/101087.jpg")
+    out = tmp_path / "one.png"
+    r = runner.invoke(app, ["sketch", str(photo), "-o", str(out), "--size", "128", "--style", "ink", "-q"])
+    assert r.exit_code == 0, r.output
+    with Image.open(out) as im:
+        assert max(im.size) == 128 and im.mode == "RGB"
+    meta = img.read_metadata(out)
+    assert meta["style"] == "ink" and meta["method"] == "sketch"
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(photo, folder / "a.jpg")
+    shutil.copy(data_file("bsds500/images/val/102061.jpg"), folder / "b.jpg")
+    r = runner.invoke(app, ["sketch", str(folder), "-o", str(tmp_path / "out"), "--size", "96", "--lines-only", "-q"])
+    assert r.exit_code == 0, r.output
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png", "b.png"]
