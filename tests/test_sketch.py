@@ -217,3 +217,19 @@ def test_cli_writes_sketches_for_a_file_and_a_folder(tmp_path):
     r = runner.invoke(app, ["sketch", str(folder), "-o", str(tmp_path / "out"), "--size", "96", "--lines-only", "-q"])
     assert r.exit_code == 0, r.output
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png", "b.png"]
+
+
+def test_sweep_matching_has_the_cardinality_of_hopcroft_karp():
+    """The threshold sweep (Kuhn's augmenting paths, warm-started) against SciPy's Hopcroft-Karp on
+    a real photo's Canny edges at several thresholds and every annotator."""
+    from atelier.methods.sketch.contours import CANNY_HIGH, canny_levels
+
+    item = next(i for i in bsds_split(BSDS, "val") if i.name == VAL_PHOTO)
+    x, gts = img.load_image(item.image), load_boundaries(item.ground_truth)
+    levels = canny_levels(x, CANNY_HIGH[8:16:4], 1.0)
+    counts = be.image_counts(levels, gts)
+    r = be.TOLERANCE * np.hypot(*gts.shape[1:])
+    for t, level in enumerate(levels):
+        pts = np.argwhere(level)
+        ref = sum(int(be._matched_rows(be._pairs(pts, np.argwhere(g), r)).sum()) for g in gts)
+        assert counts[t, 2] == ref and counts[t, 1] == len(pts)
