@@ -204,7 +204,8 @@ def test_cli_bad_input_exits_2_with_one_line(tmp_path):
 def test_cli_writes_sketches_for_a_file_and_a_folder(tmp_path):
     photo = data_file("bsds500/images/val/101087.jpg")
     out = tmp_path / "one.png"
-    r = runner.invoke(app, ["sketch", str(photo), "-o", str(out), "--size", "128", "--style", "ink", "-q"])
+    r = runner.invoke(app, ["sketch", str(photo), "-o", str(out), "--size", "128", "--style", "ink", "-q",
+                               "--precision", "fp32"])
     assert r.exit_code == 0, r.output
     with Image.open(out) as im:
         assert max(im.size) == 128 and im.mode == "RGB"
@@ -214,7 +215,8 @@ def test_cli_writes_sketches_for_a_file_and_a_folder(tmp_path):
     folder.mkdir()
     shutil.copy(photo, folder / "a.jpg")
     shutil.copy(data_file("bsds500/images/val/102061.jpg"), folder / "b.jpg")
-    r = runner.invoke(app, ["sketch", str(folder), "-o", str(tmp_path / "out"), "--size", "96", "--lines-only", "-q"])
+    r = runner.invoke(app, ["sketch", str(folder), "-o", str(tmp_path / "out"), "--size", "96", "--lines-only", "-q",
+                               "--precision", "fp32"])
     assert r.exit_code == 0, r.output
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png", "b.png"]
 

@@ -53,8 +53,8 @@ class SketchStyle:
 
 STYLES: dict[str, SketchStyle] = {
     "pencil": SketchStyle(0.85, 0.6, 1.6, 0.35, (52, 37, 11), 45.0, False, (1.0, 1.0, 1.0)),
-    "ink": SketchStyle(1.0, 0.7, 2.0, 0.0, (60, 30, 10), 45.0, True, (1.0, 1.0, 1.0)),
-    "charcoal": SketchStyle(0.95, 1.4, 3.6, 0.55, (30, 45, 25), 70.0, False, (0.97, 0.95, 0.90)),
+    "ink": SketchStyle(1.0, 0.5, 1.4, 0.0, (60, 30, 10), 45.0, True, (1.0, 1.0, 1.0)),
+    "charcoal": SketchStyle(0.95, 1.0, 2.6, 0.55, (42, 44, 14), 70.0, False, (0.97, 0.95, 0.90)),
 }
 
 
