@@ -33,7 +33,7 @@ TOLERANCE = 0.0075
 DEFAULT_THRESHOLDS = tuple(np.round(np.linspace(0.02, 0.98, 49), 4))
 
 
-def nms(edges: np.ndarray, radius: float = 1.0, smooth: float = 2.0) -> np.ndarray:
+def nms(edges: np.ndarray, radius: float = 1.0, smooth: float = 2.0, border: int = 5) -> np.ndarray:
     """Non-maximum suppression across the boundary direction.
 
     The normal of a ridge is the Hessian eigenvector of the curvature largest in magnitude of
@@ -44,6 +44,8 @@ def nms(edges: np.ndarray, radius: float = 1.0, smooth: float = 2.0) -> np.ndarr
         edges: float (H, W) boundary strength (any range, >= 0).
         radius: distance of the two compared points (px).
         smooth: Gaussian sigma (px) of the map the normals are computed on.
+        border: the result fades linearly to 0 over this many px at the image border, where
+            the encoder's zero padding makes spurious responses (as Dollar's ``edgesNms``, s = 5).
 
     Returns:
         float32 (H, W): ``edges`` where kept, 0 elsewhere.
@@ -65,7 +67,12 @@ def nms(edges: np.ndarray, radius: float = 1.0, smooth: float = 2.0) -> np.ndarr
     for sign in (1.0, -1.0):
         nb = cv2.remap(e, gx + sign * dx, gy + sign * dy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         keep &= e >= nb
-    return np.where(keep, e, 0.0).astype(np.float32)
+    out = np.where(keep, e, 0.0).astype(np.float32)
+    if border > 0:
+        ramp_y = np.minimum(np.arange(h), np.arange(h)[::-1]).astype(np.float32)
+        ramp_x = np.minimum(np.arange(w), np.arange(w)[::-1]).astype(np.float32)
+        out *= np.clip(np.minimum(ramp_y[:, None], ramp_x[None, :]) / border, 0, 1)
+    return out
 
 
 def thin(mask: np.ndarray) -> np.ndarray:

@@ -88,7 +88,7 @@ def strokes(boundary: np.ndarray, detail: float = 0.5, style: SketchStyle = STYL
     min_len = max(2, int(round((14 - 10 * detail) * scale)))
     small = np.flatnonzero(stats[:, cv2.CC_STAT_AREA] < min_len)
     keep &= ~np.isin(labels, small[small > 0])
-    strength = np.where(keep, np.clip((ridge - low) / max(1 - low, 1e-6), 0, 1) ** 0.7 * 0.6 + 0.4, 0.0)
+    strength = np.where(keep, np.clip((ridge - low) / max(1 - low, 1e-6), 0, 1) ** 0.7 * 0.5 + 0.5, 0.0)
     strength = strength.astype(np.float32)
     # width follows strength: stack dilations of the pixels above each strength level
     dark = np.zeros_like(strength)
