@@ -14,7 +14,7 @@ from .common import _fail, _runtime, app, err
 
 @app.command()
 def sketch(
-    inputs: List[Path] = typer.Argument(..., metavar="PHOTO...", help="Photo files and/or folders (searched "
+    inputs: List[Path] = typer.Argument(..., metavar="PHOTOS", help="Photo files and/or folders (searched "
                                         "recursively)."),
     output: Path = typer.Option(..., "--output", "-o", help="Output folder (same file names as the inputs), or an "
                                 "image file name when one photo is given."),
