@@ -109,11 +109,12 @@ def one_photo_cache(tmp_path_factory):
     return data.build_feature_cache(root, root / "cache", get_encoder(), "train", flips=False)
 
 
+@pytest.mark.slow
 def test_training_steps_lower_the_loss_on_a_real_photo(one_photo_cache, tmp_path):
     from atelier.methods.sketch.train import ContourTrainConfig, ContourTrainer
 
     assert len(one_photo_cache) == 1 and one_photo_cache.weight.sum() == pytest.approx(321 * 481, rel=1e-4)
-    cfg = ContourTrainConfig(cache=one_photo_cache.folder, out=tmp_path / "c", hidden=8, batch_size=1, steps=15,
+    cfg = ContourTrainConfig(cache=one_photo_cache.folder, out=tmp_path / "c", hidden=8, batch_size=1, steps=10,
                              checkpoint_every=0)
     tr = ContourTrainer(cfg, cache=one_photo_cache)
     tr._before_training(False)
@@ -123,13 +124,13 @@ def test_training_steps_lower_the_loss_on_a_real_photo(one_photo_cache, tmp_path
     with torch.no_grad():
         after = float(tr.losses_of([0])["total"])
     assert after < 0.9 * before
-    assert card["format"] == "atelier-contour-net" and card["steps"] == 15
+    assert card["format"] == "atelier-contour-net" and card["steps"] == 10
     assert card["training_images"]["count"] == 1
 
-    # exact resume: 8 steps, stop, resume to 15 == 15 in one go
-    cfg2 = ContourTrainConfig(**{**cfg.__dict__, "out": tmp_path / "r", "steps": 8})
+    # exact resume: 5 steps, stop, resume to 10 == 10 in one go
+    cfg2 = ContourTrainConfig(**{**cfg.__dict__, "out": tmp_path / "r", "steps": 5})
     ContourTrainer(cfg2, cache=one_photo_cache).train()
-    cfg2.steps = 15
+    cfg2.steps = 10
     resumed = ContourTrainer(cfg2, cache=one_photo_cache)
     resumed.train(resume=True)
     for k, v in tr.model.state_dict().items():
@@ -221,6 +222,7 @@ def test_cli_writes_sketches_for_a_file_and_a_folder(tmp_path):
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png", "b.png"]
 
 
+@pytest.mark.slow
 def test_sweep_matching_has_the_cardinality_of_hopcroft_karp():
     """The threshold sweep (Kuhn's augmenting paths, warm-started) against SciPy's Hopcroft-Karp on
     a real photo's Canny edges at several thresholds and every annotator."""
@@ -228,7 +230,7 @@ def test_sweep_matching_has_the_cardinality_of_hopcroft_karp():
 
     item = next(i for i in bsds_split(BSDS, "val") if i.name == VAL_PHOTO)
     x, gts = img.load_image(item.image), load_boundaries(item.ground_truth)
-    levels = canny_levels(x, CANNY_HIGH[8:16:4], 1.0)
+    levels = canny_levels(x, CANNY_HIGH[10:13:2], 1.0)
     counts = be.image_counts(levels, gts)
     r = be.TOLERANCE * np.hypot(*gts.shape[1:])
     for t, level in enumerate(levels):
