@@ -292,10 +292,14 @@ def frechet_distance(x: np.ndarray, y: np.ndarray) -> float:
         raise InputError(f"a Frechet distance needs at least 2 images per set, got {len(x)} and {len(y)}")
     mx, my = x.mean(0), y.mean(0)
     sx, sy = np.cov(x, rowvar=False), np.cov(y, rowvar=False)
-    covmean = linalg.sqrtm(sx @ sy)
-    if not np.isfinite(covmean).all():
-        eps = 1e-6 * np.eye(len(sx))
-        covmean = linalg.sqrtm((sx + eps) @ (sy + eps))
+    import warnings
+
+    with warnings.catch_warnings():  # singular covariances (fewer images than features) are expected
+        warnings.simplefilter("ignore")
+        covmean = linalg.sqrtm(sx @ sy)
+        if not np.isfinite(covmean).all():
+            eps = 1e-6 * np.eye(len(sx))
+            covmean = linalg.sqrtm((sx + eps) @ (sy + eps))
     covmean = np.real(covmean)
     return float(max(0.0, np.sum((mx - my) ** 2) + np.trace(sx) + np.trace(sy) - 2.0 * np.trace(covmean)))
 
