@@ -189,3 +189,16 @@ def test_bad_input_exits_2_with_one_line(tmp_path, case):
     lines = r.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:"), r.output
     assert not grid.exists() and not (tmp_path / "g.jpg").exists()
+
+
+def test_evaluate_reports_style_embedding_and_histogram_distances(tmp_path):
+    from atelier.core.io import save_image
+
+    small = tmp_path / "starry.png"
+    save_image(load_image(data_file("styles/starry_night.jpg"), size=128), small)
+    r = _cli("evaluate", small, "-c", data_file("content/000000000030.jpg"), "-s", small, "-s",
+             data_file("styles/the_scream.jpg"), "-o", tmp_path / "m.json")
+    assert r.exit_code == 0, r.output
+    m = json.loads((tmp_path / "m.json").read_text())
+    emb, hist = m["style_embedding_distance"], m["histogram_distance"]
+    assert emb[0] < 1e-5 and emb[1] > 0.2 and hist[0] == 0.0 and hist[1] > 0.3, m

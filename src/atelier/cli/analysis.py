@@ -153,17 +153,27 @@ def cluster(
     db: Path = typer.Argument(..., metavar="COLLECTION.db", help="Collection from 'atelier index'."),
     k: str = typer.Option("auto", "--k", help="Number of clusters, or auto (best silhouette over 2..10)."),
     output: Path = typer.Option(..., "--output", "-o", metavar="OUTDIR", help="Folder for clusters.csv, sheets, map.png."),
-    seed: int = typer.Option(0, help="k-means seed."),
+    seed: int = typer.Option(0, help="k-means and t-SNE seed."),
+    algorithm: str = typer.Option("kmeans", help="kmeans, agglomerative (average linkage, cosine) or hdbscan "
+                                  "(finds k itself; outliers unclustered, cluster -1)."),
+    min_cluster_size: int = typer.Option(3, help="hdbscan: the smallest cluster."),
+    map_kind: str = typer.Option("pca", "--map", help="2-D map of the collection: pca or tsne."),
 ):
-    """Group the collection by style (k-means): clusters.csv, one contact sheet per cluster, map.png."""
+    """Group the collection by style: clusters.csv, one contact sheet per cluster, map.png."""
     import csv
     import io
 
-    from ..analysis.cluster import cluster_vectors, contact_sheet, map_image, pca_map, save_png
+    from ..analysis.cluster import ALGORITHMS, cluster_vectors, contact_sheet, map_image, pca_map, save_png, tsne_map
     from ..core.errors import InputError
     from ..core.files import atomic_write
 
     kk = _parse_k(k)
+    if algorithm not in ALGORITHMS:
+        raise _fail(f"--algorithm must be one of {', '.join(ALGORITHMS)}, got {algorithm!r}")
+    if map_kind not in ("pca", "tsne"):
+        raise _fail(f"--map must be pca or tsne, got {map_kind!r}")
+    if min_cluster_size < 2:
+        raise _fail(f"--min-cluster-size must be at least 2, got {min_cluster_size}")
     outdir = output.expanduser()
     if outdir.exists() and not outdir.is_dir():
         raise _fail(f"{output}: exists and is not a folder; give a folder for the results")
@@ -175,7 +185,8 @@ def cluster(
     if len(paths) < 2:
         raise _fail(f"{db}: has {len(paths)} image(s); clustering needs at least 2")
     try:
-        labels, k_used, scores = cluster_vectors(vectors, kk, seed=seed)
+        labels, k_used, scores = cluster_vectors(vectors, kk, seed=seed, algorithm=algorithm,
+                                                 min_cluster_size=min_cluster_size)
     except InputError as e:
         raise _fail(str(e)) from None
     outdir.mkdir(exist_ok=True)
@@ -191,14 +202,21 @@ def cluster(
             members = [p for p, l in zip(paths, labels) if l == c]
             save_png(contact_sheet(members, title=f"cluster {c}: {len(members)} images"),
                      outdir / f"cluster_{c:02d}.png")
-        save_png(map_image(paths, pca_map(vectors), labels, title=f"{db.name}: PCA map, k={k_used}"),
-                 outdir / "map.png")
+        loose = [p for p, l in zip(paths, labels) if l < 0]
+        if loose:
+            save_png(contact_sheet(loose, title=f"unclustered (hdbscan): {len(loose)} images"),
+                     outdir / "unclustered.png")
+        xy = tsne_map(vectors, seed) if map_kind == "tsne" else pca_map(vectors)
+        save_png(map_image(paths, xy, labels, title=f"{db.name}: {map_kind.upper().replace('TSNE', 't-SNE')} map, "
+                                                   f"{algorithm}, k={k_used}"), outdir / "map.png")
     except InputError as e:
         raise _fail(str(e)) from None
     if scores:
         out.print("silhouette: " + ", ".join(f"k={kk_}: {s:.3f}" for kk_, s in scores.items()), highlight=False)
     sizes = ", ".join(str(int((labels == c).sum())) for c in range(k_used))
-    out.print(f"{k_used} clusters (sizes {sizes}) -> {outdir}/clusters.csv, cluster_NN.png, map.png", highlight=False)
+    loose_note = f", {int((labels < 0).sum())} unclustered" if (labels < 0).any() else ""
+    out.print(f"{k_used} clusters (sizes {sizes}{loose_note}) -> {outdir}/clusters.csv, cluster_NN.png, map.png",
+              highlight=False)
 
 
 classify_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
