@@ -202,3 +202,16 @@ def test_evaluate_reports_style_embedding_and_histogram_distances(tmp_path):
     m = json.loads((tmp_path / "m.json").read_text())
     emb, hist = m["style_embedding_distance"], m["histogram_distance"]
     assert emb[0] < 1e-5 and emb[1] > 0.2 and hist[0] == 0.0 and hist[1] > 0.3, m
+
+
+def test_stylize_prefilter_cleans_a_noisy_photo_first(tmp_path):
+    from atelier.core.io import read_metadata, save_image
+
+    noisy = tmp_path / "noisy.png"
+    save_image(corrupt.gaussian_noise(load_image(data_file("content/000000000194.jpg"), size=96), 0.1, seed=0), noisy)
+    out = tmp_path / "out.png"
+    r = _cli("stylize", noisy, "-o", out, "--method", "starry_night", "--prefilter", "auto", "-q")
+    assert r.exit_code == 0, r.output
+    assert read_metadata(out)["prefilter"] == "nlm"
+    r = _cli("stylize", noisy, "-o", tmp_path / "x.png", "--method", "starry_night", "--prefilter", "median")
+    assert r.exit_code == 2 and r.output.strip().startswith("error:") and not (tmp_path / "x.png").exists()
