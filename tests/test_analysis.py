@@ -374,3 +374,15 @@ def test_cluster_command_agglomerative_tsne(tmp_path, small_collection):
     for bad in (["--algorithm", "dbscan"], ["--map", "umap"]):
         r = _cli("cluster", db, "--k", 2, *bad, "-o", tmp_path / "x")
         assert r.exit_code == 2 and r.output.strip().startswith("error:") and not (tmp_path / "x").exists()
+
+
+@pytest.mark.slow
+def test_classify_train_fine_tune_reports_both_on_the_same_folds(tmp_path):
+    root = _labelled(tmp_path, per_label=3)
+    r = _cli("classify", "train", root, "-o", tmp_path / "clf", "--folds", 2, "--fine-tune", "--fine-tune-epochs", 2, "-q")
+    assert r.exit_code == 0, r.output
+    ft = json.loads((tmp_path / "clf.json").read_text())["fine_tune"]
+    assert ft["images"] == 6 and ft["folds"] == 2 and not ft["stopped_early"]
+    for key in ("fine_tuned", "linear_probe"):
+        assert len(ft[key]["fold_accuracy"]) == 2 and 0 <= ft[key]["accuracy"] <= 1
+    assert "fine-tuned conv5_1 + head" in r.output

@@ -233,6 +233,12 @@ def classify_train(
     c: float = typer.Option(1.0, "--c", help="Inverse regularization strength of the logistic regression."),
     seed: int = typer.Option(0, help="Seed of the folds."),
     weights: Optional[Path] = typer.Option(None, help="torchvision VGG16/VGG19 state dict [default: Caffe VGG19]."),
+    fine_tune: bool = typer.Option(False, "--fine-tune",
+                                   help="Also cross-validate VGG19's last block (conv5_1) fine-tuned with the probe "
+                                        "on top, against the linear probe on the same folds (reported; the exported "
+                                        "classifier stays the linear probe)."),
+    fine_tune_epochs: int = typer.Option(8, help="--fine-tune: training passes per fold."),
+    fine_tune_budget: float = typer.Option(900, help="--fine-tune: seconds for the whole run (stops early)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ):
     """Train a style classifier on LABELLED_DIR and report its cross-validated accuracy."""
@@ -263,6 +269,18 @@ def classify_train(
                 on_error=lambda p, e: bar.console.print(f"skipped {p}: {e.message}", highlight=False, soft_wrap=True),
                 progress=lambda n: bar.update(task, completed=n))
         cv = card["cross_validation"]
+        if fine_tune:
+            from ..analysis.finetune import finetune_cross_validate
+
+            if weights is not None:
+                raise InputError("--fine-tune works on the bundled VGG19 only; leave out --weights")
+            with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                          TimeElapsedColumn(), console=err, disable=quiet) as bar:
+                task = bar.add_task("fine-tuning", total=None)
+                card["fine_tune"] = finetune_cross_validate(
+                    files, labels, folds=folds, seed=seed, epochs=fine_tune_epochs, time_budget=fine_tune_budget,
+                    on_error=lambda p, e: None,
+                    progress=lambda stage, d, t: bar.update(task, description=stage, completed=d, total=t))
         clf.save(output, card)
         confusion_png(cv, confusion, f"{folder.name}: {cv['folds']}-fold accuracy {cv['accuracy']:.3f} "
                                      f"(chance {cv['chance']:.3f})")
@@ -276,6 +294,12 @@ def classify_train(
     out.print(f"accuracy {cv['accuracy']:.3f} ± {cv['accuracy_std']:.3f} (balanced {cv['balanced_accuracy']:.3f}, "
               f"chance {cv['chance']:.3f}) -> {paths['weights']}, {paths['card']}, {confusion}",
               highlight=False, soft_wrap=True)
+    if "fine_tune" in card:
+        ft = card["fine_tune"]
+        out.print(f"fine-tuned conv5_1 + head: {ft['folds']}-fold accuracy {ft['fine_tuned']['accuracy']:.3f} ± "
+                  f"{ft['fine_tuned']['accuracy_std']:.3f}; linear probe on the same folds and statistics "
+                  f"{ft['linear_probe']['accuracy']:.3f} ± {ft['linear_probe']['accuracy_std']:.3f}"
+                  + (" (stopped early: time budget)" if ft["stopped_early"] else ""), highlight=False, soft_wrap=True)
 
 
 @classify_app.command("predict")
