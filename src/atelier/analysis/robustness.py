@@ -158,7 +158,9 @@ def grid_image(rows: Sequence[RobustnessRow], images: Sequence, title: str = "",
     blocks = int(np.ceil(n / cols))
     pad, cap = 6, 30
     top = 22 if title else 0
-    cell_h = 2 * thumb + cap + 2 * pad
+    h, w = images[0][1].shape[-2:] if images else (thumb, thumb)
+    th = max(16, round(thumb * min(1.0, h / w)))  # thumbnail height: no empty band for landscape photos
+    cell_h = 2 * th + cap + 2 * pad
     sheet = Image.new("RGB", (pad + cols * (thumb + pad), top + blocks * cell_h + pad), "white")
     draw, font = ImageDraw.Draw(sheet), _font()
     if title:
@@ -168,10 +170,10 @@ def grid_image(rows: Sequence[RobustnessRow], images: Sequence, title: str = "",
         x0, y0 = pad + c * (thumb + pad), top + pad + b * cell_h
         for j, t in enumerate((x, y)):
             im = tensor_to_pil(t.clamp(0, 1))
-            im.thumbnail((thumb, thumb), Image.Resampling.LANCZOS)
-            sheet.paste(im, (x0 + (thumb - im.width) // 2, y0 + j * (thumb + 2) + (thumb - im.height) // 2))
+            im.thumbnail((thumb, th), Image.Resampling.LANCZOS)
+            sheet.paste(im, (x0 + (thumb - im.width) // 2, y0 + j * (th + 2) + (th - im.height) // 2))
         name = row.corruption + ("" if row.prefilter == "none" else f" +{row.prefilter}")
-        draw.text((x0, y0 + 2 * thumb + 4), name, fill="black", font=font)
-        draw.text((x0, y0 + 2 * thumb + 17), f"SSIM {row.ssim:.3f}  perc {row.perceptual:.3f}", fill="black",
+        draw.text((x0, y0 + 2 * th + 4), name, fill="black", font=font)
+        draw.text((x0, y0 + 2 * th + 17), f"SSIM {row.ssim:.3f}  perc {row.perceptual:.3f}", fill="black",
                   font=font)
     return sheet
