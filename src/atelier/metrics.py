@@ -260,10 +260,12 @@ def histogram_distance(a: torch.Tensor, b: torch.Tensor, bins: int = 8) -> float
 
 def fid_features(encoder, images: Sequence[torch.Tensor], size: int = 256, precision: str = "fp32") -> np.ndarray:
     """Features for a Frechet distance: the channel means of relu5_1 (512 numbers, as FID takes
-    Inception's last average pool) of each image resized to longest side ``size``.
+    Inception's last average pool) of each image resized to longest side ``size``, scaled to unit
+    length (raw Caffe-VGG activations are in the tens, which would put FIDs in the millions; on unit
+    vectors a Frechet distance is at most about 4).
 
     Returns:
-        float64 (N, 512).
+        float64 (N, 512), unit rows.
     """
     rows = []
     for t in images:
@@ -272,7 +274,8 @@ def fid_features(encoder, images: Sequence[torch.Tensor], size: int = 256, preci
         with torch.no_grad():
             f = encoder(x.to(dev), ["relu5_1"], precision)["relu5_1"].float()
         rows.append(f.mean((2, 3))[0].double().cpu().numpy())
-    return np.stack(rows)
+    x = np.stack(rows)
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
 def frechet_distance(x: np.ndarray, y: np.ndarray) -> float:
@@ -280,7 +283,9 @@ def frechet_distance(x: np.ndarray, y: np.ndarray) -> float:
     ``|mu_x - mu_y|^2 + Tr(S_x + S_y - 2 (S_x S_y)^(1/2))`` (scipy's matrix square root; a tiny
     imaginary part from rounding is dropped). Sets of 2 or more rows; with fewer rows than
     features the covariances are singular and the number is biased upward: compare sets of
-    the same size only.
+    the same size only, and expect little from small sets (on :func:`fid_features` of 10 photos
+    against 10 other photos: 0.53; the same 10 photos against the 10 paintings of the data
+    pack: 0.65).
 
     Returns:
         A float >= 0 (0 for a set against itself, up to rounding).
