@@ -75,32 +75,31 @@ def test_robustness_of_a_feed_forward_model_on_a_real_photo(photo, scorer):
     from atelier.methods.feedforward.apply import load_model, stylize_tensor
 
     net = load_model("starry_night", device="cpu").eval()
-    x = photo[..., :96, :128].contiguous()
-    style = load_image(data_file("styles/starry_night.jpg"), size=128)
-    chosen = [corrupt.Corruption("jpeg", 10), corrupt.Corruption("noise", 0.1), corrupt.Corruption("jpeg", 90)]
+    x = photo[..., :64, :96].contiguous()
+    style = load_image(data_file("styles/starry_night.jpg"), size=96)
+    chosen = [corrupt.Corruption("jpeg", 10), corrupt.Corruption("jpeg", 90)]
     rows, images = robustness(lambda t: stylize_tensor(net, t, precision="fp32"), x, style, corruptions=chosen,
                               scorer=scorer, keep_images=True)
-    assert [r.corruption for r in rows] == ["clean", "jpeg10", "noise0.1", "jpeg90"]
+    assert [r.corruption for r in rows] == ["clean", "jpeg10", "jpeg90"]
     clean = rows[0]
     assert clean.perceptual == 0.0 and clean.ssim == pytest.approx(1.0) and math.isinf(clean.input_psnr)
     for r in rows[1:]:
         assert all(math.isfinite(v) for v in (r.ssim, r.perceptual, r.content_loss, r.style_loss, r.input_psnr))
         assert r.perceptual > 0 and r.ssim < 1
-    assert rows[1].perceptual > rows[3].perceptual and rows[1].ssim < rows[3].ssim  # JPEG 10 moves it more than 90
+    assert rows[1].perceptual > rows[2].perceptual and rows[1].ssim < rows[2].ssim  # JPEG 10 moves it more than 90
     assert summarize(rows)["jpeg"]["perceptual"] > 0
     sheet = grid_image(rows, images)
-    assert sheet.size[0] > 4 * 150
+    assert sheet.size[0] > 3 * 150 and sheet.size[1] > 2 * 100
 
 
 def test_set_scores_fid_artfid_histogram(scorer):
     from atelier.metrics import art_fid, frechet_distance, histogram_distance
 
-    paintings = [load_image(data_file(f"styles/{n}.jpg"), size=64) for n in ("starry_night", "the_scream", "udnie")]
-    photos = [load_image(data_file(f"content/{n}"), size=64)
-              for n in ("000000000030.jpg", "000000000086.jpg", "000000000194.jpg")]
-    same = art_fid(scorer.encoder, paintings, paintings, paintings, size=64)
+    paintings = [load_image(data_file(f"styles/{n}.jpg"), size=48) for n in ("starry_night", "the_scream")]
+    photos = [load_image(data_file(f"content/{n}"), size=48) for n in ("000000000030.jpg", "000000000086.jpg")]
+    same = art_fid(scorer.encoder, paintings, paintings, paintings, size=48)
     assert same["fid"] < 1e-6 * 100 and same["content_distance"] == 0.0 and same["art_fid"] == pytest.approx(1.0, abs=1e-4)
-    other = art_fid(scorer.encoder, photos, paintings, paintings, size=64)
+    other = art_fid(scorer.encoder, photos, paintings, paintings, size=48)
     assert other["fid"] > 1.0 and other["content_distance"] > 0.3 and other["art_fid"] > 2.0
     x = np.random.default_rng(0).normal(size=(5, 4))
     assert frechet_distance(x, x) < 1e-8 and frechet_distance(x, x + 1.0) == pytest.approx(4.0, rel=1e-6)
@@ -116,24 +115,24 @@ def test_augment_corruptions_changes_the_input_not_the_target(tmp_path):
 
     photos = [data_file(f"content/{n}") for n in ("000000000030.jpg", "000000000086.jpg")]
     cfg = TrainConfig(styles=[data_file("styles/starry_night.jpg")], content=photos, out=tmp_path / "m",
-                      image_size=64, batch_size=4, steps=1, width=0.25, device="cpu", precision="fp32",
+                      image_size=48, batch_size=2, steps=1, width=0.25, device="cpu", precision="fp32",
                       checkpoint_every=0, augment_corruptions=1.0)
     tr = FeedForwardTrainer(cfg)
     x = tr.batch(0)
     before = x.clone()
     inp = tr.network_input(x, 0)
     assert torch.equal(x, before) and inp.shape == x.shape
-    assert all(not torch.equal(inp[i], x[i]) for i in range(4))
+    assert all(not torch.equal(inp[i], x[i]) for i in range(2))
     assert torch.equal(inp, tr.network_input(x, 0)) and not torch.equal(inp, tr.network_input(x, 1))
     _, kinds = corrupt_batch(x, 0, 0, 1.0)
     assert all(k != "none" for k in kinds)
-    assert corrupt_batch(x, 0, 0, 0.0)[1] == ["none"] * 4
+    assert corrupt_batch(x, 0, 0, 0.0)[1] == ["none"] * 2
     tr.style_targets()  # encodes the style image; the next encoder call is the content target's
     seen = {}
     model_forward, encoder_forward = tr.model.forward, tr.encoder.forward
     tr.model.forward = lambda t, *a, **k: seen.setdefault("model", t) is not None and model_forward(t, *a, **k)
     tr.encoder.forward = lambda t, layers, *a, **k: (seen.setdefault("target", t), encoder_forward(t, layers, *a, **k))[1]
-    tr.losses(x, torch.zeros(4, dtype=torch.long), inp)
+    tr.losses(x, torch.zeros(2, dtype=torch.long), inp)
     assert torch.equal(seen["model"], inp) and torch.equal(seen["target"], x)  # fed corrupted, scored against clean
     plain = FeedForwardTrainer(TrainConfig(**{**cfg.__dict__, "augment_corruptions": 0.0, "out": tmp_path / "p"}))
     assert plain.network_input(x, 0) is x
@@ -144,19 +143,19 @@ def test_augment_corruptions_changes_the_input_not_the_target(tmp_path):
 def test_robustness_command_writes_grid_and_json(tmp_path):
     grid, report = tmp_path / "grid.png", tmp_path / "r.json"
     r = _cli("robustness", data_file("content/000000000194.jpg"), "-m", "starry_night", "-s",
-             data_file("styles/starry_night.jpg"), "--size", 96, "--corruptions", "jpeg20,noise0.1",
+             data_file("styles/starry_night.jpg"), "--size", 64, "--corruptions", "noise0.1",
              "--prefilter", "auto", "-o", grid, "--json", report, "-q")
     assert r.exit_code == 0, r.output
     data = json.loads(report.read_text())
-    assert [row["corruption"] for row in data["rows"]] == ["clean", "jpeg20", "noise0.1"]
-    assert data["rows"][2]["prefilter"] == "nlm" and data["rows"][0]["perceptual"] == 0.0
+    assert [row["corruption"] for row in data["rows"]] == ["clean", "noise0.1"]
+    assert data["rows"][1]["prefilter"] == "nlm" and data["rows"][0]["perceptual"] == 0.0
     assert Image.open(grid).size[0] > 200
 
 
 def test_evaluate_set_command(tmp_path):
     styles = [data_file(f"styles/{n}.jpg") for n in ("starry_night", "the_scream")]
     r = _cli("evaluate-set", *styles, "-c", styles[0], "-c", styles[1], "-s", styles[0], "-s", styles[1],
-             "--size", 64, "-o", tmp_path / "s.json")
+             "--size", 48, "-o", tmp_path / "s.json")
     assert r.exit_code == 0, r.output
     s = json.loads((tmp_path / "s.json").read_text())
     assert s["content_distance"] == 0.0 and s["fid"] < 1e-3 and "ArtFID-style" in r.output
@@ -195,7 +194,7 @@ def test_evaluate_reports_style_embedding_and_histogram_distances(tmp_path):
     from atelier.core.io import save_image
 
     small = tmp_path / "starry.png"
-    save_image(load_image(data_file("styles/starry_night.jpg"), size=128), small)
+    save_image(load_image(data_file("styles/starry_night.jpg"), size=64), small)
     r = _cli("evaluate", small, "-c", data_file("content/000000000030.jpg"), "-s", small, "-s",
              data_file("styles/the_scream.jpg"), "-o", tmp_path / "m.json")
     assert r.exit_code == 0, r.output
@@ -208,9 +207,9 @@ def test_stylize_prefilter_cleans_a_noisy_photo_first(tmp_path):
     from atelier.core.io import read_metadata, save_image
 
     noisy = tmp_path / "noisy.png"
-    save_image(corrupt.gaussian_noise(load_image(data_file("content/000000000194.jpg"), size=96), 0.1, seed=0), noisy)
+    save_image(corrupt.gaussian_noise(load_image(data_file("content/000000000194.jpg"), size=64), 0.1, seed=0), noisy)
     out = tmp_path / "out.png"
-    r = _cli("stylize", noisy, "-o", out, "--method", "starry_night", "--prefilter", "auto", "-q")
+    r = _cli("stylize", noisy, "-o", out, "--method", "starry_night", "--prefilter", "auto", "--precision", "fp32", "-q")
     assert r.exit_code == 0, r.output
     assert read_metadata(out)["prefilter"] == "nlm"
     r = _cli("stylize", noisy, "-o", tmp_path / "x.png", "--method", "starry_night", "--prefilter", "median")

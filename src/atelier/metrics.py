@@ -209,8 +209,18 @@ def evaluate(stylized, content, styles: Sequence, config=None, st=None) -> dict:
 PERCEPTUAL_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 
 
+def perceptual_features(encoder, a: torch.Tensor, layers: Sequence[str] = PERCEPTUAL_LAYERS,
+                        precision: str = "fp32") -> dict:
+    """The unit-normalized features :func:`perceptual_distance` compares, for reuse (``a_features=``)
+    when one image is compared with many: layer -> float32 (1, C, H', W')."""
+    dev = next(iter(encoder.parameters())).device if hasattr(encoder, "parameters") else a.device
+    with torch.no_grad():
+        f = encoder(a.detach().float().to(dev), layers, precision)
+    return {n: f[n].float() / (f[n].float().norm(dim=1, keepdim=True) + 1e-10) for n in layers}
+
+
 def perceptual_distance(encoder, a: torch.Tensor, b: torch.Tensor, layers: Sequence[str] = PERCEPTUAL_LAYERS,
-                        precision: str = "fp32") -> float:
+                        precision: str = "fp32", a_features: Optional[dict] = None) -> float:
     """Perceptual distance of two images on our VGG features: for each layer, every position's
     feature vector is scaled to unit length over the channels, the squared difference is
     summed over the channels and averaged over the positions; the layers are averaged.
@@ -223,22 +233,16 @@ def perceptual_distance(encoder, a: torch.Tensor, b: torch.Tensor, layers: Seque
         encoder: a :class:`~atelier.encoders.vgg.VGGEncoder`.
         a, b: float32 (1, 3, H, W) in [0, 1]; ``b`` is resized to ``a``'s size if needed.
         layers: VGG layers averaged.
+        a_features: :func:`perceptual_features` of ``a``, if already computed.
 
     Returns:
         A float in [0, 4] (0: the same features; unrelated photos give about 0.8-1.2).
     """
     if b.shape[-2:] != a.shape[-2:]:
         b = img.resize_to(b, *a.shape[-2:])
-    dev = next(iter(encoder.parameters())).device if hasattr(encoder, "parameters") else a.device
-    with torch.no_grad():
-        fa = encoder(a.detach().float().to(dev), layers, precision)
-        fb = encoder(b.detach().float().to(dev), layers, precision)
-        total = 0.0
-        for n in layers:
-            ua = fa[n].float() / (fa[n].float().norm(dim=1, keepdim=True) + 1e-10)
-            ub = fb[n].float() / (fb[n].float().norm(dim=1, keepdim=True) + 1e-10)
-            total += float((ua - ub).square().sum(1).mean())
-    return total / len(layers)
+    ua = a_features if a_features is not None else perceptual_features(encoder, a, layers, precision)
+    ub = perceptual_features(encoder, b, layers, precision)
+    return sum(float((ua[n] - ub[n]).square().sum(1).mean()) for n in layers) / len(layers)
 
 
 def colour_histogram(image: torch.Tensor, bins: int = 8) -> np.ndarray:

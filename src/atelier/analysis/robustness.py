@@ -36,7 +36,7 @@ from ..core.decode import tensor_to_pil
 from ..core.errors import InputError
 from ..core.prefilter import PREFILTERS, prefilter as run_prefilter
 from ..core.protocols import Stylizer
-from ..metrics import Scorer, evaluate, perceptual_distance, ssim_luminance
+from ..metrics import Scorer, evaluate, perceptual_distance, perceptual_features, ssim_luminance
 
 __all__ = ["RobustnessRow", "robustness", "grid_image", "summarize"]
 
@@ -109,11 +109,15 @@ def robustness(stylizer: Stylizer, content: torch.Tensor, style: Optional[torch.
             y = resize_to(y, *x.shape[-2:])
         return y, time.perf_counter() - t0
 
+    ref_features: dict = {}
+
     def measure(name: str, used: str, x: torch.Tensor, y: torch.Tensor, ref: torch.Tensor, seconds: float):
         scores = evaluate(y, content, styles, st=scorer)
+        if not ref_features:
+            ref_features.update(perceptual_features(scorer.encoder, ref))
         rows.append(RobustnessRow(name, used, corrupt.psnr(x, content), ssim_luminance(ref, y),
-                                  perceptual_distance(scorer.encoder, ref, y), scores["content_loss"],
-                                  scores["style_loss"], seconds))
+                                  perceptual_distance(scorer.encoder, ref, y, a_features=ref_features),
+                                  scores["content_loss"], scores["style_loss"], seconds))
         if keep_images:
             images.append((x, y))
         if callback is not None:
