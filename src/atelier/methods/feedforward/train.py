@@ -145,7 +145,8 @@ class TrainConfig:
                               positive=("lr", "style_scale", "width"))
         validate_layers(self.content_layers, self.style_layers)
         if not 0.0 <= float(self.augment_corruptions) <= 1.0:
-            raise ValueError(f"augment_corruptions must be a share in [0, 1], got {self.augment_corruptions}")
+            raise ValueError(f"augment_corruptions (the share of corrupted crops, --augment-share) must be in [0, 1], "
+                             f"got {self.augment_corruptions}")
         return self
 
     def to_dict(self) -> dict:
