@@ -56,8 +56,8 @@ class RobustnessRow:
     seconds: float
 
     def to_dict(self) -> dict:
-        return {k: (None if isinstance(v, float) and not np.isfinite(v) and k != "input_psnr" else v)
-                for k, v in asdict(self).items()}
+        """JSON-ready: non-finite numbers (the clean row's infinite PSNR) become None."""
+        return {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in asdict(self).items()}
 
 
 def robustness(stylizer: Stylizer, content: torch.Tensor, style: Optional[torch.Tensor] = None, *,
