@@ -48,7 +48,7 @@ def main() -> None:
     r["environment"] = env
     r["counts"] = count
     args.json.write_text(json.dumps(r, indent=1) + "\n")
-    print(json.dumps({k: r[k] for k in ("fine_tuned", "linear_probe", "seconds", "stopped_early")}, indent=1))
+    print(json.dumps({k: r[k] for k in ("fine_tuned", "linear_probe", "head_only", "seconds", "stopped_early")}, indent=1))
 
 
 if __name__ == "__main__":

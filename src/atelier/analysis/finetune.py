@@ -65,8 +65,10 @@ def finetune_cross_validate(files: Sequence, labels: Sequence[str], folds: int =
         progress: ``progress(stage, done, total)`` with stage ``encoding`` or ``fold N``.
 
     Returns:
-        dict with ``folds``, ``fine_tuned`` and ``linear_probe`` (each ``accuracy``, ``accuracy_std``,
-        ``fold_accuracy``), ``images``, ``epochs``, ``seconds``, ``stopped_early``, ``settings``.
+        dict with ``folds``, ``fine_tuned``, ``linear_probe`` and ``head_only`` (the same head and
+        schedule on the frozen statistics: the control for the optimizer; each ``accuracy``,
+        ``accuracy_std``, ``fold_accuracy``), ``images``, ``epochs``, ``seconds``, ``stopped_early``,
+        ``settings``.
 
     Raises:
         InputError: a label with fewer readable images than ``folds``.
@@ -106,7 +108,7 @@ def finetune_cross_validate(files: Sequence, labels: Sequence[str], folds: int =
         s5 = _stats(F.relu(conv(pool4_t[idx])))
         return torch.cat([frozen_t[idx], s5], 1) / np.sqrt(len(FROZEN_LAYERS) + 1)
 
-    fine, probe, stopped = [], [], False
+    fine, probe, frozen_head, stopped = [], [], [], False
     split = StratifiedKFold(folds, shuffle=True, random_state=seed).split(np.zeros(len(y)), np.asarray(y))
     for k, (train, test) in enumerate(split):
         train_t, test_t = torch.as_tensor(train), torch.as_tensor(test)
@@ -123,6 +125,23 @@ def finetune_cross_validate(files: Sequence, labels: Sequence[str], folds: int =
         torch.nn.init.zeros_(head.bias)
         opt = torch.optim.Adam([{"params": conv.parameters(), "lr": lr},
                                 {"params": head.parameters(), "lr": head_lr, "weight_decay": 1e-3}])
+        # the control: the same head, optimizer and schedule on the frozen statistics
+        head0 = torch.nn.Linear(start.shape[1], len(classes))
+        torch.nn.init.zeros_(head0.weight)
+        torch.nn.init.zeros_(head0.bias)
+        opt0 = torch.optim.Adam(head0.parameters(), lr=head_lr, weight_decay=1e-3)
+        z0 = (torch.as_tensor(start, dtype=torch.float32) - mu) / sd
+        g0 = torch.Generator().manual_seed(seed * 1000 + k)
+        for epoch in range(epochs):
+            order = train_t[torch.randperm(len(train_t), generator=g0)]
+            for b in range(0, len(order), batch):
+                idx = order[b:b + batch]
+                loss = F.cross_entropy(head0(z0[idx]), target[idx])
+                opt0.zero_grad()
+                loss.backward()
+                opt0.step()
+        with torch.no_grad():
+            frozen_head.append(float((head0(z0[test_t]).argmax(1) == target[test_t]).float().mean()))
         g = torch.Generator().manual_seed(seed * 1000 + k)
         for epoch in range(epochs):
             if time_budget is not None and time.perf_counter() - t0 > time_budget:
@@ -144,7 +163,8 @@ def finetune_cross_validate(files: Sequence, labels: Sequence[str], folds: int =
     def summary(accs):
         return {"accuracy": float(np.mean(accs)), "accuracy_std": float(np.std(accs)), "fold_accuracy": accs}
 
-    return {"folds": folds, "fine_tuned": summary(fine), "linear_probe": summary(probe), "images": len(y),
+    return {"folds": folds, "fine_tuned": summary(fine), "linear_probe": summary(probe),
+            "head_only": summary(frozen_head), "images": len(y),
             "classes": classes, "epochs": epochs, "seconds": time.perf_counter() - t0, "stopped_early": stopped,
             "settings": {"size": size, "lr": lr, "head_lr": head_lr, "batch": batch, "seed": seed,
                          "trained": "conv5_1 + linear head; blocks 1-4 frozen",

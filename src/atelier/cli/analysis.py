@@ -298,7 +298,8 @@ def classify_train(
         ft = card["fine_tune"]
         out.print(f"fine-tuned conv5_1 + head: {ft['folds']}-fold accuracy {ft['fine_tuned']['accuracy']:.3f} ± "
                   f"{ft['fine_tuned']['accuracy_std']:.3f}; linear probe on the same folds and statistics "
-                  f"{ft['linear_probe']['accuracy']:.3f} ± {ft['linear_probe']['accuracy_std']:.3f}"
+                  f"{ft['linear_probe']['accuracy']:.3f} ± {ft['linear_probe']['accuracy_std']:.3f}; the same head "
+                  f"trained alike on the frozen statistics {ft['head_only']['accuracy']:.3f}"
                   + (" (stopped early: time budget)" if ft["stopped_early"] else ""), highlight=False, soft_wrap=True)
 
 
