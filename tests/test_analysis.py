@@ -341,8 +341,8 @@ def test_agglomerative_hdbscan_and_tsne_separate_two_groups_of_real_paintings(em
 
     crops, truth = [], []
     for g, name in enumerate(("great_wave", "udnie")):
-        im = load_image(data_file(f"styles/{name}.jpg"), size=400)
-        for top, left, frac in [(0, 0, 0.6), (1, 1, 0.6), (0.5, 0.5, 0.8), (0, 1, 0.5), (1, 0, 0.55)]:
+        im = load_image(data_file(f"styles/{name}.jpg"), size=320)
+        for top, left, frac in [(0, 0, 0.6), (1, 1, 0.6), (0.5, 0.5, 0.8), (0, 1, 0.5)]:
             crops.append(_crop(im, top, left, frac))
             truth.append(g)
     v, truth = embedder.embed_images(crops), np.array(truth)
@@ -351,14 +351,14 @@ def test_agglomerative_hdbscan_and_tsne_separate_two_groups_of_real_paintings(em
         assert k == 2, (algorithm, labels)
         for g in (0, 1):  # each painting in one cluster of its own (hdbscan may leave one crop out: -1)
             kept = labels[(truth == g) & (labels >= 0)]
-            assert len(kept) >= 4 and len(set(kept)) == 1, (algorithm, labels)
+            assert len(kept) >= 3 and len(set(kept)) == 1, (algorithm, labels)
         assert labels[truth == 0][0] != labels[truth == 1][0]
     labels, k, scores = cluster_vectors(v, "auto", algorithm="agglomerative")
     assert k == 2 and scores[2] == max(scores.values())
     with pytest.raises(ValueError, match="algorithm"):
         cluster_vectors(v, 2, algorithm="dbscan")
     xy = tsne_map(v)
-    assert xy.shape == (10, 2) and np.isfinite(xy).all()
+    assert xy.shape == (8, 2) and np.isfinite(xy).all()
     centre = [xy[truth == g].mean(0) for g in (0, 1)]
     spread = max(np.linalg.norm(xy[truth == g] - centre[g], axis=1).max() for g in (0, 1))
     assert np.linalg.norm(centre[0] - centre[1]) > spread  # the two paintings apart on the map
