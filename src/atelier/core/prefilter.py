@@ -1,8 +1,10 @@
 """Pre-filters for noisy or blocky input photos, applied before stylization.
 
 A style network copies what it sees: sensor noise becomes speckled brush strokes and JPEG
-blocks become a grid. Cleaning the photo first (OpenCV) keeps more of the result that the
-clean photo would have given (measured in ``docs/benchmarks.md``, "Robustness").
+blocks become a grid. These filters (OpenCV) clean the photo measurably (+0.5 to +1.5 dB PSNR
+against the clean photo on the benchmark's corruptions), but the stylized results come only a
+little closer to the clean photo's result (for JPEG quality 10-20; not for noise or JPEG 50):
+``docs/benchmarks.md``, "Robustness". Training with ``--augment-corruptions`` helps more.
 
 * ``nlm``: OpenCV's non-local means for colour images (``fastNlMeansDenoisingColored``, Buades,
   Coll & Morel 2005), 7x7 patches searched in a 21x21 window, filter strength
