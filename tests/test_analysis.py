@@ -334,3 +334,55 @@ def test_index_with_a_torchvision_vgg16_file(tmp_path):
         assert len(col.search_file(folder / "udnie.jpg", k=2)) == 2
     r = _cli("index", folder, "-o", db, "--size", 64, "--dim", 32, "-q")  # the default VGG19: refused
     assert r.exit_code == 2 and "another embedding" in r.output
+
+
+def test_agglomerative_hdbscan_and_tsne_separate_two_groups_of_real_paintings(embedder, tmp_path):
+    from atelier.analysis.cluster import tsne_map
+
+    crops, truth = [], []
+    for g, name in enumerate(("great_wave", "udnie")):
+        im = load_image(data_file(f"styles/{name}.jpg"), size=320)
+        for top, left, frac in [(0, 0, 0.6), (1, 1, 0.6), (0.5, 0.5, 0.8), (0, 1, 0.5)]:
+            crops.append(_crop(im, top, left, frac))
+            truth.append(g)
+    v, truth = embedder.embed_images(crops), np.array(truth)
+    for algorithm in ("agglomerative", "hdbscan"):
+        labels, k, _ = cluster_vectors(v, 2, algorithm=algorithm)
+        assert k == 2, (algorithm, labels)
+        for g in (0, 1):  # each painting in one cluster of its own (hdbscan may leave one crop out: -1)
+            kept = labels[(truth == g) & (labels >= 0)]
+            assert len(kept) >= 3 and len(set(kept)) == 1, (algorithm, labels)
+        assert labels[truth == 0][0] != labels[truth == 1][0]
+    labels, k, scores = cluster_vectors(v, "auto", algorithm="agglomerative")
+    assert k == 2 and scores[2] == max(scores.values())
+    with pytest.raises(ValueError, match="algorithm"):
+        cluster_vectors(v, 2, algorithm="dbscan")
+    xy = tsne_map(v)
+    assert xy.shape == (8, 2) and np.isfinite(xy).all()
+    centre = [xy[truth == g].mean(0) for g in (0, 1)]
+    spread = max(np.linalg.norm(xy[truth == g] - centre[g], axis=1).max() for g in (0, 1))
+    assert np.linalg.norm(centre[0] - centre[1]) > spread  # the two paintings apart on the map
+
+
+def test_cluster_command_agglomerative_tsne(tmp_path, small_collection):
+    folder, db = small_collection
+    outdir = tmp_path / "c"
+    r = _cli("cluster", db, "--k", 2, "--algorithm", "agglomerative", "--map", "tsne", "-o", outdir)
+    assert r.exit_code == 0, r.output
+    rows = list(csv.DictReader(open(outdir / "clusters.csv")))
+    assert {r["cluster"] for r in rows} == {"0", "1"} and (outdir / "map.png").is_file()
+    for bad in (["--algorithm", "dbscan"], ["--map", "umap"]):
+        r = _cli("cluster", db, "--k", 2, *bad, "-o", tmp_path / "x")
+        assert r.exit_code == 2 and r.output.strip().startswith("error:") and not (tmp_path / "x").exists()
+
+
+@pytest.mark.slow
+def test_classify_train_fine_tune_reports_both_on_the_same_folds(tmp_path):
+    root = _labelled(tmp_path, per_label=3)
+    r = _cli("classify", "train", root, "-o", tmp_path / "clf", "--folds", 2, "--fine-tune", "--fine-tune-epochs", 2, "-q")
+    assert r.exit_code == 0, r.output
+    ft = json.loads((tmp_path / "clf.json").read_text())["fine_tune"]
+    assert ft["images"] == 6 and ft["folds"] == 2 and not ft["stopped_early"]
+    for key in ("fine_tuned", "linear_probe"):
+        assert len(ft[key]["fold_accuracy"]) == 2 and 0 <= ft[key]["accuracy"] <= 1
+    assert "fine-tuned conv5_1 + head" in r.output

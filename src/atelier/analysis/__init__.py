@@ -1,6 +1,8 @@
 """Understanding a collection of images (layer 4, above the methods): style embeddings
 (:mod:`.embeddings`), an incremental SQLite index with nearest-neighbour search
-(:mod:`.index`), clustering, maps and contact sheets (:mod:`.cluster`).
+(:mod:`.index`), clustering, maps and contact sheets (:mod:`.cluster`), a linear-probe style
+classifier (:mod:`.classify`, :mod:`.finetune`) and robustness studies of any stylizer
+(:mod:`.robustness`).
 
 Example::
 
@@ -17,6 +19,9 @@ _LAZY = {
     "Collection": ".index", "Hit": ".index", "UpdateReport": ".index", "list_images": ".index",
     "cluster_vectors": ".cluster", "choose_k": ".cluster", "pca_map": ".cluster", "contact_sheet": ".cluster",
     "map_image": ".cluster",
+    "tsne_map": ".cluster",
+    "robustness": ".robustness", "RobustnessRow": ".robustness", "grid_image": ".robustness",
+    "finetune_cross_validate": ".finetune",
 }
 
 

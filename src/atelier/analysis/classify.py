@@ -9,7 +9,7 @@ trained thing in atelier: weights as safetensors (float32 ``coef`` (classes or 1
 embedding it expects and the cross-validation results. Loading verifies the sha256
 (:func:`atelier.training.cards.read_verified`) and never unpickles anything.
 
-Not done: fine-tuning the last VGG block (issue 15 asks for it as an option).
+Fine-tuning the last VGG block is measured against this probe by :mod:`.finetune` (``--fine-tune``).
 """
 
 from __future__ import annotations

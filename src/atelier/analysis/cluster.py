@@ -1,10 +1,13 @@
 """Clusters, maps and contact sheets of a collection's style embeddings.
 
 * :func:`cluster_vectors`: scikit-learn k-means (k-means++, 10 starts, seeded) on the unit
-  embeddings; with ``k="auto"`` the k in 2..10 with the highest silhouette score (cosine)
-  is taken.
-* :func:`pca_map`: a 2-D PCA projection of the embeddings, and :func:`map_image`: that map
-  drawn with a thumbnail of every image, framed in its cluster's colour.
+  embeddings, or agglomerative clustering (average linkage on cosine distances), or HDBSCAN
+  (Campello et al. 2013; scikit-learn >= 1.3, cosine distances, ``min_cluster_size`` 3 by
+  default: it finds the number of clusters itself and leaves outliers unclustered, label -1);
+  with ``k="auto"`` the k in 2..10 with the highest silhouette score (cosine) is taken.
+* :func:`pca_map` / :func:`tsne_map`: a 2-D PCA or t-SNE (van der Maaten & Hinton 2008;
+  scikit-learn, cosine distances, seeded) projection of the embeddings, and :func:`map_image`:
+  that map drawn with a thumbnail of every image, framed in its cluster's colour.
 * :func:`contact_sheet`: a grid of thumbnails with captions (the files of a cluster, or the
   matches of a search with their distances).
 
@@ -24,14 +27,19 @@ from ..core.decode import open_image
 from ..core.errors import InputError
 from ..core.files import atomic_write
 
-__all__ = ["cluster_vectors", "choose_k", "pca_map", "contact_sheet", "map_image", "save_png", "PALETTE"]
+__all__ = ["ALGORITHMS", "cluster_vectors", "choose_k", "pca_map", "tsne_map", "contact_sheet", "map_image",
+           "save_png", "PALETTE"]
+
+#: The clustering algorithms of :func:`cluster_vectors` (``atelier cluster --algorithm``).
+ALGORITHMS = ("kmeans", "agglomerative", "hdbscan")
 
 #: Cluster colours (Okabe-Ito and Tableau), repeated past the end.
 PALETTE = [(230, 159, 0), (86, 180, 233), (0, 158, 115), (240, 228, 66), (0, 114, 178), (213, 94, 0),
            (204, 121, 167), (120, 120, 120), (148, 103, 189), (140, 86, 75), (23, 190, 207), (188, 189, 34)]
 
 
-def choose_k(vectors: np.ndarray, k_min: int = 2, k_max: int = 10, seed: int = 0) -> tuple[int, dict]:
+def choose_k(vectors: np.ndarray, k_min: int = 2, k_max: int = 10, seed: int = 0,
+             algorithm: str = "kmeans") -> tuple[int, dict]:
     """The number of clusters with the highest mean silhouette (cosine) among ``k_min..k_max``.
 
     Returns:
@@ -47,7 +55,7 @@ def choose_k(vectors: np.ndarray, k_min: int = 2, k_max: int = 10, seed: int = 0
         raise InputError(f"choosing k needs at least 3 images, the collection has {n}")
     scores = {}
     for k in range(max(2, k_min), min(k_max, n - 1) + 1):
-        labels = _kmeans(vectors, k, seed)
+        labels = _fit(vectors, k, seed, algorithm)
         if len(set(labels)) < 2:
             continue
         scores[k] = float(silhouette_score(vectors, labels, metric="cosine"))
@@ -62,29 +70,64 @@ def _kmeans(vectors: np.ndarray, k: int, seed: int) -> np.ndarray:
     return KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(np.asarray(vectors, np.float64))
 
 
-def cluster_vectors(vectors: np.ndarray, k: int | str = "auto", seed: int = 0) -> tuple[np.ndarray, int, dict]:
-    """k-means clusters of unit embeddings.
+def _agglomerative(vectors: np.ndarray, k: int) -> np.ndarray:
+    from sklearn.cluster import AgglomerativeClustering
+
+    return AgglomerativeClustering(n_clusters=k, metric="cosine", linkage="average").fit_predict(
+        np.asarray(vectors, np.float64))
+
+
+def _fit(vectors: np.ndarray, k: int, seed: int, algorithm: str) -> np.ndarray:
+    return _agglomerative(vectors, k) if algorithm == "agglomerative" else _kmeans(vectors, k, seed)
+
+
+def _hdbscan(vectors: np.ndarray, min_cluster_size: int) -> np.ndarray:
+    try:
+        from sklearn.cluster import HDBSCAN
+    except ImportError:  # scikit-learn < 1.3
+        raise InputError("--algorithm hdbscan needs scikit-learn 1.3 or newer") from None
+    if len(vectors) < max(2, min_cluster_size):
+        raise InputError(f"HDBSCAN needs at least {max(2, min_cluster_size)} images, the collection has {len(vectors)}")
+    return HDBSCAN(min_cluster_size=min_cluster_size, metric="cosine", copy=True).fit_predict(np.asarray(vectors, np.float64))
+
+
+def cluster_vectors(vectors: np.ndarray, k: int | str = "auto", seed: int = 0, algorithm: str = "kmeans",
+                    min_cluster_size: int = 3) -> tuple[np.ndarray, int, dict]:
+    """Clusters of unit embeddings: k-means, agglomerative or HDBSCAN (see the module docstring).
 
     Args:
         vectors: (N, dim).
-        k: a whole number in 1..N, or ``"auto"`` (silhouette over 2..10).
-        seed: k-means seed (the result is deterministic for a seed).
+        k: a whole number in 1..N, or ``"auto"`` (silhouette over 2..10); ignored by HDBSCAN.
+        seed: k-means seed (the result is deterministic for a seed; agglomerative and HDBSCAN
+            have no randomness).
+        algorithm: ``kmeans``, ``agglomerative`` or ``hdbscan``.
+        min_cluster_size: HDBSCAN's smallest cluster.
 
     Returns:
-        (labels (N,) int, in 0..k-1, numbered by decreasing cluster size; k; {k: silhouette} for auto).
+        (labels (N,) int, in 0..k-1, numbered by decreasing cluster size, -1 for the images
+        HDBSCAN leaves unclustered; k; {k: silhouette} for auto).
 
     Raises:
-        InputError: a bad k, or too few images.
+        InputError: a bad k or algorithm, or too few images.
     """
+    if algorithm not in ALGORITHMS:
+        raise InputError(f"--algorithm must be one of {', '.join(ALGORITHMS)}, got {algorithm!r}")
     n = len(vectors)
     scores: dict = {}
+    if algorithm == "hdbscan":
+        raw = _hdbscan(vectors, min_cluster_size)
+        found = sorted(set(raw.tolist()) - {-1})
+        sizes = {c: int((raw == c).sum()) for c in found}
+        order = sorted(found, key=lambda c: (-sizes[c], c))
+        remap = {c: i for i, c in enumerate(order)}
+        return np.array([remap.get(int(c), -1) for c in raw], int), len(found), scores
     if k == "auto":
-        k, scores = choose_k(vectors, seed=seed)
+        k, scores = choose_k(vectors, seed=seed, algorithm=algorithm)
     elif isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise InputError(f"k must be a whole number >= 1 or 'auto', got {k!r}")
     if k > n:
         raise InputError(f"k={k} is more than the {n} images in the collection")
-    labels = np.zeros(n, int) if k == 1 else _kmeans(vectors, int(k), seed)
+    labels = np.zeros(n, int) if k == 1 else _fit(vectors, int(k), seed, algorithm)
     sizes = np.bincount(labels, minlength=k)
     order = sorted(range(k), key=lambda c: (-sizes[c], c))
     remap = np.empty(k, int)
@@ -103,6 +146,19 @@ def pca_map(vectors: np.ndarray) -> np.ndarray:
     if xy.shape[1] < 2:
         xy = np.concatenate([xy, np.zeros((len(xy), 1))], 1)
     return xy
+
+
+def tsne_map(vectors: np.ndarray, seed: int = 0) -> np.ndarray:
+    """2-D t-SNE coordinates (N, 2) of the embeddings (cosine distances, PCA start, perplexity
+    min(30, (N - 1) / 3), seeded; zeros for fewer than 3 images). Neighbourhoods are kept,
+    distances between far groups are not (unlike PCA)."""
+    from sklearn.manifold import TSNE
+
+    n = len(vectors)
+    if n < 3:
+        return np.zeros((n, 2))
+    return TSNE(n_components=2, perplexity=min(30.0, (n - 1) / 3.0), metric="cosine", init="pca",
+                random_state=seed).fit_transform(np.asarray(vectors, np.float64))
 
 
 def _thumb(path: str, size: int) -> Image.Image:
@@ -179,7 +235,7 @@ def map_image(paths: Sequence[str], coords: np.ndarray, labels: Optional[np.ndar
             t = _thumb(p, thumb)
             x0, y0 = int(x - t.width / 2), int(y - t.height / 2)
             if labels is not None:
-                colour = PALETTE[int(labels[i]) % len(PALETTE)]
+                colour = PALETTE[int(labels[i]) % len(PALETTE)] if labels[i] >= 0 else (0, 0, 0)
                 draw.rectangle([x0 - 3, y0 - 3, x0 + t.width + 2, y0 + t.height + 2], fill=colour)
             canvas.paste(t, (x0, y0))
     if title:
@@ -189,6 +245,10 @@ def map_image(paths: Sequence[str], coords: np.ndarray, labels: Optional[np.ndar
             y = 28 + 16 * c
             draw.rectangle([10, y, 22, y + 12], fill=PALETTE[c % len(PALETTE)])
             draw.text((28, y), f"cluster {c} ({int(np.sum(labels == c))})", fill="black", font=font)
+        if np.any(labels < 0):
+            y = 28 + 16 * (int(np.max(labels)) + 1)
+            draw.rectangle([10, y, 22, y + 12], fill=(0, 0, 0))
+            draw.text((28, y), f"unclustered ({int(np.sum(labels < 0))})", fill="black", font=font)
     return canvas
 
 

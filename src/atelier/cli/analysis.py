@@ -153,17 +153,27 @@ def cluster(
     db: Path = typer.Argument(..., metavar="COLLECTION.db", help="Collection from 'atelier index'."),
     k: str = typer.Option("auto", "--k", help="Number of clusters, or auto (best silhouette over 2..10)."),
     output: Path = typer.Option(..., "--output", "-o", metavar="OUTDIR", help="Folder for clusters.csv, sheets, map.png."),
-    seed: int = typer.Option(0, help="k-means seed."),
+    seed: int = typer.Option(0, help="k-means and t-SNE seed."),
+    algorithm: str = typer.Option("kmeans", help="kmeans, agglomerative (average linkage, cosine) or hdbscan "
+                                  "(finds k itself; outliers unclustered, cluster -1)."),
+    min_cluster_size: int = typer.Option(3, help="hdbscan: the smallest cluster."),
+    map_kind: str = typer.Option("pca", "--map", help="2-D map of the collection: pca or tsne."),
 ):
-    """Group the collection by style (k-means): clusters.csv, one contact sheet per cluster, map.png."""
+    """Group the collection by style: clusters.csv, one contact sheet per cluster, map.png."""
     import csv
     import io
 
-    from ..analysis.cluster import cluster_vectors, contact_sheet, map_image, pca_map, save_png
+    from ..analysis.cluster import ALGORITHMS, cluster_vectors, contact_sheet, map_image, pca_map, save_png, tsne_map
     from ..core.errors import InputError
     from ..core.files import atomic_write
 
     kk = _parse_k(k)
+    if algorithm not in ALGORITHMS:
+        raise _fail(f"--algorithm must be one of {', '.join(ALGORITHMS)}, got {algorithm!r}")
+    if map_kind not in ("pca", "tsne"):
+        raise _fail(f"--map must be pca or tsne, got {map_kind!r}")
+    if min_cluster_size < 2:
+        raise _fail(f"--min-cluster-size must be at least 2, got {min_cluster_size}")
     outdir = output.expanduser()
     if outdir.exists() and not outdir.is_dir():
         raise _fail(f"{output}: exists and is not a folder; give a folder for the results")
@@ -175,7 +185,8 @@ def cluster(
     if len(paths) < 2:
         raise _fail(f"{db}: has {len(paths)} image(s); clustering needs at least 2")
     try:
-        labels, k_used, scores = cluster_vectors(vectors, kk, seed=seed)
+        labels, k_used, scores = cluster_vectors(vectors, kk, seed=seed, algorithm=algorithm,
+                                                 min_cluster_size=min_cluster_size)
     except InputError as e:
         raise _fail(str(e)) from None
     outdir.mkdir(exist_ok=True)
@@ -191,14 +202,21 @@ def cluster(
             members = [p for p, l in zip(paths, labels) if l == c]
             save_png(contact_sheet(members, title=f"cluster {c}: {len(members)} images"),
                      outdir / f"cluster_{c:02d}.png")
-        save_png(map_image(paths, pca_map(vectors), labels, title=f"{db.name}: PCA map, k={k_used}"),
-                 outdir / "map.png")
+        loose = [p for p, l in zip(paths, labels) if l < 0]
+        if loose:
+            save_png(contact_sheet(loose, title=f"unclustered (hdbscan): {len(loose)} images"),
+                     outdir / "unclustered.png")
+        xy = tsne_map(vectors, seed) if map_kind == "tsne" else pca_map(vectors)
+        save_png(map_image(paths, xy, labels, title=f"{db.name}: {map_kind.upper().replace('TSNE', 't-SNE')} map, "
+                                                   f"{algorithm}, k={k_used}"), outdir / "map.png")
     except InputError as e:
         raise _fail(str(e)) from None
     if scores:
         out.print("silhouette: " + ", ".join(f"k={kk_}: {s:.3f}" for kk_, s in scores.items()), highlight=False)
     sizes = ", ".join(str(int((labels == c).sum())) for c in range(k_used))
-    out.print(f"{k_used} clusters (sizes {sizes}) -> {outdir}/clusters.csv, cluster_NN.png, map.png", highlight=False)
+    loose_note = f", {int((labels < 0).sum())} unclustered" if (labels < 0).any() else ""
+    out.print(f"{k_used} clusters (sizes {sizes}{loose_note}) -> {outdir}/clusters.csv, cluster_NN.png, map.png",
+              highlight=False)
 
 
 classify_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
@@ -215,6 +233,12 @@ def classify_train(
     c: float = typer.Option(1.0, "--c", help="Inverse regularization strength of the logistic regression."),
     seed: int = typer.Option(0, help="Seed of the folds."),
     weights: Optional[Path] = typer.Option(None, help="torchvision VGG16/VGG19 state dict [default: Caffe VGG19]."),
+    fine_tune: bool = typer.Option(False, "--fine-tune",
+                                   help="Also cross-validate VGG19's last block (conv5_1) fine-tuned with the probe "
+                                        "on top, against the linear probe on the same folds (reported; the exported "
+                                        "classifier stays the linear probe)."),
+    fine_tune_epochs: int = typer.Option(8, help="--fine-tune: training passes per fold."),
+    fine_tune_budget: float = typer.Option(900, help="--fine-tune: seconds for the whole run (stops early)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ):
     """Train a style classifier on LABELLED_DIR and report its cross-validated accuracy."""
@@ -245,6 +269,18 @@ def classify_train(
                 on_error=lambda p, e: bar.console.print(f"skipped {p}: {e.message}", highlight=False, soft_wrap=True),
                 progress=lambda n: bar.update(task, completed=n))
         cv = card["cross_validation"]
+        if fine_tune:
+            from ..analysis.finetune import finetune_cross_validate
+
+            if weights is not None:
+                raise InputError("--fine-tune works on the bundled VGG19 only; leave out --weights")
+            with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                          TimeElapsedColumn(), console=err, disable=quiet) as bar:
+                task = bar.add_task("fine-tuning", total=None)
+                card["fine_tune"] = finetune_cross_validate(
+                    files, labels, folds=folds, seed=seed, epochs=fine_tune_epochs, time_budget=fine_tune_budget,
+                    on_error=lambda p, e: None,
+                    progress=lambda stage, d, t: bar.update(task, description=stage, completed=d, total=t))
         clf.save(output, card)
         confusion_png(cv, confusion, f"{folder.name}: {cv['folds']}-fold accuracy {cv['accuracy']:.3f} "
                                      f"(chance {cv['chance']:.3f})")
@@ -258,6 +294,13 @@ def classify_train(
     out.print(f"accuracy {cv['accuracy']:.3f} ± {cv['accuracy_std']:.3f} (balanced {cv['balanced_accuracy']:.3f}, "
               f"chance {cv['chance']:.3f}) -> {paths['weights']}, {paths['card']}, {confusion}",
               highlight=False, soft_wrap=True)
+    if "fine_tune" in card:
+        ft = card["fine_tune"]
+        out.print(f"fine-tuned conv5_1 + head: {ft['folds']}-fold accuracy {ft['fine_tuned']['accuracy']:.3f} ± "
+                  f"{ft['fine_tuned']['accuracy_std']:.3f}; linear probe on the same folds and statistics "
+                  f"{ft['linear_probe']['accuracy']:.3f} ± {ft['linear_probe']['accuracy_std']:.3f}; the same head "
+                  f"trained alike on the frozen statistics {ft['head_only']['accuracy']:.3f}"
+                  + (" (stopped early: time budget)" if ft["stopped_early"] else ""), highlight=False, soft_wrap=True)
 
 
 @classify_app.command("predict")

@@ -38,7 +38,8 @@ def evaluate(
     device: str = typer.Option("auto", help="auto, cpu, cuda or mps."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Allow --output to replace an input file."),
 ):
-    """Score IMAGE: content/style/TV loss, luminance SSIM to the content, Gram distance to each style."""
+    """Score IMAGE: content/style/TV loss, luminance SSIM to the content, Gram distance, style embedding
+    distance and colour-histogram distance to each style (for a set of results: evaluate-set)."""
     from ..metrics import evaluate as _evaluate
     from ..core.errors import InputError
     from ..methods.gatys.optimize import GatysConfig
@@ -50,12 +51,27 @@ def evaluate(
         cfg = GatysConfig(style_blend=_floats(style_blend, "--style-blend"), style_scale=style_scale,
                           device=device, precision="fp32").validate()
         scores = _evaluate(image, content, style, config=cfg)
+        scores.update(_style_extras(image, style))
     except (InputError, ValueError) as e:
         raise _fail(str(e)) from None
     text = json.dumps(scores, indent=2)
     out.print(text, highlight=False)
     if output is not None:
         _write_json_or_fail(output, scores, "; the scores are printed above")
+
+
+def _style_extras(image: Path, styles: List[Path]) -> dict:
+    """Issue 15: per style, the cosine distance of the style embeddings (:mod:`atelier.analysis.embeddings`,
+    0 = the same style statistics, 2 = opposite) and the Hellinger distance of the RGB histograms (0..1)."""
+    from ..analysis.embeddings import StyleEmbedder
+    from ..core import io as img
+    from ..metrics import histogram_distance
+
+    emb = StyleEmbedder()
+    _, vecs = emb.embed_files([image, *styles])
+    x = img.load_image(image, size=256)
+    return {"style_embedding_distance": [max(0.0, float(1.0 - vecs[0] @ v)) for v in vecs[1:]],
+            "histogram_distance": [histogram_distance(x, img.load_image(p, size=256)) for p in styles]}
 
 
 @app.command()

@@ -37,8 +37,8 @@ def _load_inputs(method, content, styles, mask, size, style_size, max_pixels):
 
 def run_one_pass(method: str, content: Path, styles: List[Path], output: Path, *, size, alpha, blend, mask,
                  style_size, decoder, preserve_color, device, precision, max_pixels, quiet,
-                 wct_layers: Optional[str] = None, metrics: Optional[Path] = None, full_metadata: bool = False
-                 ) -> None:
+                 wct_layers: Optional[str] = None, metrics: Optional[Path] = None, full_metadata: bool = False,
+                 prefilter: str = "none") -> None:
     from .. import __version__
     from ..core import io as img
     from ..core.errors import InputError
@@ -51,6 +51,10 @@ def run_one_pass(method: str, content: Path, styles: List[Path], output: Path, *
         if wct_layers is not None and method != "wct":
             raise ValueError(f"--wct-layers is an option of --method wct, not of --method {method}")
         c, style_imgs, m = _load_inputs(method, content, styles, mask, size, style_size, max_pixels)
+        if prefilter != "none":  # issue 15: clean a noisy or blocky photo first
+            from ..core.prefilter import prefilter as _clean
+
+            c, meta["prefilter"] = _clean(c, prefilter)
         largest = max([c.shape[-2] * c.shape[-1]] + [s.shape[-2] * s.shape[-1] for s in style_imgs])
         check_memory(largest, "one-pass", f"--method {method} at {c.shape[-1]}x{c.shape[-2]}", device=device)
         weights = _floats(blend, "--style-blend")

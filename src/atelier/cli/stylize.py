@@ -18,7 +18,7 @@ from .common import (app, err, _check_outputs, _fail, _floats, _input_files, _me
 
 def _run_stylize(content: Path, styles: List[Path], output: Path, options: dict, *, max_pixels: Optional[int],
                  save_every: Optional[Tuple[int, Path]], metrics: Optional[Path], quiet: bool = False,
-                 overwrite: bool = False, full_metadata: bool = False) -> None:
+                 overwrite: bool = False, full_metadata: bool = False, prefilter: str = "none") -> None:
     """Shared by ``stylize`` and ``demo``: validate everything, run with a progress bar, save."""
 
     from .. import __version__
@@ -40,6 +40,11 @@ def _run_stylize(content: Path, styles: List[Path], output: Path, options: dict,
                 raise ValueError(f"--save-every needs a positive iteration count, got {every}")
             save_dir.mkdir(parents=True, exist_ok=True)
         c = img.load_image(content, max_pixels=max_pixels)
+        used_prefilter = None
+        if prefilter != "none":  # issue 15: clean a noisy or blocky photo first
+            from ..core.prefilter import prefilter as _clean
+
+            c, used_prefilter = _clean(c, prefilter)
         s = [img.load_image(p, max_pixels=max_pixels) for p in styles]
         if init is not None:
             img.open_image(config.init, max_pixels=max_pixels)  # fail now, not after loading VGG
@@ -62,6 +67,8 @@ def _run_stylize(content: Path, styles: List[Path], output: Path, options: dict,
         "parameters": {**config.to_dict(), **({} if full_metadata or init is None
                                                else {"init": _metadata_source(init, False)})},
     }
+    if used_prefilter is not None:
+        meta["prefilter"] = used_prefilter
     total = config.iterations * scales
     columns = [TextColumn("[bold]stylizing"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[losses]}"), TimeElapsedColumn(), TimeRemainingColumn()]
@@ -185,6 +192,7 @@ def stylize(
     save_every: Optional[Tuple[int, Path]] = typer.Option(None, metavar="N DIR", help="Save every N iterations to DIR."),
     metrics: Optional[Path] = typer.Option(None, help="Write metrics JSON here."),
     max_pixels: Optional[int] = typer.Option(None, help="Refuse images larger than this many pixels [default: 100M]."),
+    prefilter: str = typer.Option("none", help="Clean a noisy or JPEG-blocky photo first: auto, nlm, deblock or none."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Allow --output to replace an input file."),
     metadata: str = typer.Option("short", help="Inputs recorded in the output: short (file names and sha256) "
                                  "or full (paths)."),
@@ -197,6 +205,10 @@ def stylize(
     """
     if metadata not in ("short", "full"):
         raise _fail(f"--metadata must be short or full, got {metadata!r}")
+    from ..core.prefilter import PREFILTERS
+
+    if prefilter not in PREFILTERS:
+        raise _fail(f"--prefilter must be one of {', '.join(PREFILTERS)}, got {prefilter!r}")
     dev = _runtime(device, precision)
     if method != "gatys":
         from .onepass import run_one_pass
@@ -206,7 +218,7 @@ def stylize(
         run_one_pass(method, content, style or [], output, size=size, alpha=alpha, blend=style_blend, mask=mask,
                      style_size=style_size, decoder=decoder, preserve_color=preserve_color, device=str(dev),
                      precision=precision, max_pixels=max_pixels, quiet=quiet, wct_layers=wct_layers,
-                     metrics=metrics, full_metadata=metadata == "full")
+                     metrics=metrics, full_metadata=metadata == "full", prefilter=prefilter)
         return
     _refuse_unused(ctx, method, _ARBITRARY_ONLY)
     if not style:
@@ -215,7 +227,7 @@ def stylize(
                     style_blend, init, seed, preserve_color, scales, content_layers, style_layers, pooling,
                     device, precision, weights)
     _run_stylize(content, style, output, opts, max_pixels=max_pixels, save_every=save_every, metrics=metrics,
-                 quiet=quiet, overwrite=overwrite, full_metadata=metadata == "full")
+                 quiet=quiet, overwrite=overwrite, full_metadata=metadata == "full", prefilter=prefilter)
 
 
 def demo_images() -> Tuple[Path, Path]:

@@ -127,6 +127,10 @@ def train(
     temporal: bool = typer.Option(False, "--temporal", help="Also teach stability on video: a temporal loss on "
                                   "photo pairs with a known synthetic motion (no video data needed)."),
     temporal_weight: float = typer.Option(3.0, help="Weight of that temporal loss (with --temporal)."),
+    augment_corruptions: bool = typer.Option(False, "--augment-corruptions",
+                                             help="Feed the network JPEG-compressed, noisy or blurred crops while the "
+                                                  "content target stays clean (results hold up on phone photos)."),
+    augment_share: float = typer.Option(0.75, help="Share of the crops corrupted (with --augment-corruptions)."),
     resume: bool = typer.Option(False, "--resume", help="Continue from OUTPUT's checkpoint (.ckpt)."),
     time_budget: Optional[str] = typer.Option(None, help="Stop after this long (600, 8m, 1.5h), save and export."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
@@ -140,7 +144,8 @@ def train(
         batch_size=batch_size, steps=steps, lr=lr, content_weight=content_weight, style_weight=style_weight,
         tv_weight=tv_weight, style_scale=style_scale, width=width, scale_jitter=jitter, precision=precision,
         device=device, seed=seed, checkpoint_every=checkpoint_every, preview_every=preview_every,
-        init_from=str(init_from) if init_from else None, temporal_weight=temporal_weight if temporal else 0.0)), steps,
+        init_from=str(init_from) if init_from else None, temporal_weight=temporal_weight if temporal else 0.0,
+        augment_corruptions=augment_share if augment_corruptions else 0.0)), steps,
         _input_files(style=list(style), content=[p for p in content_dir if p.is_file()]), device, precision)
     _run_training(trainer, paths, steps, resume, quiet,
                   lambda L: f"content {L['content']:.3g} style {L['style']:.3g} tv {L['tv']:.3g}"

@@ -94,6 +94,9 @@ class TrainConfig:
             the network stable on video with no optical flow at inference
             (:mod:`atelier.training.temporal`; an extra network pass per step).
         motion: the random motions of that loss (:class:`~atelier.training.temporal.Motion`).
+        augment_corruptions: share in [0, 1] of the training crops that the network sees
+            JPEG-compressed, noisy or blurred while the content target stays the clean crop
+            (:mod:`atelier.training.augment`; 0: none). Makes results hold up on phone photos.
     """
 
     styles: Sequence[PathLike] = ()
@@ -122,6 +125,7 @@ class TrainConfig:
     in_memory: bool = False
     temporal_weight: float = 0.0
     motion: Motion = Motion()
+    augment_corruptions: float = 0.0
 
     def validate(self) -> "TrainConfig":
         """Check every field; returns self.
@@ -140,6 +144,9 @@ class TrainConfig:
         check_training_fields(self, non_negative=("content_weight", "style_weight", "tv_weight", "temporal_weight"),
                               positive=("lr", "style_scale", "width"))
         validate_layers(self.content_layers, self.style_layers)
+        if not 0.0 <= float(self.augment_corruptions) <= 1.0:
+            raise ValueError(f"augment_corruptions (the share of corrupted crops, --augment-share) must be in [0, 1], "
+                             f"got {self.augment_corruptions}")
         return self
 
     def to_dict(self) -> dict:
@@ -287,9 +294,22 @@ class FeedForwardTrainer(BaseTrainer):
         self.initialized_from = ckpt.get("initialized_from")
 
     # -- training -----------------------------------------------------------------------
-    def losses(self, x: torch.Tensor, style_index: torch.Tensor) -> dict[str, torch.Tensor]:
+    def network_input(self, x: torch.Tensor, step: int) -> torch.Tensor:
+        """What the network is fed for clean crops ``x`` at 0-based ``step``: ``x`` itself, or with
+        ``augment_corruptions`` > 0 a corrupted copy (:func:`atelier.training.augment.corrupt_batch`,
+        a pure function of (seed, step)); ``x`` is never modified."""
+        if not self.config.augment_corruptions:
+            return x
+        from ...training.augment import corrupt_batch
+
+        return corrupt_batch(x, self.config.seed, step, float(self.config.augment_corruptions))[0]
+
+    def losses(self, x: torch.Tensor, style_index: torch.Tensor,
+               net_input: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """Losses of the network on crops ``x`` (float32 (B, 3, S, S) in [0, 1], on ``device``)
-        with per-item style indices ``style_index`` (int64 (B,), CPU).
+        with per-item style indices ``style_index`` (int64 (B,), CPU). ``net_input`` (same shape):
+        what the network is fed instead of ``x`` (a corrupted copy); the content target is
+        always ``x``.
 
         Returns:
             float32 scalars ``content``, ``style``, ``tv`` (unweighted) and ``total`` (weighted),
@@ -301,7 +321,7 @@ class FeedForwardTrainer(BaseTrainer):
         with torch.no_grad():
             content_targets = self.encoder(x, cfg.content_layers, self.precision)
         with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
-            y = self.model(x, onehot)
+            y = self.model(x if net_input is None else net_input, onehot)
         y = y.float()
         feats = self.encoder(y, set(cfg.content_layers) | set(cfg.style_layers), self.precision)
         lc = sum(content_loss(feats[n], content_targets[n]) for n in cfg.content_layers) / len(cfg.content_layers)
@@ -332,6 +352,8 @@ class FeedForwardTrainer(BaseTrainer):
     def _step_losses(self) -> dict[str, torch.Tensor]:
         x = self.batch(self.step).to(self.device, non_blocking=True)
         style_index = torch.randint(self.num_styles, (x.shape[0],), generator=self.generator)
+        if self.config.augment_corruptions:
+            return self.losses(x, style_index, self.network_input(x, self.step))
         return self.losses(x, style_index)
 
     def preview(self) -> torch.Tensor:
