@@ -219,7 +219,7 @@ async function newRound() {
   $("new-round").disabled = true;
   let r;
   try { r = await postJSON(`/api/explore/${encodeURIComponent(profile())}/rounds`,
-                           { content: state.content, styles: state.styles.slice(0, 2), size: 256 }); }
+                           { content: state.content, styles: state.styles.slice(0, 2), size: Math.min(256, +$("size").value) }); }
   catch (e) { $("explore-summary").textContent = e.message; $("new-round").disabled = false; return; }
   state.round = r;
   const el = $("variants"); el.innerHTML = "";
