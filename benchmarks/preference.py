@@ -39,7 +39,10 @@ from atelier.studio.preference import STUDIO_SPACE, PreferenceModel, Space
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
-def user_pick(space: Space, ideal: dict, shown: list, temperature: float, rng: np.random.Generator) -> int:
+def user_pick(space: Space, ideal: dict, shown: list, temperature: float, rng: np.random.Generator,
+              kind: str = "squared") -> int:
+    """The simulated user's pick. ``squared``: utility falls with the squared distance (inside the
+    learner's model class); ``abs``: with the L1 distance (outside it: a kink at the ideal)."""
     util = []
     for s in shown:
         d2, miss = 0.0, 0
@@ -47,8 +50,9 @@ def user_pick(space: Space, ideal: dict, shown: list, temperature: float, rng: n
             if d.categorical:
                 miss += s[d.name] != ideal[d.name]
             else:
-                d2 += (d.to_unit(s[d.name]) - d.to_unit(ideal[d.name])) ** 2
-        util.append(-(d2 + 0.1 * miss) / temperature)
+                diff = abs(d.to_unit(s[d.name]) - d.to_unit(ideal[d.name]))
+                d2 += diff ** 2 if kind == "squared" else diff
+        util.append(-(d2 + (0.1 if kind == "squared" else 0.3) * miss) / temperature)
     return int(np.argmax(np.asarray(util) + rng.gumbel(size=len(util))))
 
 
@@ -62,7 +66,7 @@ def grid(space: Space, rng: np.random.Generator) -> list:
 
 
 def run_user(strategy: str, space: Space, ideal: dict, seed: int, max_rounds: int, temperature: float,
-             grid_points: list) -> int | None:
+             grid_points: list, kind: str = "squared") -> int | None:
     rng = np.random.default_rng(seed)
     model = PreferenceModel(space)
     for r in range(1, max_rounds + 1):
@@ -75,7 +79,7 @@ def run_user(strategy: str, space: Space, ideal: dict, seed: int, max_rounds: in
             shown = grid_points[i:i + 4]
         if min(space.distance(s, ideal) for s in shown) <= 0.1 + 1e-9:
             return r
-        picked = user_pick(space, ideal, shown, temperature, rng)
+        picked = user_pick(space, ideal, shown, temperature, rng, kind)
         if strategy == "learner":
             model.observe(shown, picked)
     return None
@@ -92,7 +96,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--users", type=int, default=50)
     ap.add_argument("--max-rounds", type=int, default=300)
-    ap.add_argument("--temperatures", default="0.02,0.05", help="user noise levels (comma-separated)")
+    ap.add_argument("--users-models", default="squared:0.02,squared:0.05,abs:0.1",
+                    help="simulated users as KIND:TEMPERATURE (comma-separated); KIND squared or abs")
     ap.add_argument("--json", type=pathlib.Path, default=None)
     args = ap.parse_args(argv)
     space = STUDIO_SPACE
@@ -101,8 +106,9 @@ def main(argv=None) -> int:
                             "every categorical one", "variants_per_round": 4,
                "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
                "python": platform.python_version(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-               "by_temperature": {}}
-    for temp in [float(t) for t in args.temperatures.split(",")]:
+               "by_user_model": {}}
+    for spec in args.users_models.split(","):
+        kind, temp = spec.split(":")[0], float(spec.split(":")[1])
         per = {}
         for strategy in ("learner", "random", "grid"):
             t0 = time.perf_counter()
@@ -111,14 +117,14 @@ def main(argv=None) -> int:
                 urng = np.random.default_rng(1000 + u)
                 ideal = space.random(urng)
                 pts = grid(space, np.random.default_rng(7))
-                rounds.append(run_user(strategy, space, ideal, 2000 + u, args.max_rounds, temp, pts))
+                rounds.append(run_user(strategy, space, ideal, 2000 + u, args.max_rounds, temp, pts, kind))
             per[strategy] = {**summarize(rounds, args.max_rounds), "seconds": time.perf_counter() - t0}
-            print(f"T={temp} {strategy:8s} mean {per[strategy]['mean_rounds']:6.1f} median "
+            print(f"{kind} T={temp} {strategy:8s} mean {per[strategy]['mean_rounds']:6.1f} median "
                   f"{per[strategy]['median_rounds']:5.1f} not reached {per[strategy]['not_reached']} "
                   f"({per[strategy]['seconds']:.1f} s)", flush=True)
         per["learner_over_random_mean"] = per["learner"]["mean_rounds"] / per["random"]["mean_rounds"]
         per["learner_over_random_median"] = per["learner"]["median_rounds"] / per["random"]["median_rounds"]
-        results["by_temperature"][str(temp)] = per
+        results["by_user_model"][spec] = per
     if args.json:
         args.json.write_text(json.dumps(results, indent=1) + "\n")
     return 0

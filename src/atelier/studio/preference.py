@@ -127,9 +127,10 @@ class Space:
 
 
 def studio_space(n_styles: int = 1, methods: Sequence[str] = ("adain", "wct")) -> Space:
-    """The space Explore varies: method, style strength (alpha), style scale, colour mode and,
-    with two or more style images, the weight of the first style (``blend``)."""
-    dims = [Dim("method", choices=tuple(methods)), Dim("alpha", 0.0, 1.0), Dim("style_scale", 0.5, 2.0, log=True),
+    """The space Explore varies: method, style strength (alpha, 0.2 ... 1: below that the result is
+    mostly the photo), style scale (0.5 ... 2, log scale), colour mode and, with two or more style
+    images, the weight of the first style (``blend``)."""
+    dims = [Dim("method", choices=tuple(methods)), Dim("alpha", 0.2, 1.0), Dim("style_scale", 0.5, 2.0, log=True),
             Dim("preserve_color", choices=("none", "luminance", "histogram"))]
     if n_styles >= 2:
         dims.append(Dim("blend", 0.0, 1.0))
