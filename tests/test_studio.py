@@ -194,13 +194,17 @@ def test_queue_survives_bad_jobs(studio, ids, monkeypatch):
     assert state["status"] == "failed" and "soon-broken" not in state["error"] and "\n" not in state["error"]
 
     real = jobs_module.render
-    calls = []
+    calls, spans = [], []
 
     def boom(params, *a, **k):
         calls.append(params)
-        if len(calls) == 1:
-            raise RuntimeError("simulated crash")
-        return real(params, *a, **k)
+        t0 = time.perf_counter()
+        try:
+            if len(calls) == 1:
+                raise RuntimeError("simulated crash")
+            return real(params, *a, **k)
+        finally:
+            spans.append((t0, time.perf_counter()))
 
     monkeypatch.setattr(jobs_module, "render", boom)
     crash = studio.post("/api/jobs", json={"method": "adain", "content": ids["content"], "styles": [ids["style"]],
@@ -211,6 +215,20 @@ def test_queue_survives_bad_jobs(studio, ids, monkeypatch):
     assert s1["status"] == "failed" and "simulated crash" in s1["error"]
     assert s2["status"] == "done"
     assert not (studio.data / "results" / f"{crash['id']}.png").exists()
+    spans.sort()
+    assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))  # one job at a time
+
+
+def test_studio_command_checks_and_host_warning():
+    from typer.testing import CliRunner
+
+    from atelier.cli import app
+    from atelier.cli.studio import _is_loopback
+
+    assert _is_loopback("127.0.0.1") and _is_loopback("::1") and _is_loopback("localhost")
+    assert not _is_loopback("0.0.0.0") and not _is_loopback("192.168.1.5") and not _is_loopback("example.org")
+    r = CliRunner().invoke(app, ["studio", "--port", "70000"])
+    assert r.exit_code == 2 and "--port must be 1..65535" in r.output
 
 
 def test_explore_rounds_picks_and_preset(studio, ids, tmp_path, monkeypatch):

@@ -92,7 +92,15 @@ function updateVisibility() {
 for (const id of ["strength", "style-scale", "size", "iterations", "blend"]) {
   $(id).addEventListener("input", () => { $(`${id}-out`).textContent = $(id).value; changed(false); });
 }
-for (const id of ["method", "preserve-color", "builtin-style"]) $(id).addEventListener("change", () => changed(true));
+for (const id of ["preserve-color", "builtin-style"]) $(id).addEventListener("change", () => changed(true));
+$("method").addEventListener("change", () => {
+  // Gatys: strength 0.5 is its default style weight (10); the one-pass methods start at full style
+  const gatys = $("method").value === "gatys";
+  if (gatys !== (state.lastMethod === "gatys")) {
+    $("strength").value = gatys ? 0.5 : 1; $("strength-out").textContent = $("strength").value;
+  }
+  state.lastMethod = $("method").value; changed(true);
+});
 
 function params() {
   const m = method();
