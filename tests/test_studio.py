@@ -132,6 +132,7 @@ def test_fast_job_result_has_its_parameters(studio, ids):
     assert _wait(studio, again["id"])["status"] == "done" and again["params"] == state["params"]
 
 
+@pytest.mark.slow
 def test_feed_forward_model_and_gatys_progress(studio, ids):
     ff = studio.post("/api/jobs", json={"method": "starry_night", "content": ids["content"], "size": 80,
                                         "strength": 0.5, "style_scale": 2.0}).json()
@@ -162,6 +163,7 @@ def test_bad_jobs_are_refused(studio, ids, change, status, words):
     assert words in json.dumps(r.json()["detail"])
 
 
+@pytest.mark.slow
 def test_cancel_a_running_job_leaves_no_file(studio, ids):
     g = studio.post("/api/jobs", json={"method": "gatys", "content": ids["content"], "styles": [ids["style"]],
                                        "size": 64, "iterations": 2000}).json()
@@ -231,6 +233,7 @@ def test_studio_command_checks_and_host_warning():
     assert r.exit_code == 2 and "--port must be 1..65535" in r.output
 
 
+@pytest.mark.slow
 def test_explore_rounds_picks_and_preset(studio, ids, tmp_path, monkeypatch):
     monkeypatch.setenv("ATELIER_CONFIG_DIR", str(tmp_path / "config"))
     r = studio.post("/api/explore/alice/rounds", json={"content": ids["content"], "styles": [ids["style"]],
@@ -274,3 +277,11 @@ def test_stylize_with_a_preset(tmp_path, monkeypatch, content_path, style_path):
                                  "-o", str(tmp_path / "x.png")])
     assert r.exit_code == 2 and "no preset named 'missing'" in r.output
     assert not (tmp_path / "x.png").exists()
+
+
+def test_a_full_queue_refuses_new_jobs(studio, ids, monkeypatch):
+    monkeypatch.setattr(jobs_module, "MAX_PENDING", 0)
+    r = studio.post("/api/jobs", json={"method": "adain", "content": ids["content"], "styles": [ids["style"]]})
+    assert r.status_code == 429 and "already waiting" in r.json()["detail"]
+    r = studio.post("/api/explore/carol/rounds", json={"content": ids["content"], "styles": [ids["style"]]})
+    assert r.status_code == 429 and studio.get("/api/explore/carol").json()["rounds"] == 0

@@ -35,7 +35,7 @@ from ..core import io as img
 from ..core.decode import open_image
 from ..core.errors import InputError
 from ..core.files import atomic_write
-from .jobs import JobQueue
+from .jobs import JobQueue, QueueFull
 from .store import ID_PATTERN, IMAGE_ID_PATTERN, Store, new_id
 
 __all__ = ["JobRequest", "create_app", "DEFAULT_MAX_UPLOAD_BYTES"]
@@ -156,6 +156,10 @@ def create_app(data_dir, *, max_pixels: Optional[int] = None,
     app = FastAPI(title="Atelier Studio", version=__version__,
                   description="Local neural style transfer studio: upload images, run jobs, learn preferences.")
     app.state.store, app.state.queue, app.state.methods = store, jobs, methods
+
+    @app.exception_handler(QueueFull)
+    async def _queue_full(request: Request, exc: QueueFull):
+        return JSONResponse({"detail": str(exc)}, status_code=429)
 
     @app.exception_handler(InputError)
     async def _input_error(request: Request, exc: InputError):

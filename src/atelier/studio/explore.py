@@ -83,6 +83,10 @@ def new_round(body: RoundRequest, request: Request, profile: str = Path(..., pat
     settings = _model(st.store, profile).propose(VARIANTS, np.random.default_rng())
     reqs = [JobRequest(**setting_to_job(s, body.content, body.styles, body.size)) for s in settings]
     inputs = [check_request(r, st.store, st.methods) for r in reqs]  # all checked before any is queued
+    from .jobs import MAX_PENDING, QueueFull
+
+    if st.queue.pending() + VARIANTS > MAX_PENDING:
+        raise QueueFull(f"{MAX_PENDING} jobs are already waiting; wait for them or cancel some")
     jobs = [st.queue.submit(r.model_dump(), i, origin="explore").public() for r, i in zip(reqs, inputs)]
     round_id = new_id()
     st.store.add_round(round_id, profile, settings, [j["id"] for j in jobs])

@@ -24,8 +24,14 @@ from ..core.errors import InputError
 from .render import JobCancelled, render
 from .store import Store, new_id
 
-__all__ = ["Job", "JobQueue"]
+__all__ = ["Job", "JobQueue", "MAX_PENDING", "QueueFull"]
 log = logging.getLogger("atelier.studio")
+#: Most jobs waiting or running at once; more are refused (HTTP 429) rather than piling up.
+MAX_PENDING = 64
+
+
+class QueueFull(Exception):
+    """Too many jobs are waiting."""
 
 
 @dataclass
@@ -75,7 +81,13 @@ class JobQueue:
     # -- public --------------------------------------------------------------------------
     def submit(self, params: dict, inputs: dict, origin: str = "studio") -> Job:
         """Queue a job. ``inputs``: ``content``, ``styles`` and ``mask`` file paths (already
-        resolved inside the data folder)."""
+        resolved inside the data folder).
+
+        Raises:
+            QueueFull: :data:`MAX_PENDING` jobs are already waiting or running.
+        """
+        if self.pending() >= MAX_PENDING:
+            raise QueueFull(f"{MAX_PENDING} jobs are already waiting; wait for them or cancel some")
         job = Job(new_id(), params)
         job.inputs = inputs  # type: ignore[attr-defined]
         self.store.add_job(job.id, params, origin)
@@ -144,6 +156,7 @@ class JobQueue:
     def _end(self, job: Job, status: str, *, message: str, error: Optional[str] = None,
              result: Optional[str] = None, meta: Optional[dict] = None) -> None:
         job.status, job.message, job.error = status, message, error
+        job.preview = None  # the result file replaces it; ended jobs keep no image in memory
         if status == "done":
             job.progress = 1.0
         self.store.finish_job(job.id, status, error, result, meta)
@@ -191,6 +204,4 @@ class JobQueue:
         meta = {"atelier_version": __version__, "studio_job": job.id, "parameters": job.params, **meta}
         name = f"{job.id}.png"
         img.save_image(out, self.store.results / name, meta)
-        job.preview = _png(out)
-        job.preview_version += 1
         self._end(job, "done", message="done", result=name, meta=meta)
