@@ -285,3 +285,13 @@ def test_a_full_queue_refuses_new_jobs(studio, ids, monkeypatch):
     assert r.status_code == 429 and "already waiting" in r.json()["detail"]
     r = studio.post("/api/explore/carol/rounds", json={"content": ids["content"], "styles": [ids["style"]]})
     assert r.status_code == 429 and studio.get("/api/explore/carol").json()["rounds"] == 0
+
+
+def test_the_page_needs_no_internet(studio):
+    assert studio.get("/").status_code == 200  # redirected to the static page
+    for name in ("index.html", "app.js", "style.css"):
+        r = studio.get(f"/static/{name}")
+        assert r.status_code == 200 and len(r.text) > 500
+        assert "http://" not in r.text and "https://" not in r.text and "//cdn" not in r.text
+    assert studio.get("/docs").status_code == 404  # Swagger UI would load from a CDN
+    assert studio.get("/openapi.json").json()["info"]["title"] == "Atelier Studio"

@@ -59,6 +59,8 @@ def test_studio_in_a_browser(server):
             page = browser.new_page(viewport={"width": 1280, "height": 800})
             errors = []
             page.on("pageerror", lambda e: errors.append(str(e)))
+            outside = []  # the page must not fetch anything from elsewhere (no CDN)
+            page.on("request", lambda r: None if r.url.startswith((server, "data:")) else outside.append(r.url))
             page.goto(server + "/")
             page.wait_for_selector("#content-list img")
             page.set_input_files("#content-file", str(photo))
@@ -88,5 +90,6 @@ def test_studio_in_a_browser(server):
             assert page.locator("#history .card").count() == 1  # Explore variants stay out of the history
             assert "adain" in page.inner_text("#history .card .meta")
             assert not errors, errors
+            assert not outside, outside
         finally:
             browser.close()

@@ -1,5 +1,5 @@
-"""The studio's web app: a REST API (FastAPI, OpenAPI schema at ``/openapi.json``, docs at
-``/docs``) and the static page that uses it (``/``).
+"""The studio's web app: a REST API (FastAPI, OpenAPI schema at ``/openapi.json``; no Swagger
+page, which would load scripts from a CDN) and the static page that uses it (``/``).
 
 Endpoints (all JSON unless said otherwise; errors are ``{"detail": "one line"}`` with a 4xx
 status):
@@ -153,7 +153,8 @@ def create_app(data_dir, *, max_pixels: Optional[int] = None,
     _bundle(store)
     jobs = JobQueue(store, max_pixels=max_pixels)
     methods = _methods()
-    app = FastAPI(title="Atelier Studio", version=__version__,
+    # no /docs or /redoc: FastAPI's pages load their scripts from a CDN, and the studio works offline
+    app = FastAPI(title="Atelier Studio", version=__version__, docs_url=None, redoc_url=None,
                   description="Local neural style transfer studio: upload images, run jobs, learn preferences.")
     app.state.store, app.state.queue, app.state.methods = store, jobs, methods
 

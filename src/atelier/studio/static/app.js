@@ -1,4 +1,4 @@
-// Atelier Studio page: plain JavaScript over the REST API (see /docs). No external assets.
+// Atelier Studio page: plain JavaScript over the REST API (schema: /openapi.json). No external assets.
 "use strict";
 const $ = (id) => document.getElementById(id);
 const state = { images: [], methods: {}, content: null, styles: [], mask: null, job: null, result: null,
