@@ -98,10 +98,12 @@ def main(argv=None) -> int:
     ap.add_argument("--max-rounds", type=int, default=300)
     ap.add_argument("--users-models", default="squared:0.02,squared:0.05,abs:0.1",
                     help="simulated users as KIND:TEMPERATURE (comma-separated); KIND squared or abs")
+    ap.add_argument("--user-seed", type=int, default=1000, help="seed of the first user's ideal (then +1 per user)")
     ap.add_argument("--json", type=pathlib.Path, default=None)
     args = ap.parse_args(argv)
     space = STUDIO_SPACE
-    results = {"space": space.to_json(), "users": args.users, "max_rounds": args.max_rounds,
+    results = {"space": space.to_json(), "users": args.users, "user_seed": args.user_seed,
+               "max_rounds": args.max_rounds,
                "criterion": "a shown variant within 0.1 (unit scale) on every continuous parameter and equal on "
                             "every categorical one", "variants_per_round": 4,
                "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
@@ -114,10 +116,11 @@ def main(argv=None) -> int:
             t0 = time.perf_counter()
             rounds = []
             for u in range(args.users):
-                urng = np.random.default_rng(1000 + u)
+                urng = np.random.default_rng(args.user_seed + u)
                 ideal = space.random(urng)
                 pts = grid(space, np.random.default_rng(7))
-                rounds.append(run_user(strategy, space, ideal, 2000 + u, args.max_rounds, temp, pts, kind))
+                rounds.append(run_user(strategy, space, ideal, args.user_seed + 1000 + u, args.max_rounds, temp, pts,
+                                       kind))
             per[strategy] = {**summarize(rounds, args.max_rounds), "seconds": time.perf_counter() - t0}
             print(f"{kind} T={temp} {strategy:8s} mean {per[strategy]['mean_rounds']:6.1f} median "
                   f"{per[strategy]['median_rounds']:5.1f} not reached {per[strategy]['not_reached']} "
