@@ -15,7 +15,7 @@ from PIL import Image
 from conftest import data_file, require_extra
 
 require_extra("fastapi")
-require_extra("multipart")
+require_extra("python_multipart")
 from fastapi.testclient import TestClient  # noqa: E402
 
 from atelier.core import io as img  # noqa: E402
@@ -126,8 +126,20 @@ def test_fast_job_result_has_its_parameters(studio, ids):
     assert meta["alpha"] == 0.8 and meta["style_size"] == 144
     with Image.open(path) as im:
         assert max(im.size) == 96
+    # a region mask (AdaIN/WCT, two styles): the left half gets the first style, the right the second
+    half = np.zeros((60, 80), np.uint8)
+    half[:, :40] = 255
+    buf = io.BytesIO()
+    Image.fromarray(half).save(buf, format="PNG")
+    mask = _upload(studio, buf.getvalue(), "mask.png", "mask").json()
+    both = studio.post("/api/jobs", json={**body, "mask": mask["id"]})
+    assert both.status_code == 400 and "not both" in both.json()["detail"]
+    masked = studio.post("/api/jobs", json={**body, "mask": mask["id"], "blend": None}).json()
+    ms = _wait(studio, masked["id"])
+    assert ms["status"] == "done", ms["error"]
+    assert img.read_metadata(studio.data / "results" / f"{masked['id']}.png")["mask"] is True
     history = studio.get("/api/history").json()
-    assert history[0]["id"] == job["id"]
+    assert history[0]["id"] == masked["id"] and history[1]["id"] == job["id"]
     again = studio.post(f"/api/jobs/{job['id']}/reproduce").json()
     assert _wait(studio, again["id"])["status"] == "done" and again["params"] == state["params"]
 

@@ -121,6 +121,8 @@ def check_request(req: JobRequest, store: Store, methods: dict) -> dict:
     if req.mask is not None:
         if req.method not in ("adain", "wct") or len(styles) != 2:
             raise HTTPException(400, "a mask needs method adain or wct and exactly two styles")
+        if req.blend is not None:
+            raise HTTPException(400, "give either blend (mixing the styles) or a mask (placing them), not both")
         mask = store.image_path(req.mask)
         if mask is None:
             raise HTTPException(404, f"no image with id {req.mask}")

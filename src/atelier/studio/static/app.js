@@ -85,7 +85,8 @@ function updateVisibility() {
     $("builtin-style").innerHTML = m.builtin_styles.map((s, i) => `<option value="${i}">${s.replace(/\.\w+$/, "")}</option>`).join("");
     $("builtin-style").dataset.model = m.name;
   }
-  $("blend-row").classList.toggle("hidden", !(m.styles === "images" && state.styles.length === 2));
+  const masked = state.mask && (m.name === "adain" || m.name === "wct");
+  $("blend-row").classList.toggle("hidden", !(m.styles === "images" && state.styles.length === 2) || !!masked);
   $("mask-row").classList.toggle("hidden", !((m.name === "adain" || m.name === "wct") && state.styles.length === 2));
   $("style-list").style.opacity = m.styles === "builtin" ? 0.4 : 1;
 }
@@ -107,11 +108,12 @@ function params() {
   const p = { method: m.name, content: state.content, styles: m.styles === "images" ? state.styles : [],
               size: +$("size").value, strength: +$("strength").value, style_scale: +$("style-scale").value,
               preserve_color: $("preserve-color").value, iterations: +$("iterations").value };
-  if (m.styles === "images" && state.styles.length === 2) { const b = +$("blend").value; p.blend = [b, 1 - b]; }
+  const masked = state.mask && (m.name === "adain" || m.name === "wct") && state.styles.length === 2;
+  if (m.styles === "images" && state.styles.length === 2 && !masked) { const b = +$("blend").value; p.blend = [b, 1 - b]; }
   if (m.styles === "builtin" && (m.builtin_styles || []).length > 1) {
     p.blend = m.builtin_styles.map((_, i) => (i === +$("builtin-style").value ? 1 : 0));
   }
-  if (state.mask && (m.name === "adain" || m.name === "wct") && state.styles.length === 2) p.mask = state.mask;
+  if (masked) p.mask = state.mask;
   return p;
 }
 let debounce = null;
