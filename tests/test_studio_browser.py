@@ -76,6 +76,11 @@ def test_studio_in_a_browser(server):
             page.wait_for_function("(i => Math.max(i.naturalWidth, i.naturalHeight) === 96)(document.getElementById('after'))")
             assert "done" in page.inner_text("#status")
             assert page.get_attribute("#download", "href").endswith("/result?download=true")
+            # a fast method reruns by itself when a slider moves (debounced)
+            first = page.evaluate("document.getElementById('after').src")
+            page.eval_on_selector("#strength", "e => { e.value = 0.5; e.dispatchEvent(new Event('input')); }")
+            page.wait_for_function(f"(s => s.includes('/result') && s !== {first!r})(document.getElementById('after').src)",
+                                   timeout=60_000)
 
             page.click("#tab-explore")
             page.click("#new-round")
@@ -87,8 +92,8 @@ def test_studio_in_a_browser(server):
             page.click("#tab-history")
             page.wait_for_selector("#history .card img")
             page.wait_for_function("(i => Math.max(i.naturalWidth, i.naturalHeight) === 96)(document.querySelector('#history .card img'))")
-            assert page.locator("#history .card").count() == 1  # Explore variants stay out of the history
-            assert "adain" in page.inner_text("#history .card .meta")
+            assert page.locator("#history .card").count() == 2  # Explore variants stay out of the history
+            assert "strength 0.5" in page.inner_text("#history .card .meta")  # newest first
             assert not errors, errors
             assert not outside, outside
         finally:
