@@ -48,6 +48,8 @@ class Job:
     preview_version: int = 0
     created: float = field(default_factory=time.time)
     cancel: threading.Event = field(default_factory=threading.Event)
+    #: ``content``, ``styles``, ``mask``: files in the data folder (never sent to the client).
+    inputs: dict = field(default_factory=dict, repr=False)
 
     def public(self) -> dict:
         return {"id": self.id, "status": self.status, "progress": round(self.progress, 4), "message": self.message,
@@ -88,8 +90,7 @@ class JobQueue:
         """
         if self.pending() >= MAX_PENDING:
             raise QueueFull(f"{MAX_PENDING} jobs are already waiting; wait for them or cancel some")
-        job = Job(new_id(), params)
-        job.inputs = inputs  # type: ignore[attr-defined]
+        job = Job(new_id(), params, inputs=inputs)
         self.store.add_job(job.id, params, origin)
         with self._lock:
             self._jobs[job.id] = job
@@ -186,7 +187,7 @@ class JobQueue:
                 job.preview = _png(image)
                 job.preview_version += 1
 
-        inputs = job.inputs  # type: ignore[attr-defined]
+        inputs = job.inputs
         try:
             out, meta = render(job.params, inputs["content"], inputs["styles"], inputs.get("mask"),
                                cancelled=job.cancel.is_set, on_progress=on_progress, max_pixels=self.max_pixels)
