@@ -18,6 +18,7 @@ LAYERS = [
     ("atelier.training", 2), ("atelier.zoo", 2),
     ("atelier.methods", 3),
     ("atelier.analysis", 4),
+    ("atelier.studio", 5),  # issue 16: the web studio (an interface)
     ("atelier.cli", 5), ("atelier.api", 5), ("atelier.image", 5), ("atelier", 5),
 ]
 

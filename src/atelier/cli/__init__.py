@@ -17,6 +17,7 @@ def _load_app():
     from . import analysis, inspect, models, stylize, train, video  # noqa: F401  (the command groups register themselves)
     from . import sketch  # noqa: F401  (issue 17: atelier sketch)
     from . import evaluation  # noqa: F401  (robustness, evaluate-set: issue 15)
+    from . import studio  # noqa: F401  (issue 16: the web studio)
 
     return app
 

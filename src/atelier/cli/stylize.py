@@ -197,6 +197,8 @@ def stylize(
     metadata: str = typer.Option("short", help="Inputs recorded in the output: short (file names and sha256) "
                                  "or full (paths)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    preset: Optional[str] = typer.Option(None, help="A preset saved from the studio's Explore (method, alpha, "
+                                         "style scale, colours, blend); options on the command line win."),
 ):
     """Stylize CONTENT with one or more --style images (default: Gatys et al. optimization).
 
@@ -209,6 +211,11 @@ def stylize(
 
     if prefilter not in PREFILTERS:
         raise _fail(f"--prefilter must be one of {', '.join(PREFILTERS)}, got {prefilter!r}")
+    if preset is not None:
+        v = _apply_preset(ctx, preset, content, style, size, dict(method=method, alpha=alpha, style_scale=style_scale,
+                          style_size=style_size, preserve_color=preserve_color, style_blend=style_blend))
+        method, alpha, style_scale, style_size, preserve_color, style_blend = (
+            v["method"], v["alpha"], v["style_scale"], v["style_size"], v["preserve_color"], v["style_blend"])
     dev = _runtime(device, precision)
     if method != "gatys":
         from .onepass import run_one_pass
@@ -228,6 +235,40 @@ def stylize(
                     device, precision, weights)
     _run_stylize(content, style, output, opts, max_pixels=max_pixels, save_every=save_every, metrics=metrics,
                  quiet=quiet, overwrite=overwrite, full_metadata=metadata == "full", prefilter=prefilter)
+
+
+def _apply_preset(ctx: typer.Context, name: str, content: Path, style, size, values: dict) -> dict:
+    """Fill the options not given on the command line from a studio preset (issue 16): its
+    style scale becomes --style-scale (gatys) or --style-size = scale x output size (adain, wct)."""
+    from ..core.errors import InputError
+    from ..studio.presets import load_preset
+
+    try:
+        p = load_preset(name)
+    except InputError as e:
+        raise _fail(str(e)) from None
+    given = lambda k: (src := ctx.get_parameter_source(k)) is not None and src.name in ("COMMANDLINE", "ENVIRONMENT")  # noqa: E731
+    out = dict(values)
+    for key, opt in (("method", "method"), ("alpha", "alpha"), ("preserve_color", "preserve_color")):
+        if key in p and not given(opt):
+            out[opt] = p[key]
+    if p.get("blend") is not None and len(style or []) == 2 and not given("style_blend"):
+        out["style_blend"] = f"{float(p['blend']):.4g},{1 - float(p['blend']):.4g}"
+    if "style_scale" in p:
+        if out["method"] == "gatys" and not given("style_scale"):
+            out["style_scale"] = float(p["style_scale"])
+        elif out["method"] in ("adain", "wct") and not given("style_size"):
+            longest = size
+            if longest is None:
+                try:
+                    from PIL import Image
+
+                    with Image.open(content) as im:
+                        longest = max(im.size)
+                except (OSError, ValueError):
+                    longest = 512  # the content's own problem is reported when it is loaded
+            out["style_size"] = max(16, round(float(p["style_scale"]) * longest))
+    return out
 
 
 def demo_images() -> Tuple[Path, Path]:

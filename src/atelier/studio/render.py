@@ -1,0 +1,152 @@
+"""Running one studio job: the studio's parameters mapped onto the methods, the way
+``atelier stylize`` calls them (cli/stylize.py, cli/onepass.py).
+
+The studio's parameters, the same for every method:
+
+* ``strength`` in [0, 1]: AdaIN/WCT ``alpha``; Gatys ``style_weight = 10 ** (4 * strength - 1)``
+  (0.5 gives the default 10; 0 gives 0.1, 1 gives 1000); a feed-forward model's output
+  mixed with the content photo in pixels (``strength * out + (1 - strength) * content``).
+* ``style_scale`` (0.25 ... 4): style image longest side relative to the output's: Gatys
+  ``style_scale``; AdaIN/WCT ``style_size = style_scale * size``; a feed-forward model runs
+  at ``size / style_scale`` and the result is resized to ``size`` (larger strokes above 1).
+* ``size``: longest side of the output in pixels; ``preserve_color``: ``none``,
+  ``luminance``, ``histogram``; ``blend``: one weight per style image (Gatys, AdaIN, WCT)
+  or per built-in style of a multi-style model; ``mask``: AdaIN/WCT with two styles, the
+  first where the mask is white.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Callable, Optional
+
+import torch
+
+from ..core import color
+from ..core import io as img
+from ..core.limits import check_memory
+
+__all__ = ["JobCancelled", "FAST_METHODS", "gatys_style_weight", "render"]
+
+#: Methods that take well under a few seconds at studio sizes (rerun live as sliders move).
+FAST_METHODS = ("adain", "wct")
+_MODELS: dict = {}
+_MODELS_LOCK = threading.Lock()
+
+
+class JobCancelled(Exception):
+    """The job was cancelled (raised from the progress callback inside the optimizer)."""
+
+
+def gatys_style_weight(strength: float) -> float:
+    """Gatys style weight for a studio strength in [0, 1]: ``10 ** (4 * strength - 1)``."""
+    return float(10 ** (4 * float(strength) - 1))
+
+
+def _model(kind: str, name: str = ""):
+    """Loaded models are kept (one worker uses them; loading the WCT decoders takes seconds)."""
+    key = (kind, name)
+    with _MODELS_LOCK:
+        if key not in _MODELS:
+            if kind == "adain":
+                from ..methods.arbitrary.adain import load_adain
+
+                _MODELS[key] = load_adain(None, device="cpu" if not torch.cuda.is_available() else "auto")
+            elif kind == "wct":
+                from ..methods.arbitrary.wct import load_wct
+
+                _MODELS[key] = load_wct(None, device="cpu" if not torch.cuda.is_available() else "auto")
+            else:
+                from ..methods.feedforward.apply import load_model
+
+                _MODELS[key] = load_model(name, device="cuda" if torch.cuda.is_available() else "cpu")
+        return _MODELS[key]
+
+
+def render(params: dict, content_path, style_paths: list, mask_path=None, *,
+           cancelled: Callable[[], bool] = lambda: False,
+           on_progress: Optional[Callable[[float, Optional[torch.Tensor], str], None]] = None,
+           preview_every: int = 5, max_pixels: Optional[int] = None) -> tuple[torch.Tensor, dict]:
+    """Run one job.
+
+    Args:
+        params: the job's parameters (``method``, ``size``, ``strength``, ``style_scale``,
+            ``preserve_color``, ``blend``, ``iterations``, ``seed``), already range-checked.
+        content_path, style_paths, mask_path: files in the studio's data folder.
+        cancelled: polled between iterations (Gatys) and between steps; ``True`` stops the job.
+        on_progress: ``(fraction done in [0, 1], current image float32 (1, 3, H, W) or None,
+            message)``; Gatys sends its current image every ``preview_every`` iterations.
+
+    Returns:
+        ``(image float32 (1, 3, H, W) in [0, 1], parameters for the PNG metadata)``.
+
+    Raises:
+        JobCancelled: ``cancelled()`` became true.
+        InputError, ValueError: bad inputs or options (the message is shown to the user).
+    """
+    report = on_progress or (lambda *a: None)
+    method, size = params["method"], int(params["size"])
+    c = img.load_image(content_path, size=size, max_pixels=max_pixels)
+    check_memory(c.shape[-2] * c.shape[-1], "gatys" if method == "gatys" else "one-pass",
+                 f"{method} at {c.shape[-1]}x{c.shape[-2]}")
+    meta: dict = {"method": method, "size": size, "strength": params["strength"],
+                  "style_scale": params["style_scale"], "preserve_color": params["preserve_color"],
+                  "blend": params.get("blend")}
+    if cancelled():
+        raise JobCancelled()
+    report(0.0, None, "loading")
+    t0 = time.perf_counter()
+    if method == "gatys":
+        from ..methods.gatys.optimize import GatysConfig, GatysStyleTransfer
+
+        styles = [img.load_image(p, max_pixels=max_pixels) for p in style_paths]
+        cfg = GatysConfig(style_scale=float(params["style_scale"]), iterations=int(params["iterations"]),
+                          style_weight=gatys_style_weight(params["strength"]), style_blend=params.get("blend"),
+                          preserve_color=params["preserve_color"], seed=params.get("seed"), scales=1)
+        cfg.validate()
+        st = GatysStyleTransfer(cfg, max_pixels=max_pixels)
+
+        def callback(p):
+            if cancelled():
+                raise JobCancelled()
+            show = p.iteration % preview_every == 0 or p.iteration == p.iterations
+            report(p.iteration / max(p.iterations, 1), p.image.detach().clamp(0, 1).float().cpu() if show else None,
+                   f"iteration {p.iteration}/{p.iterations}, style loss {p.losses['style']:.3g}")
+
+        out = st.run(c, styles, callback=callback)
+        meta.update(style_weight=cfg.style_weight, iterations=cfg.iterations, seed=cfg.seed,
+                    losses=st.last_losses)
+    elif method in ("adain", "wct"):
+        model = _model(method)
+        if method == "adain":
+            from ..methods.arbitrary.adain import adain_tensor as run
+        else:
+            from ..methods.arbitrary.wct import wct_tensor as run
+        mask = None
+        if mask_path is not None:
+            mask, _ = color.load_mask(mask_path, c.shape[-2], c.shape[-1], max_pixels=max_pixels)
+        style_size = max(img.MIN_SIDE, round(float(params["style_scale"]) * size))
+        styles = [img.load_image(p, size=style_size, max_pixels=max_pixels) for p in style_paths]
+        if cancelled():
+            raise JobCancelled()
+        out = run(model, c, styles, alpha=float(params["strength"]), blend=params.get("blend"), mask=mask,
+                  preserve_color=params["preserve_color"], style_size=None)
+        meta.update(alpha=float(params["strength"]), style_size=style_size, mask=mask_path is not None)
+    else:
+        from ..methods.feedforward.apply import stylize_tensor
+
+        model = _model("feedforward", method)
+        run_size = max(img.MIN_SIDE, min(2 * size, round(size / float(params["style_scale"]))))
+        x = img.resize_longest(c, run_size) if run_size != max(c.shape[-2:]) else c
+        y = stylize_tensor(model, x, params.get("blend"), preserve_color=params["preserve_color"])
+        if y.shape[-2:] != c.shape[-2:]:
+            y = img.resize_to(y, c.shape[-2], c.shape[-1])
+        s = float(params["strength"])
+        out = (s * y + (1 - s) * c).clamp(0, 1)
+        meta.update(model=method, model_sha256=model.card.get("sha256"), run_size=run_size)
+    if cancelled():
+        raise JobCancelled()
+    meta["seconds"] = round(time.perf_counter() - t0, 3)
+    report(1.0, None, "done")
+    return out, meta
