@@ -15,6 +15,7 @@ import sys
 def _load_app():
     from .common import app
     from . import analysis, inspect, models, stylize, train, video  # noqa: F401  (the command groups register themselves)
+    from . import gan  # noqa: F401
 
     return app
 

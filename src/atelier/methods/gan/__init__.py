@@ -5,8 +5,9 @@
 training images) are in :mod:`atelier.analysis.distribution`.
 """
 
-from .sample import GAN_CARD_FORMAT, interpolate, latents, load_generator, sample
+from .sample import GAN_CARD_FORMAT, generator_path, image_grid, interpolate, latents, load_generator, sample, \
+    shipped_generators
 from .train import GANTrainConfig, GANTrainer, split_files
 
-__all__ = ["GAN_CARD_FORMAT", "GANTrainConfig", "GANTrainer", "interpolate", "latents", "load_generator", "sample",
-           "split_files"]
+__all__ = ["GAN_CARD_FORMAT", "GANTrainConfig", "GANTrainer", "generator_path", "image_grid", "interpolate", "latents",
+           "load_generator", "sample", "shipped_generators", "split_files"]

@@ -8,7 +8,9 @@ with sha256 verification by :func:`load_generator`.
 
 from __future__ import annotations
 
+import math
 import os
+import pathlib
 from typing import Union
 
 import torch
@@ -17,9 +19,12 @@ from ...core.errors import InputError
 from ...networks.generators import DCGANGenerator
 from ...training.cards import read_verified
 
-__all__ = ["GAN_CARD_FORMAT", "load_generator", "latents", "sample", "interpolate"]
+__all__ = ["GAN_CARD_FORMAT", "SHIPPED_DIR", "generator_path", "image_grid", "interpolate", "latents", "load_generator",
+           "sample", "shipped_generators"]
 
 GAN_CARD_FORMAT = "atelier-dcgan-generator"
+#: Where shipped generators live (``<name>.safetensors`` + ``<name>.json``).
+SHIPPED_DIR = pathlib.Path(__file__).resolve().parents[2] / "models" / "gan"
 PathLike = Union[str, os.PathLike]
 
 
@@ -27,7 +32,8 @@ def load_generator(path: PathLike, device: str | torch.device = "cpu") -> DCGANG
     """Load a trained DCGAN generator, verified against its model card.
 
     Args:
-        path: the ``.safetensors`` file (or its ``.json`` card, or the common stem).
+        path: a run folder, the ``.safetensors`` file (or its ``.json`` card, or the common
+            stem), or a shipped generator's name (see :func:`generator_path`).
         device: where to put the network.
 
     Returns:
@@ -38,7 +44,7 @@ def load_generator(path: PathLike, device: str | torch.device = "cpu") -> DCGANG
         InputError: naming the file: missing or unreadable weights or card, a sha256 mismatch,
             not a DCGAN generator, or weights that do not fit the card's architecture.
     """
-    card, state, weights, arch = read_verified(path, lambda c: (int(c["architecture"]["z_dim"]),
+    card, state, weights, arch = read_verified(generator_path(path), lambda c: (int(c["architecture"]["z_dim"]),
                                                                 int(c["architecture"]["base"]),
                                                                 int(c["architecture"]["size"])))
     if card.get("format") != GAN_CARD_FORMAT:
@@ -124,3 +130,45 @@ def interpolate(generator: DCGANGenerator, keys: int = 4, steps: int = 8, seed: 
     zs = torch.cat(path)
     dev = next(generator.parameters()).device
     return torch.cat([generator(zs[i:i + 64].to(dev)).float().cpu() for i in range(0, len(zs), 64)])
+
+
+def image_grid(images: torch.Tensor, nrow: int | None = None, pad: int = 2, value: float = 1.0) -> torch.Tensor:
+    """Tile ``images`` (float32 (N, 3, H, W)) row by row, ``nrow`` per row (default: about
+    sqrt(N)), with ``pad`` pixels of ``value`` between them: float32 (1, 3, H', W')."""
+    n, c, h, w = images.shape
+    nrow = nrow or max(1, int(math.ceil(math.sqrt(n))))
+    rows = int(math.ceil(n / nrow))
+    out = torch.full((c, rows * (h + pad) + pad, nrow * (w + pad) + pad), value, dtype=images.dtype)
+    for i in range(n):
+        r, k = divmod(i, nrow)
+        out[:, pad + r * (h + pad):pad + r * (h + pad) + h, pad + k * (w + pad):pad + k * (w + pad) + w] = images[i]
+    return out.unsqueeze(0)
+
+
+def generator_path(name_or_path: PathLike) -> pathlib.Path:
+    """The weights file of a generator given as a run folder (its ``generator.safetensors``), a
+    ``.safetensors``/``.json`` file, or the name of a shipped generator
+    (:func:`shipped_generators`).
+
+    Raises:
+        InputError: nothing of that name.
+    """
+    p = pathlib.Path(os.fspath(name_or_path)).expanduser()
+    if p.is_dir():
+        p = p / "generator.safetensors"
+        if not p.is_file():
+            raise InputError("no generator.safetensors in this folder; train one with 'atelier gan train' or "
+                             "wait for the run to export", p.parent)
+        return p
+    if p.exists() or p.suffix.lower() in (".safetensors", ".json") or os.sep in os.fspath(name_or_path):
+        return p
+    shipped = SHIPPED_DIR / f"{os.fspath(name_or_path)}.safetensors"
+    if shipped.is_file():
+        return shipped
+    names = ", ".join(shipped_generators()) or "none"
+    raise InputError(f"no generator run folder, file or shipped generator of this name (shipped: {names})", p)
+
+
+def shipped_generators() -> list[str]:
+    """Names of the generators shipped in ``atelier/models/gan``."""
+    return sorted(p.stem for p in SHIPPED_DIR.glob("*.safetensors")) if SHIPPED_DIR.is_dir() else []
