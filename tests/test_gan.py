@@ -186,6 +186,14 @@ def test_dcgan_run_writes_samples_and_resumes_exactly(tmp_path, paintings):
     r = runner.invoke(app, ["gan", "sample", str(tmp_path / "run"), "-o", str(tmp_path / "w.gif"), "--interpolate",
                             "--keys", "3", "--steps", "2"])
     assert r.exit_code == 0 and (tmp_path / "w.gif").stat().st_size > 0
+    # the measures of 'atelier gan evaluate' on this (untrained) generator: it fails the diversity gate
+    from atelier.analysis.gan_eval import evaluate_generator
+
+    report, grid = evaluate_generator(tmp_path / "run", images=paintings, n=16, feature_size=64)
+    assert report["training_images"] == 27 and report["held_out_images"] == 3
+    assert report["kid_train"]["mean"] > 10 * abs(report["kid_real_baseline"]["mean"])
+    assert report["diversity"]["ratio"] < 0.8 and not report["passed"]
+    assert grid.shape[:2] == (1, 3) and grid.shape[-1] > grid.shape[-2]  # 4 pairs per row, 4 rows
 
 
 # -- measures -----------------------------------------------------------------------------
