@@ -29,6 +29,8 @@ def gan_train(
     z_dim: int = typer.Option(128, help="Latent size."),
     width: int = typer.Option(64, help="Generator channel base (64: the paper's 512 channels at 4 x 4)."),
     d_width: int = typer.Option(64, help="Discriminator channel base."),
+    d_norm: str = typer.Option("spectral", help="Discriminator normalization: spectral (Miyato et al. 2018) or "
+                               "batch (Radford et al.)."),
     gan_loss: str = typer.Option("hinge", help="hinge or bce (non-saturating)."),
     d_steps: int = typer.Option(1, help="Discriminator steps per generator step."),
     r1: float = typer.Option(0.0, help="R1 penalty gamma (0: none)."),
@@ -58,7 +60,8 @@ def gan_train(
     policy = "" if diff_augment.strip().lower() == "none" else diff_augment
     paths, trainer = _start_training(output / "generator.safetensors", resume, lambda out_: GANTrainer(GANTrainConfig(
         images=str(images), out=out_, image_size=image_size, batch_size=batch_size, steps=steps, lr=lr, d_lr=d_lr,
-        z_dim=z_dim, width=width, d_width=d_width, gan_loss=gan_loss, d_steps=d_steps, r1=r1, diff_augment=policy,
+        z_dim=z_dim, width=width, d_width=d_width, d_norm=d_norm, gan_loss=gan_loss, d_steps=d_steps, r1=r1,
+        diff_augment=policy,
         ema_decay=ema_decay, holdout_every=holdout_every, seed=seed, checkpoint_every=checkpoint_every,
         preview_every=sample_every, precision=precision, device=device)), steps, (), device, precision)
     _run_training(trainer, paths, steps, resume, quiet,

@@ -96,6 +96,8 @@ class GANTrainConfig:
         lr, d_lr: Adam learning rates of generator and discriminator (Radford et al.: 2e-4,
             betas (0.5, 0.999)).
         z_dim: latent size; width, d_width: channel base of generator and discriminator.
+        d_norm: ``"spectral"`` (spectral normalization, Miyato et al. 2018) or ``"batch"`` (batch
+            norm, the discriminator of Radford et al.).
         gan_loss: ``"hinge"`` or ``"bce"``.
         d_steps: discriminator steps per generator step (>= 1).
         r1: R1 penalty gamma (0: none).
@@ -120,6 +122,7 @@ class GANTrainConfig:
     z_dim: int = 128
     width: int = 64
     d_width: int = 64
+    d_norm: str = "spectral"
     gan_loss: str = "hinge"
     d_steps: int = 1
     r1: float = 0.0
@@ -159,6 +162,8 @@ class GANTrainConfig:
             raise ValueError(f"r1 must be a finite number >= 0, got {self.r1}")
         if not (0 <= self.ema_decay < 1):
             raise ValueError(f"ema decay must be in [0, 1), got {self.ema_decay}")
+        if self.d_norm not in ("spectral", "batch"):
+            raise ValueError(f"d norm must be 'spectral' or 'batch', got {self.d_norm!r}")
         if self.gan_loss not in GAN_LOSSES:
             raise ValueError(f"gan loss must be one of {GAN_LOSSES}, got {self.gan_loss!r}")
         parse_policy(self.diff_augment)
@@ -207,7 +212,8 @@ class GANTrainer(BaseTrainer):
     CHECKPOINT_FORMAT = "atelier-dcgan-checkpoint"
     CARD_FORMAT = GAN_CARD_FORMAT
     KIND = "DCGAN"
-    RESUME_FIXED = ("image_size", "batch_size", "seed", "z_dim", "width", "d_width", "holdout_every", "scale_jitter")
+    RESUME_FIXED = ("image_size", "batch_size", "seed", "z_dim", "width", "d_width", "d_norm", "holdout_every",
+                    "scale_jitter")
     RESUME_FREE = ("steps", "checkpoint_every", "preview_every", "device", "out", "images", "in_memory")
 
     def __init__(self, config: GANTrainConfig):
@@ -219,7 +225,7 @@ class GANTrainer(BaseTrainer):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.seed)
             self.model = DCGANGenerator(cfg.z_dim, cfg.width, cfg.image_size)
-            self.discriminator = DCGANDiscriminator(cfg.d_width, cfg.image_size)
+            self.discriminator = DCGANDiscriminator(cfg.d_width, cfg.image_size, spectral=cfg.d_norm == "spectral")
         self.ema = copy.deepcopy(self.model).eval().requires_grad_(False)
         for m in (self.model, self.discriminator, self.ema):
             self._to_device(m)
@@ -323,7 +329,7 @@ class GANTrainer(BaseTrainer):
     def _architecture(self) -> dict:
         cfg = self.config
         return {"name": "DCGANGenerator", "z_dim": cfg.z_dim, "base": cfg.width, "size": cfg.image_size,
-                "discriminator": {"name": "DCGANDiscriminator", "base": cfg.d_width, "spectral_norm": True},
+                "discriminator": {"name": "DCGANDiscriminator", "base": cfg.d_width, "norm": cfg.d_norm},
                 "papers": ["Radford, Metz & Chintala 2016, Unsupervised Representation Learning with Deep "
                            "Convolutional Generative Adversarial Networks",
                            "Zhao, Liu, Lin, Zhu & Han 2020, Differentiable Augmentation for Data-Efficient GAN Training",
