@@ -145,6 +145,9 @@ def test_cli_adversarial_options_need_the_flag(tmp_path):
                             "-o", str(tmp_path / "m"), "--steps", "1", "--adv-weight", "0.5"])
     assert r.exit_code == 2 and "--adv-weight applies only with --adversarial" in r.output
     assert not list(tmp_path.iterdir())
+    r = runner.invoke(app, ["gan", "train", str(DATA / "train" / "paintings"), "-o", str(tmp_path / "run"),
+                            "--gan-loss", "wasserstein"])
+    assert r.exit_code == 2 and "gan loss must be one of" in r.output and not (tmp_path / "run").exists()
 
 
 # -- DCGAN ------------------------------------------------------------------------------

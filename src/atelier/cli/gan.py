@@ -56,14 +56,20 @@ def gan_train(
     if not images.is_dir():
         raise _fail(f"{images}: not a folder of images")
     budget = _budget(time_budget)
+    created = not output.exists()
     output.mkdir(exist_ok=True)
     policy = "" if diff_augment.strip().lower() == "none" else diff_augment
-    paths, trainer = _start_training(output / "generator.safetensors", resume, lambda out_: GANTrainer(GANTrainConfig(
-        images=str(images), out=out_, image_size=image_size, batch_size=batch_size, steps=steps, lr=lr, d_lr=d_lr,
-        z_dim=z_dim, width=width, d_width=d_width, d_norm=d_norm, gan_loss=gan_loss, d_steps=d_steps, r1=r1,
-        diff_augment=policy,
-        ema_decay=ema_decay, holdout_every=holdout_every, seed=seed, checkpoint_every=checkpoint_every,
-        preview_every=sample_every, precision=precision, device=device)), steps, (), device, precision)
+    try:
+        paths, trainer = _start_training(output / "generator.safetensors", resume, lambda out_: GANTrainer(
+            GANTrainConfig(images=str(images), out=out_, image_size=image_size, batch_size=batch_size, steps=steps,
+                           lr=lr, d_lr=d_lr, z_dim=z_dim, width=width, d_width=d_width, d_norm=d_norm,
+                           gan_loss=gan_loss, d_steps=d_steps, r1=r1, diff_augment=policy, ema_decay=ema_decay,
+                           holdout_every=holdout_every, seed=seed, checkpoint_every=checkpoint_every,
+                           preview_every=sample_every, precision=precision, device=device)), steps, (), device, precision)
+    except typer.Exit:
+        if created:  # no partial output: the run folder goes again when the options are refused
+            output.rmdir()
+        raise
     _run_training(trainer, paths, steps, resume, quiet,
                   lambda L: f"G {L['g']:.3g} D {L['d']:.3g} acc real {L['d_real_acc']:.2f} fake {L['d_fake_acc']:.2f}"
                   + (f" r1 {L['r1']:.3g}" if "r1" in L else ""), budget)
