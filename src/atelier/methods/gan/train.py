@@ -6,7 +6,7 @@ the hinge (or non-saturating BCE) loss of DiffAugment-ed real and fake images, w
 optional R1 penalty (:mod:`atelier.training.adversarial`); then the generator takes one
 Adam step on its adversarial loss through the same augmentation, and an exponential moving
 average (EMA) of its weights is updated. The EMA generator is what previews show and what
-is exported: its batch-norm statistics are recomputed from 16 fixed batches first
+is exported: its batch-norm statistics are recomputed from 8 fixed batches of 32 first
 ("standing statistics"), since averaged weights do not match the running statistics.
 
 Held-out split: with ``holdout_every = k`` (> 0), every k-th training file (in the sorted
@@ -66,7 +66,7 @@ def split_files(images, holdout_every: int) -> tuple[list[pathlib.Path], list[pa
 
 
 @torch.no_grad()
-def standing_stats(g: DCGANGenerator, batches: int = 16, batch_size: int = 64, seed: int = 12345) -> None:
+def standing_stats(g: DCGANGenerator, batches: int = 8, batch_size: int = 32, seed: int = 12345) -> None:
     """Recompute ``g``'s batch-norm running statistics as the plain average over ``batches``
     fixed random batches (deterministic; ``g`` is left in eval mode)."""
     bns = [m for m in g.modules() if isinstance(m, torch.nn.BatchNorm2d)]
@@ -343,7 +343,7 @@ class GANTrainer(BaseTrainer):
 
     def _card_extra(self) -> dict:
         return {"weights": "exponential moving average of the generator (decay "
-                f"{self.config.ema_decay}), batch-norm statistics recomputed from 16 batches of 64"}
+                f"{self.config.ema_decay}), batch-norm statistics recomputed from 8 batches of 32"}
 
     def _weights_metadata(self) -> dict[str, str]:
         cfg = self.config
