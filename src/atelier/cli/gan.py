@@ -29,9 +29,9 @@ def gan_train(
     z_dim: int = typer.Option(128, help="Latent size."),
     width: int = typer.Option(64, help="Generator channel base (64: the paper's 512 channels at 4 x 4)."),
     d_width: int = typer.Option(64, help="Discriminator channel base."),
-    d_norm: str = typer.Option("spectral", help="Discriminator normalization: spectral (Miyato et al. 2018) or "
-                               "batch (Radford et al.)."),
-    gan_loss: str = typer.Option("hinge", help="hinge or bce (non-saturating)."),
+    d_norm: str = typer.Option("batch", help="Discriminator normalization: batch (Radford et al.) or spectral "
+                               "(Miyato et al. 2018)."),
+    gan_loss: str = typer.Option("bce", help="bce (non-saturating, the paper's) or hinge."),
     d_steps: int = typer.Option(1, help="Discriminator steps per generator step."),
     r1: float = typer.Option(0.0, help="R1 penalty gamma (0: none)."),
     diff_augment: str = typer.Option("color,translation,cutout", help="DiffAugment ops ('none' for none)."),
@@ -46,7 +46,7 @@ def gan_train(
     time_budget: Optional[str] = typer.Option(None, help="Stop after this long (600, 8m, 1.5h), save and export."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ):
-    """Train a DCGAN on a folder of paintings (DiffAugment, spectral-norm discriminator, generator EMA)."""
+    """Train a DCGAN on a folder of paintings (DiffAugment, generator EMA)."""
     from ..methods.gan.train import GANTrainConfig, GANTrainer
 
     if not output.resolve().parent.is_dir():

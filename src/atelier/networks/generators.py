@@ -6,8 +6,8 @@ transposed convolution to a 4 x 4 map of ``8 * base`` channels, then doubled in 
 4x4 stride-2 transposed convolutions (batch norm + ReLU) while the channels halve, up to
 ``size`` pixels; the last layer has 3 channels and tanh. Discriminator: the mirror image,
 4x4 stride-2 convolutions with LeakyReLU(0.2), down to a 4 x 4 map and one logit. Radford et
-al. use batch norm in the discriminator; here spectral normalization (Miyato et al. 2018)
-is the default, which is steadier on small data sets. Weights are initialized from
+al. use batch norm in the discriminator (``spectral=False``); spectral normalization (Miyato et
+al. 2018) is the other choice. Weights are initialized from
 N(0, 0.02) (batch-norm scales from N(1, 0.02)) as in the paper.
 
 Images are float32 (N, 3, size, size), RGB in [0, 1] at the boundary (the generator maps its

@@ -96,9 +96,10 @@ class GANTrainConfig:
         lr, d_lr: Adam learning rates of generator and discriminator (Radford et al.: 2e-4,
             betas (0.5, 0.999)).
         z_dim: latent size; width, d_width: channel base of generator and discriminator.
-        d_norm: ``"spectral"`` (spectral normalization, Miyato et al. 2018) or ``"batch"`` (batch
-            norm, the discriminator of Radford et al.).
-        gan_loss: ``"hinge"`` or ``"bce"``.
+        d_norm: ``"batch"`` (batch norm, the discriminator of Radford et al.; default) or
+            ``"spectral"`` (spectral normalization, Miyato et al. 2018; on the training pack at
+            width 32 it stayed near chance for 2,750 steps, see docs/benchmarks.md).
+        gan_loss: ``"bce"`` (non-saturating, the paper's) or ``"hinge"``.
         d_steps: discriminator steps per generator step (>= 1).
         r1: R1 penalty gamma (0: none).
         diff_augment: DiffAugment ops, comma-separated subset of ``color,translation,cutout``
@@ -122,8 +123,8 @@ class GANTrainConfig:
     z_dim: int = 128
     width: int = 64
     d_width: int = 64
-    d_norm: str = "spectral"
-    gan_loss: str = "hinge"
+    d_norm: str = "batch"
+    gan_loss: str = "bce"
     d_steps: int = 1
     r1: float = 0.0
     diff_augment: str = "color,translation,cutout"
