@@ -18,7 +18,10 @@ Models (``--jobs``; default all):
   feature reconstruction) on photos and paintings; relu5_1 at width 0.5 (size);
 * ``ff_starry_night``, ``ff_great_wave``, ``ff_the_scream``, ``ff_udnie``: per-style
   feed-forward networks (Johnson et al. 2016, width 0.5 as shipped), and ``ff_multi10``: all ten
-  evaluation paintings in one network (conditional instance norm, Dumoulin et al. 2017).
+  evaluation paintings in one network (conditional instance norm, Dumoulin et al. 2017);
+* ``gan64``: a DCGAN (Radford et al. 2016) at 64 x 64 on the pack's paintings, width 64, batch 64,
+  DiffAugment and a generator EMA (issue 14; ``atelier gan train``), every 10th painting held out
+  for ``atelier gan evaluate``.
 
 Data: the compact pack of ``scripts/make_training_pack.py`` (``--pack``, default ``.gpu/pack``),
 decoded once into GPU memory by each process (:class:`InMemoryImageDataset`). The evaluation
@@ -52,13 +55,13 @@ WCT_WIDTH = {"relu1_1": 1.0, "relu2_1": 1.0, "relu3_1": 1.0, "relu4_1": 1.0, "re
 #: Temporally stable feed-forward models (issue 13): job -> (style, weight of the synthetic-motion temporal loss).
 FF_TEMPORAL = {"ff_starry_night_t3": ("starry_night", 3.0), "ff_starry_night_t10": ("starry_night", 10.0)}
 JOBS = (["adain", "adain_w05"] + [f"wct_{k}" for k in WCT_WIDTH] + [f"ff_{s}" for s in FF_STYLES] + ["ff_multi10"]
-        + list(FF_TEMPORAL))
+        + list(FF_TEMPORAL) + ["gan64"])
 #: Seconds kept after a worker's training budget for its export and exit.
 EXPORT_MARGIN = 15.0
 #: Relative share of the GPU time of each job (larger networks and harder objectives get more).
 SHARES = {"adain": 3.0, "adain_w05": 3.0, "wct_relu1_1": 0.25, "wct_relu2_1": 0.5, "wct_relu3_1": 1.0,
           "wct_relu4_1": 1.5, "wct_relu5_1": 1.5, "ff_multi10": 2.0, **{f"ff_{s}": 1.0 for s in FF_STYLES},
-          **{j: 1.5 for j in FF_TEMPORAL}}
+          **{j: 1.5 for j in FF_TEMPORAL}, "gan64": 2.0}
 #: The shipped weights each job starts from with ``--init-shipped`` (relative to src/atelier/models).
 SHIPPED = {"adain": "adain/decoder-w1.safetensors", "adain_w05": "adain/decoder.safetensors",
            **{f"wct_{k}": f"wct/decoder-{k}.safetensors" for k in WCT_WIDTH},
@@ -97,6 +100,14 @@ def _config(job: str, args) -> tuple[object, type]:
                           batch_size=args.batch, lr=1e-3, scale_jitter=(1.0, 1.25), temporal_weight=temporal,
                           **common)
         return cfg, FeedForwardTrainer
+    if job == "gan64":
+        from atelier.methods.gan.train import GANTrainConfig, GANTrainer
+
+        cfg = GANTrainConfig(images=paintings, out=out / "generator", image_size=32 if args.smoke else 64,
+                             batch_size=4 if args.smoke else 64, width=64, d_width=64, precision=args.precision,
+                             device=args.device, seed=0, checkpoint_every=args.checkpoint_every,
+                             preview_every=args.preview_every, in_memory=True, steps=args.max_steps)
+        return cfg, GANTrainer
     raise SystemExit(f"error: unknown job {job!r}; one of {', '.join(JOBS)}")
 
 
@@ -155,7 +166,7 @@ def worker(args) -> int:
                   + f" {ips:.1f} img/s", flush=True)
 
     resume = args.resume and trainer.paths["checkpoint"].is_file()
-    if args.init_shipped and not resume:
+    if args.init_shipped and not resume and job in SHIPPED:
         init_weights(trainer, ROOT / "src" / "atelier" / "models" / SHIPPED[job])
         print(f"[{job}] starting from the shipped {SHIPPED[job]}", flush=True)
     card = trainer.train(callback=progress, time_budget=budget, resume=resume)

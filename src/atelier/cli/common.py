@@ -67,13 +67,15 @@ def _runtime(device: str, precision: str = "auto"):
         raise _fail(str(e)) from None
 
 
-def _refuse_unused(ctx: typer.Context, method: str, names) -> None:
-    """Refuse options given on the command line that ``method`` does not use (never ignore them)."""
+def _refuse_unused(ctx: typer.Context, names, method: str | None = None, reason: str | None = None) -> None:
+    """Refuse options given on the command line that do not apply (never ignore them): the message
+    says they do not apply to ``method``, or gives ``reason`` ("applies only with --adversarial...")."""
     for name in names:
         source = ctx.get_parameter_source(name)
         if source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT"):
             flag = "--" + name.replace("_", "-")
-            raise _fail(f"{flag} does not apply to --method {method}; leave it out (see 'atelier stylize --help')")
+            raise _fail(f"{flag} {reason}" if reason else
+                        f"{flag} does not apply to --method {method}; leave it out (see 'atelier stylize --help')")
 
 
 def _save_result(image, path: Path, meta: dict) -> Path:

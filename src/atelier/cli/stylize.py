@@ -220,14 +220,14 @@ def stylize(
     if method != "gatys":
         from .onepass import run_one_pass
 
-        _refuse_unused(ctx, method, _GATYS_ONLY + (() if method in ("adain", "wct") else _ARBITRARY_ONLY))
+        _refuse_unused(ctx, _GATYS_ONLY + (() if method in ("adain", "wct") else _ARBITRARY_ONLY), method)
         _check_outputs(output, metrics, _input_files(content=content, style=list(style or []), mask=mask), overwrite)
         run_one_pass(method, content, style or [], output, size=size, alpha=alpha, blend=style_blend, mask=mask,
                      style_size=style_size, decoder=decoder, preserve_color=preserve_color, device=str(dev),
                      precision=precision, max_pixels=max_pixels, quiet=quiet, wct_layers=wct_layers,
                      metrics=metrics, full_metadata=metadata == "full", prefilter=prefilter)
         return
-    _refuse_unused(ctx, method, _ARBITRARY_ONLY)
+    _refuse_unused(ctx, _ARBITRARY_ONLY, method)
     if not style:
         raise _fail("give at least one --style image (or --method MODEL_NAME for a feed-forward model)")
     opts = _options(size, style_scale, iterations, optimizer, lr, content_weight, style_weight, tv_weight,

@@ -10,7 +10,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 
-from .common import app, err, _fail, _floats, _input_files, _runtime
+from .common import app, err, _fail, _floats, _input_files, _refuse_unused, _runtime
 
 
 def _check_training_output(output: Path, resume: bool, steps: int = 1, inputs=()) -> dict:
@@ -104,6 +104,7 @@ def _run_training(trainer, paths: dict, steps: int, resume: bool, quiet: bool, d
 
 @app.command()
 def train(
+    ctx: typer.Context,
     style: List[Path] = typer.Option(..., "--style", "-s", metavar="PATH", help="Style image; repeat for a multi-style network."),
     content_dir: List[Path] = typer.Option(..., "--content-dir", "-c",
                                            metavar="PATH", help="Folder of training photos (or a file); repeat for several."),
@@ -131,25 +132,60 @@ def train(
                                              help="Feed the network JPEG-compressed, noisy or blurred crops while the "
                                                   "content target stays clean (results hold up on phone photos)."),
     augment_share: float = typer.Option(0.75, help="Share of the crops corrupted (with --augment-corruptions)."),
+    adversarial: bool = typer.Option(False, "--adversarial", help="Add a PatchGAN discriminator (spectral norm) "
+                                     "that judges patches of the painting vs. stylized photos, and an adversarial loss."),
+    gan_loss: str = typer.Option("hinge", help="With --adversarial: hinge or bce (non-saturating)."),
+    adv_weight: float = typer.Option(0.1, help="With --adversarial: weight of the adversarial loss."),
+    adv_warmup: int = typer.Option(0, help="With --adversarial: steps of plain perceptual training first."),
+    d_lr: float = typer.Option(2e-4, help="With --adversarial: discriminator learning rate."),
+    d_steps: int = typer.Option(1, help="With --adversarial: discriminator steps per network step."),
+    r1: float = typer.Option(0.0, help="With --adversarial: R1 penalty gamma on real patches (0: none)."),
+    d_scales: int = typer.Option(1, help="With --adversarial: discriminator scales (multi-scale PatchGAN)."),
+    d_width: int = typer.Option(32, help="With --adversarial: discriminator channels (first layer)."),
+    patch_size: int = typer.Option(0, help="With --adversarial: side of the judged patches (0: half the crop)."),
+    diff_augment: str = typer.Option("cutout", help="With --adversarial: DiffAugment ops on the patches "
+                                     "(color,translation,cutout; 'none')."),
     resume: bool = typer.Option(False, "--resume", help="Continue from OUTPUT's checkpoint (.ckpt)."),
     time_budget: Optional[str] = typer.Option(None, help="Stop after this long (600, 8m, 1.5h), save and export."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ):
-    """Train a feed-forward network on photos (Johnson et al. 2016; several --style: Dumoulin et al. 2017)."""
+    """Train a feed-forward network on photos (Johnson et al. 2016; several --style: Dumoulin et al. 2017;
+    --adversarial: plus a PatchGAN discriminator, Isola et al. 2017 / Li & Wand 2016)."""
     from ..methods.feedforward.train import FeedForwardTrainer, TrainConfig
 
+    adv_options = ("gan_loss", "adv_weight", "adv_warmup", "d_lr", "d_steps", "r1", "d_scales", "d_width",
+                   "patch_size", "diff_augment")
+    if not adversarial:
+        _refuse_unused(ctx, adv_options, reason="applies only with --adversarial; add it or leave the option out")
     jitter = _jitter(scale_jitter)
-    paths, trainer = _start_training(output, resume, lambda out: FeedForwardTrainer(TrainConfig(
-        styles=[str(p) for p in style], content=[str(p) for p in content_dir], out=out, image_size=image_size,
-        batch_size=batch_size, steps=steps, lr=lr, content_weight=content_weight, style_weight=style_weight,
-        tv_weight=tv_weight, style_scale=style_scale, width=width, scale_jitter=jitter, precision=precision,
-        device=device, seed=seed, checkpoint_every=checkpoint_every, preview_every=preview_every,
-        init_from=str(init_from) if init_from else None, temporal_weight=temporal_weight if temporal else 0.0,
-        augment_corruptions=augment_share if augment_corruptions else 0.0)), steps,
-        _input_files(style=list(style), content=[p for p in content_dir if p.is_file()]), device, precision)
-    _run_training(trainer, paths, steps, resume, quiet,
-                  lambda L: f"content {L['content']:.3g} style {L['style']:.3g} tv {L['tv']:.3g}"
-                  + (f" temporal {L['temporal']:.3g}" if "temporal" in L else ""), _budget(time_budget))
+    common = dict(styles=[str(p) for p in style], content=[str(p) for p in content_dir], image_size=image_size,
+                  batch_size=batch_size, steps=steps, lr=lr, content_weight=content_weight, style_weight=style_weight,
+                  tv_weight=tv_weight, style_scale=style_scale, width=width, scale_jitter=jitter, precision=precision,
+                  device=device, seed=seed, checkpoint_every=checkpoint_every, preview_every=preview_every,
+                  init_from=str(init_from) if init_from else None, temporal_weight=temporal_weight if temporal else 0.0,
+                  augment_corruptions=augment_share if augment_corruptions else 0.0)
+    if adversarial:
+        from ..methods.feedforward.adversarial import AdversarialTrainConfig, AdversarialTrainer
+
+        policy = "" if diff_augment.strip().lower() == "none" else diff_augment
+        build = lambda out: AdversarialTrainer(AdversarialTrainConfig(  # noqa: E731
+            out=out, **common, gan_loss=gan_loss, adv_weight=adv_weight, adv_warmup=adv_warmup, d_lr=d_lr,
+            d_steps=d_steps, r1=r1, d_scales=d_scales, d_width=d_width, patch_size=patch_size, diff_augment=policy))
+    else:
+        build = lambda out: FeedForwardTrainer(TrainConfig(out=out, **common))  # noqa: E731
+    paths, trainer = _start_training(output, resume, build, steps,
+                                     _input_files(style=list(style), content=[p for p in content_dir if p.is_file()]),
+                                     device, precision)
+
+    def describe(L):
+        text = f"content {L['content']:.3g} style {L['style']:.3g} tv {L['tv']:.3g}"
+        text += f" temporal {L['temporal']:.3g}" if "temporal" in L else ""
+        if "adv" in L:
+            text += (f" adv {L['adv']:.3g} D {L['d']:.3g} acc real {L['d_real_acc']:.2f} fake {L['d_fake_acc']:.2f}"
+                     if trainer.step > adv_warmup else " (adversarial warm-up)")
+        return text
+
+    _run_training(trainer, paths, steps, resume, quiet, describe, _budget(time_budget))
 
 
 @app.command("train-adain")

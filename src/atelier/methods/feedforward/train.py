@@ -315,6 +315,12 @@ class FeedForwardTrainer(BaseTrainer):
             float32 scalars ``content``, ``style``, ``tv`` (unweighted) and ``total`` (weighted),
             differentiable with respect to the network's parameters.
         """
+        return self.losses_and_output(x, style_index, net_input)[0]
+
+    def losses_and_output(self, x: torch.Tensor, style_index: torch.Tensor, net_input: torch.Tensor | None = None
+                          ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """:meth:`losses` and the stylized crops they were computed on: float32 (B, 3, S, S),
+        differentiable (for losses added by a subclass, e.g. an adversarial term)."""
         cfg = self.config
         targets = self.style_targets()
         onehot = F.one_hot(style_index, self.num_styles).to(device=self.device, dtype=torch.float32)
@@ -347,14 +353,12 @@ class FeedForwardTrainer(BaseTrainer):
             total = total + cfg.temporal_weight * lm
             out["temporal"] = lm
         out["total"] = total
-        return out
+        return out, y
 
     def _step_losses(self) -> dict[str, torch.Tensor]:
         x = self.batch(self.step).to(self.device, non_blocking=True)
         style_index = torch.randint(self.num_styles, (x.shape[0],), generator=self.generator)
-        if self.config.augment_corruptions:
-            return self.losses(x, style_index, self.network_input(x, self.step))
-        return self.losses(x, style_index)
+        return self.losses(x, style_index, self.network_input(x, self.step))
 
     def preview(self) -> torch.Tensor:
         """A fixed training photo (centre crop of the first readable one) stylized with each

@@ -1,0 +1,241 @@
+"""GAN pieces on real images: PatchGAN / DCGAN shapes, adversarial feed-forward training (both
+networks change, losses finite, exact resume, NaN stop), a DCGAN run on real paintings (samples,
+exact resume, seeded sampling from the CLI), KID / diversity / memorization measures."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from atelier.analysis.distribution import image_features, kid, local_features, mean_pairwise_distance, \
+    sliced_wasserstein
+from atelier.cli import app
+from atelier.methods.feedforward.adversarial import AdversarialTrainConfig, AdversarialTrainer
+from atelier.methods.gan import GANTrainConfig, GANTrainer, load_generator, sample
+from atelier.networks.discriminators import MultiScaleDiscriminator, PatchDiscriminator, patch_output_size, \
+    receptive_field
+from atelier.networks.generators import DCGANDiscriminator, DCGANGenerator
+from atelier.training.adversarial import d_accuracy, d_loss, diff_augment, g_loss, r1_penalty
+from atelier.training.cards import load_trained
+from atelier.training.data import list_images
+
+from conftest import DATA, data_file
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def paintings():
+    """30 real paintings of the training pack (the first of the sorted list)."""
+    files = list_images(DATA / "train" / "paintings")
+    assert len(files) >= 30
+    return files[:30]
+
+
+def _params(m):
+    return [p.detach().clone() for p in m.parameters()]
+
+
+def _changed(before, m):
+    """Every weight tensor changed (a last-layer bias may not: with all hinge logits inside the
+    margin its gradient is exactly -1 + 1 = 0)."""
+    return all(not torch.equal(a, b) for a, b in zip(before, m.parameters()) if a.dim() > 1)
+
+
+# -- networks ---------------------------------------------------------------------------
+def test_patch_discriminator_outputs_patch_maps():
+    torch.manual_seed(0)
+    d = PatchDiscriminator(base=8, n_layers=3)
+    x = torch.rand(2, 3, 96, 80)
+    y = d(x)
+    assert y.shape == (2, 1, patch_output_size(96), patch_output_size(80)) == (2, 1, 10, 8)
+    assert receptive_field(3) == 70 and patch_output_size(256) == 30
+    assert all(hasattr(m, "parametrizations") for m in d.modules() if isinstance(m, torch.nn.Conv2d))
+    ms = MultiScaleDiscriminator(num_scales=2, base=8, out_channels=3)
+    maps = ms(torch.rand(2, 3, 128, 128))
+    assert [tuple(m.shape) for m in maps] == [(2, 3, 14, 14), (2, 3, 6, 6)]
+    with pytest.raises(ValueError, match="at least"):
+        patch_output_size(16)
+
+
+def test_dcgan_shapes_and_range():
+    torch.manual_seed(0)
+    for size in (32, 64, 128):
+        g, d = DCGANGenerator(16, 8, size), DCGANDiscriminator(8, size)
+        with torch.no_grad():
+            x = g(torch.randn(3, 16))
+        assert x.shape == (3, 3, size, size) and 0 <= float(x.min()) and float(x.max()) <= 1
+        assert d(x).shape == (3,)
+    with pytest.raises(ValueError, match="one of"):
+        DCGANGenerator(size=48)
+
+
+def test_gan_losses_and_augment():
+    big, small = torch.full((4, 1, 3, 3), 2.0), torch.full((4, 1, 3, 3), -2.0)
+    assert float(d_loss(big, small, "hinge")) == 0.0  # both beyond the margin
+    assert float(d_loss(small, big, "hinge")) == pytest.approx(6.0)
+    assert float(g_loss(big, "hinge")) == -2.0
+    assert float(d_loss(big, small, "bce")) == pytest.approx(2 * math.log1p(math.exp(-2)), rel=1e-5)
+    assert d_accuracy(big, small) == (1.0, 1.0)
+    x = torch.rand(4, 3, 32, 32, requires_grad=True)
+    a = diff_augment(x, "color,translation,cutout", torch.Generator().manual_seed(3))
+    b = diff_augment(x, "color,translation,cutout", torch.Generator().manual_seed(3))
+    assert torch.equal(a, b) and not torch.equal(a, x)
+    a.sum().backward()
+    assert x.grad is not None and float(x.grad.abs().sum()) > 0
+    with pytest.raises(ValueError, match="unknown DiffAugment"):
+        diff_augment(x, "rotate", torch.Generator())
+    r = torch.rand(2, 3, 32, 32, requires_grad=True)
+    assert float(r1_penalty(PatchDiscriminator(8)(r), r)) > 0
+
+
+# -- adversarial feed-forward training ----------------------------------------------------
+def _adv_config(tmp_path, name, steps, **kw):
+    return AdversarialTrainConfig(styles=[data_file("styles/starry_night.jpg")], content=DATA / "content", out=tmp_path / name,
+                                  steps=steps, image_size=64, batch_size=2, width=0.25, d_width=8, precision="fp32",
+                                  checkpoint_every=1, seed=3, **kw)
+
+
+def test_adversarial_step_changes_both_networks_and_resumes(tmp_path):
+    t = AdversarialTrainer(_adv_config(tmp_path, "a", 1, r1=1.0, d_scales=2, patch_size=64))
+    g0, d0 = _params(t.model), _params(t.discriminator)
+    card = t.train()
+    assert _changed(g0, t.model) and _changed(d0, t.discriminator)
+    h = t.history[-1]
+    assert all(math.isfinite(v) for v in h.values())
+    assert h["d"] > 0 and h["r1"] > 0 and 0 <= h["d_real_acc"] <= 1 and 0 <= h["d_fake_acc"] <= 1
+    assert card["format"] == "atelier-feedforward-model" and card["adversarial"]["discriminator"]["scales"] == 2
+    net = load_trained(tmp_path / "a.safetensors")  # what 'atelier apply' loads: unchanged
+    assert net(torch.rand(1, 3, 64, 64), 0).shape == (1, 3, 64, 64)
+    # exact resume: 2 steps in one run == 1 step + resume 1 (discriminator included)
+    straight = AdversarialTrainer(_adv_config(tmp_path, "b", 2, r1=1.0, d_scales=2, patch_size=64))
+    straight.train()
+    t2 = AdversarialTrainer(_adv_config(tmp_path, "a", 2, r1=1.0, d_scales=2, patch_size=64))
+    t2.train(resume=True)
+    for m1, m2 in ((straight.model, t2.model), (straight.discriminator, t2.discriminator)):
+        for a, b in zip(m1.state_dict().values(), m2.state_dict().values()):
+            assert torch.equal(a, b)
+    assert straight.history[-1] == t2.history[-1]
+
+
+def test_adversarial_warmup_and_nan_stop(tmp_path):
+    t = AdversarialTrainer(_adv_config(tmp_path, "w", 1, adv_warmup=1))
+    d0 = _params(t.discriminator)
+    t.train()
+    assert not _changed(d0, t.discriminator) and t.history[-1]["adv"] == 0.0  # plain perceptual step
+    ckpt = torch.load(tmp_path / "w.ckpt", weights_only=True)
+    with torch.no_grad():  # a diverged discriminator
+        next(t.discriminator.parameters()).fill_(float("nan"))
+    t.config.steps = 2
+    g_before = _params(t.model)
+    with pytest.raises(FloatingPointError, match=r"the d loss became nan at step 2.*checkpoint of step 1 is kept"):
+        t.train()
+    assert all(torch.equal(a, b) for a, b in zip(g_before, t.model.parameters()))  # nothing updated
+    kept = torch.load(tmp_path / "w.ckpt", weights_only=True)
+    assert kept["step"] == 1 and all(torch.isfinite(v).all() for v in kept["discriminator"].values()
+                                     if v.is_floating_point())
+    assert all(torch.equal(kept["model"][k], v) for k, v in ckpt["model"].items())
+
+
+def test_cli_adversarial_options_need_the_flag(tmp_path):
+    r = runner.invoke(app, ["train", "-s", str(data_file("styles/starry_night.jpg")), "-c", str(DATA / "content"),
+                            "-o", str(tmp_path / "m"), "--steps", "1", "--adv-weight", "0.5"])
+    assert r.exit_code == 2 and "--adv-weight applies only with --adversarial" in r.output
+    assert not list(tmp_path.iterdir())
+    r = runner.invoke(app, ["gan", "train", str(DATA / "train" / "paintings"), "-o", str(tmp_path / "run"),
+                            "--gan-loss", "wasserstein"])
+    assert r.exit_code == 2 and "gan loss must be one of" in r.output and not (tmp_path / "run").exists()
+
+
+# -- DCGAN ------------------------------------------------------------------------------
+def _gan_config(tmp_path, files, steps):
+    return GANTrainConfig(images=files, out=tmp_path / "run" / "generator", steps=steps, image_size=32, batch_size=4,
+                          width=8, d_width=8, z_dim=16, checkpoint_every=2, preview_every=2, r1=0.5, seed=1)
+
+
+@pytest.mark.slow
+def test_dcgan_run_writes_samples_and_resumes_exactly(tmp_path, paintings):
+    (tmp_path / "run").mkdir()
+    a = GANTrainer(_gan_config(tmp_path, paintings, 2))
+    g0, d0 = _params(a.model), _params(a.discriminator)
+    a.train()
+    assert _changed(g0, a.model) and _changed(d0, a.discriminator)
+    assert len(a.held_out) == 3 and len(a.dataset) == 27
+    b = GANTrainer(_gan_config(tmp_path, paintings, 4))
+    card = b.train(resume=True)
+    assert [p.name for p in sorted((tmp_path / "run" / "samples").iterdir())] == ["step-000002.png", "step-000004.png"]
+    (tmp_path / "s").mkdir()
+    c = GANTrainer(_gan_config(tmp_path / "s", paintings, 4))
+    c.train()
+    for m1, m2 in ((b.model, c.model), (b.discriminator, c.discriminator), (b.ema, c.ema)):
+        for x, y in zip(m1.state_dict().values(), m2.state_dict().values()):
+            assert torch.equal(x, y)
+    assert b.history == c.history and all(math.isfinite(v) for h in b.history for v in h.values())
+    assert card["format"] == "atelier-dcgan-generator" and card["steps"] == 4
+    g = load_generator(tmp_path / "run")
+    assert torch.equal(sample(g, 5, seed=7), sample(g, 5, seed=7)) and not torch.equal(sample(g, 5, 7), sample(g, 5, 8))
+    outs = []
+    for name in ("x.png", "y.png"):
+        r = runner.invoke(app, ["gan", "sample", str(tmp_path / "run"), "-o", str(tmp_path / name), "-n", "9",
+                                "--seed", "4", "--truncation", "1.0"])
+        assert r.exit_code == 0, r.output
+        outs.append((tmp_path / name).read_bytes())
+    assert outs[0] == outs[1]
+    r = runner.invoke(app, ["gan", "sample", str(tmp_path / "run"), "-o", str(tmp_path / "w.gif")])
+    assert r.exit_code == 2 and "--interpolate" in r.output and not (tmp_path / "w.gif").exists()
+    r = runner.invoke(app, ["gan", "sample", str(tmp_path / "run"), "-o", str(tmp_path / "w.gif"), "--interpolate",
+                            "--keys", "3", "--steps", "2"])
+    assert r.exit_code == 0 and (tmp_path / "w.gif").stat().st_size > 0
+    # the measures of 'atelier gan evaluate' on this (untrained) generator: it fails the diversity gate
+    from atelier.analysis.gan_eval import evaluate_generator
+
+    report, grid = evaluate_generator(tmp_path / "run", images=paintings, n=16, feature_size=64)
+    assert report["training_images"] == 27 and report["held_out_images"] == 3
+    assert report["kid_train"]["mean"] > 10 * abs(report["kid_real_baseline"]["mean"])
+    assert report["diversity"]["ratio"] < 0.8 and not report["passed"]
+    assert grid.shape[:2] == (1, 3) and grid.shape[-1] > grid.shape[-2]  # 4 pairs per row, 4 rows
+
+
+# -- measures -----------------------------------------------------------------------------
+def test_kid_diversity_and_swd_on_real_paintings(paintings):
+    from atelier.analysis.gan_eval import real_images
+
+    real = real_images(paintings, 64)
+    f = image_features(real, size=64)
+    noise = image_features(torch.rand(30, 3, 64, 64, generator=torch.Generator().manual_seed(0)), size=64)
+    same, _ = kid(f, f, subsets=1, subset_size=30)  # the set against itself: slightly negative, O(1/m)
+    halves, _ = kid(f[:15], f[15:])  # two halves of one collection
+    far, _ = kid(f, noise, subsets=1, subset_size=30)
+    assert far > 1.0 and abs(same) < 0.05 * far and abs(halves) < 0.02 * far
+    assert mean_pairwise_distance(f) > 2 * mean_pairwise_distance(noise)  # noise images all look alike to VGG
+    a = local_features(real[:4], "relu2_1", max_count=2000)
+    assert sliced_wasserstein(a, a) == 0.0
+    assert sliced_wasserstein(a, local_features(real[4:8], "relu2_1", max_count=1500)) > 0
+    assert sliced_wasserstein(a, local_features(torch.rand(4, 3, 64, 64), "relu2_1")) > \
+        sliced_wasserstein(a, local_features(real[4:8], "relu2_1"))
+
+
+def test_gpu_job_trains_a_dcgan(tmp_path, paintings):
+    """The ``gan64`` job of scripts/gpu_train.py builds a DCGAN trainer on the pack's paintings."""
+    import argparse
+    import sys
+
+    from conftest import REPO
+
+    sys.path.insert(0, str(REPO / "scripts"))
+    import gpu_train
+
+    pack = tmp_path / "pack"
+    (pack / "paintings").mkdir(parents=True)
+    for f in paintings[:6]:
+        (pack / "paintings" / f.name).write_bytes(f.read_bytes())
+    args = argparse.Namespace(pack=str(pack), out_dir=str(tmp_path / "out"), size=64, precision="fp32", device="cpu",
+                              checkpoint_every=0, preview_every=1, max_steps=1, smoke=True, batch=2)
+    cfg, cls = gpu_train._config("gan64", args)
+    assert cls is GANTrainer and cfg.image_size == 32 and "gan64" in gpu_train.JOBS and gpu_train.SHARES["gan64"] > 0
+    (tmp_path / "out" / "gan64").mkdir(parents=True)
+    card = cls(cfg).train()
+    assert card["steps"] == 1 and (tmp_path / "out" / "gan64" / "samples" / "step-000001.png").is_file()
