@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 __all__ = ["GAN_LOSSES", "DIFF_AUGMENT_OPS", "d_loss", "g_loss", "r1_penalty", "diff_augment", "parse_policy",
-           "d_accuracy", "check_finite", "ema_update", "random_patches"]
+           "d_accuracy", "check_finite", "discriminator_update", "ema_update", "random_patches"]
 
 GAN_LOSSES = ("hinge", "bce")
 DIFF_AUGMENT_OPS = ("color", "translation", "cutout")
@@ -109,6 +109,38 @@ def check_finite(values: dict[str, float | torch.Tensor], step: int, what: str) 
                 f"the {name} loss became {v} at step {step}; the {what} was not updated and the last checkpoint "
                 "is kept: lower the learning rates or the adversarial weight, raise --r1, or use precision fp32, "
                 "then --resume")
+
+
+def discriminator_update(judge, real: torch.Tensor, fake: torch.Tensor, optimizer: torch.optim.Optimizer,
+                         kind: str, r1: float, step: int, before_update=None) -> dict[str, torch.Tensor]:
+    """One discriminator step, shared by every adversarial trainer: ``judge`` (a callable giving
+    the logits, one tensor or one per scale) on the (already augmented) ``real`` and ``fake``
+    batches (float32 (B, 3, H, W) in [0, 1]; ``fake`` detached), the :func:`d_loss` of ``kind``
+    plus ``r1 / 2`` times :func:`r1_penalty` when ``r1`` > 0, a :func:`check_finite` that raises
+    FloatingPointError before anything changes (``step``: the 1-based step it names), then
+    ``before_update()`` (a trainer marks its state as mid-update there) and the optimizer step.
+
+    Returns:
+        detached float32 scalars ``d`` (and ``r1``), ``d_real_acc`` and ``d_fake_acc`` (:func:`d_accuracy`).
+    """
+    if r1 > 0:
+        real = real.detach().requires_grad_(True)
+    lr_, lf = judge(real), judge(fake)
+    loss = d_loss(lr_, lf, kind)
+    out = {"d": loss}
+    if r1 > 0:
+        out["r1"] = r1_penalty(lr_, real)
+        loss = loss + 0.5 * r1 * out["r1"]
+    check_finite(out, step, "discriminator")
+    acc = d_accuracy(lr_, lf)
+    if before_update is not None:
+        before_update()
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    out = {k: v.detach() for k, v in out.items()}
+    out["d_real_acc"], out["d_fake_acc"] = torch.tensor(acc[0]), torch.tensor(acc[1])
+    return out
 
 
 def parse_policy(policy: str | Iterable[str] | None) -> tuple[str, ...]:

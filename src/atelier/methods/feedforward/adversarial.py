@@ -37,8 +37,8 @@ import torch
 
 from ...core import io as img
 from ...networks.discriminators import MultiScaleDiscriminator, patch_output_size
-from ...training.adversarial import GAN_LOSSES, check_finite, d_accuracy, d_loss, diff_augment, g_loss, \
-    parse_policy, r1_penalty, random_patches
+from ...training.adversarial import GAN_LOSSES, diff_augment, discriminator_update, g_loss, parse_policy, \
+    random_patches
 from ...training.loop import _RESUME_FIXED
 from .train import FeedForwardTrainer, TrainConfig
 
@@ -190,23 +190,11 @@ class AdversarialTrainer(FeedForwardTrainer):
         cfg = self.config
         real = diff_augment(self.real_patches(idx), self.policy, self.generator)
         fake = diff_augment(random_patches(y, cfg.patch_side, len(idx), self.generator), self.policy, self.generator)
-        if cfg.r1 > 0:
-            real = real.detach().requires_grad_(True)
-        lr_, lf = self._judge(real, idx), self._judge(fake, idx)
-        loss = d_loss(lr_, lf, cfg.gan_loss)
-        out = {"d": loss}
-        if cfg.r1 > 0:
-            out["r1"] = r1_penalty(lr_, real)
-            loss = loss + 0.5 * cfg.r1 * out["r1"]
-        check_finite(out, self.step + 1, "discriminator")
-        acc = d_accuracy(lr_, lf)
+        return discriminator_update(lambda t: self._judge(t, idx), real, fake, self.d_optimizer, cfg.gan_loss, cfg.r1,
+                                    self.step + 1, before_update=self._mark_update)
+
+    def _mark_update(self) -> None:
         self._phase = "update"  # the discriminator changes from here on
-        self.d_optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.d_optimizer.step()
-        out = {k: v.detach() for k, v in out.items()}
-        out["d_real_acc"], out["d_fake_acc"] = torch.tensor(acc[0]), torch.tensor(acc[1])
-        return out
 
     def _step_losses(self) -> dict[str, torch.Tensor]:
         cfg = self.config

@@ -36,8 +36,7 @@ import torch
 from ...core import io as img
 from ...core.errors import InputError
 from ...networks.generators import DCGAN_SIZES, DCGANDiscriminator, DCGANGenerator
-from ...training.adversarial import GAN_LOSSES, check_finite, d_accuracy, d_loss, diff_augment, ema_update, g_loss, \
-    parse_policy, r1_penalty
+from ...training.adversarial import GAN_LOSSES, diff_augment, discriminator_update, ema_update, g_loss, parse_policy
 from ...training.data import list_images, make_dataset
 from ...training.loop import BaseTrainer
 from ...core.runtime import PRECISIONS
@@ -262,24 +261,17 @@ class GANTrainer(BaseTrainer):
     def _d_step(self, real: torch.Tensor, fake: torch.Tensor) -> dict[str, torch.Tensor]:
         cfg = self.config
         real_aug = diff_augment(real, self.policy, self.generator)
-        if cfg.r1 > 0:
-            real_aug = real_aug.detach().requires_grad_(True)
-        with self._autocast():
-            lr_, lf = self.discriminator(real_aug), self.discriminator(diff_augment(fake, self.policy, self.generator))
-        loss = d_loss(lr_, lf, cfg.gan_loss)
-        out = {"d": loss}
-        if cfg.r1 > 0:
-            out["r1"] = r1_penalty(lr_, real_aug)
-            loss = loss + 0.5 * cfg.r1 * out["r1"]
-        check_finite(out, self.step + 1, "discriminator")
-        acc = d_accuracy(lr_, lf)
+        fake_aug = diff_augment(fake, self.policy, self.generator)
+
+        def judge(t: torch.Tensor) -> torch.Tensor:
+            with self._autocast():
+                return self.discriminator(t)
+
+        return discriminator_update(judge, real_aug, fake_aug, self.d_optimizer, cfg.gan_loss, cfg.r1, self.step + 1,
+                                    before_update=self._mark_update)
+
+    def _mark_update(self) -> None:
         self._phase = "update"  # the discriminator changes from here on: a second Ctrl-C keeps the last checkpoint
-        self.d_optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.d_optimizer.step()
-        out = {k: v.detach() for k, v in out.items()}
-        out["d_real_acc"], out["d_fake_acc"] = torch.tensor(acc[0]), torch.tensor(acc[1])
-        return out
 
     def _step_losses(self) -> dict[str, torch.Tensor]:
         cfg = self.config
