@@ -194,3 +194,25 @@ def test_cli_wct_and_train_decoders(tmp_path):
     r = run(app, ["stylize", str(photo), "-s", str(starry), "--method", "wct", "--decoder", str(dec),
                   "-o", str(tmp_path / "y.png")])  # relu3_1 and relu4_1 were not trained there
     assert r.exit_code == 2 and "decoder-relu" in r.output and not (tmp_path / "y.png").exists()
+
+
+def test_whitening_runs_on_one_thread_and_restores_the_count():
+    """The eigendecomposition runs under core.runtime.single_thread (2 spinning threads were 100x
+    slower on a busy 2-core CPU); the thread count is restored and the whitening is unchanged."""
+    from atelier.core.runtime import single_thread
+    from atelier.methods.arbitrary.wct_model import whiten
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with single_thread():
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 2
+        g = torch.Generator().manual_seed(0)
+        feat = torch.randn(16, 400, generator=g) * torch.linspace(0.1, 3, 16)[:, None]
+        w = whiten(feat)
+        assert torch.get_num_threads() == 2
+        cov = w @ w.t() / (w.shape[1] - 1)
+        assert torch.allclose(cov, torch.eye(16, dtype=cov.dtype), atol=5e-3)  # EPS 1e-5 on a variance of 0.01
+    finally:
+        torch.set_num_threads(before)

@@ -10,6 +10,7 @@ supports it; elsewhere fp32.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import platform
@@ -199,3 +200,20 @@ def set_threads(threads: Optional[int]) -> int:
         torch.set_num_threads(int(threads))
     return torch.get_num_threads()
 
+
+
+@contextlib.contextmanager
+def single_thread():
+    """Run the block with one intra-op CPU thread, then restore the count (process-wide setting).
+
+    For small dense LAPACK calls such as ``torch.linalg.eigh`` of a 512 x 512 float64 matrix: on
+    the 2-core VM with other work running, 2 threads took 3.6-6.1 s per call and 1 thread 0.03 s
+    (2026-11-27, load average 2.6), the threads spinning against each other."""
+    before = torch.get_num_threads()
+    if before > 1:
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        if before > 1:
+            torch.set_num_threads(before)
