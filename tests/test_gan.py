@@ -288,3 +288,20 @@ def test_gpu_job_trains_a_dcgan(tmp_path, paintings):
     (tmp_path / "out" / "gan64").mkdir(parents=True)
     card = cls(cfg).train()
     assert card["steps"] == 1 and (tmp_path / "out" / "gan64" / "samples" / "step-000001.png").is_file()
+
+
+def test_shipped_generator_loads_and_samples(tmp_path):
+    """The shipped ``paintings32`` generator (a resize-convolution DCGAN trained on the pack's
+    paintings, see docs/benchmarks.md) loads by name, verified, and gives varied, seeded samples."""
+    from atelier.methods.gan import shipped_generators
+
+    assert "paintings32" in shipped_generators()
+    g = load_generator("paintings32")
+    assert (g.size, g.upsample, g.card["format"]) == (32, "resize", "atelier-dcgan-generator")
+    x = sample(g, 16, seed=0)
+    assert x.shape == (16, 3, 32, 32) and 0 <= float(x.min()) and float(x.max()) <= 1
+    assert torch.equal(x, sample(g, 16, seed=0))
+    spread = (x[:, None] - x[None]).abs().mean(dim=(2, 3, 4))  # mean absolute pixel difference between samples
+    assert float(spread[~torch.eye(16, dtype=torch.bool)].min()) > 0.02  # no two samples alike
+    r = runner.invoke(app, ["gan", "sample", "paintings32", "-n", "4", "-o", str(tmp_path / "g.png")])
+    assert r.exit_code == 0 and (tmp_path / "g.png").stat().st_size > 0, r.output
