@@ -199,6 +199,55 @@ def test_dcgan_run_writes_samples_and_resumes_exactly(tmp_path, paintings):
     assert grid.shape[:2] == (1, 3) and grid.shape[-1] > grid.shape[-2]  # 4 pairs per row, 4 rows
 
 
+def test_resize_convolution_generator_and_minibatch_std(tmp_path, paintings):
+    """--upsample resize (Odena et al. 2016) and --d-mbstd: shapes, no transposed convolution after
+    the 4 x 4 projection, a training step that changes both networks, the card's field, loading
+    back, and an old card without the field loading as deconv."""
+    import json
+
+    from atelier.networks.generators import MinibatchStd
+
+    torch.manual_seed(0)
+    for size in (32, 64):
+        g = DCGANGenerator(16, 8, size, upsample="resize")
+        with torch.no_grad():
+            x = g(torch.randn(2, 16))
+        assert x.shape == (2, 3, size, size) and 0 <= float(x.min()) and float(x.max()) <= 1
+        assert sum(isinstance(m, torch.nn.ConvTranspose2d) for m in g.modules()) == 1
+        assert sum(isinstance(m, torch.nn.Upsample) for m in g.modules()) == int(math.log2(size)) - 2
+    with pytest.raises(ValueError, match="upsample"):
+        DCGANGenerator(16, 8, 32, upsample="pixelshuffle")
+    y = MinibatchStd()(torch.stack([torch.zeros(4, 2, 2), torch.full((4, 2, 2), 2.0)]))
+    assert y.shape == (2, 5, 2, 2) and torch.allclose(y[:, 4], torch.ones(2, 2, 2), atol=1e-3)
+    assert torch.equal(MinibatchStd()(torch.ones(1, 4, 2, 2))[:, 4], torch.zeros(1, 2, 2))
+    d = DCGANDiscriminator(8, 32, spectral=False, mbstd=True)
+    assert d(torch.rand(3, 3, 32, 32)).shape == (3,)
+
+    cfg = _gan_config(tmp_path, paintings, 1)
+    cfg.upsample, cfg.d_mbstd, cfg.preview_every = "resize", True, 0
+    (tmp_path / "run").mkdir()
+    t = GANTrainer(cfg)
+    g0, d0 = _params(t.model), _params(t.discriminator)
+    card = t.train()
+    assert _changed(g0, t.model) and _changed(d0, t.discriminator)
+    assert card["architecture"]["upsample"] == "resize" and card["architecture"]["discriminator"]["mbstd"] is True
+    g = load_generator(tmp_path / "run")
+    assert g.upsample == "resize" and sample(g, 3, seed=2).shape == (3, 3, 32, 32)
+    # a model card written before the option existed: transposed convolutions
+    gd = DCGANGenerator(16, 8, 32)
+    from safetensors.torch import save_file
+    import hashlib
+
+    w = tmp_path / "old.safetensors"
+    save_file({k: v.half() if v.is_floating_point() else v for k, v in gd.state_dict().items()}, str(w))
+    old = json.loads((tmp_path / "run" / "generator.json").read_text())
+    old["architecture"].pop("upsample")
+    old["sha256"] = hashlib.sha256(w.read_bytes()).hexdigest()
+    old["weights_file"] = w.name
+    (tmp_path / "old.json").write_text(json.dumps(old))
+    assert load_generator(w).upsample == "deconv"
+
+
 # -- measures -----------------------------------------------------------------------------
 def test_kid_diversity_and_swd_on_real_paintings(paintings):
     from atelier.analysis.gan_eval import real_images
@@ -239,3 +288,20 @@ def test_gpu_job_trains_a_dcgan(tmp_path, paintings):
     (tmp_path / "out" / "gan64").mkdir(parents=True)
     card = cls(cfg).train()
     assert card["steps"] == 1 and (tmp_path / "out" / "gan64" / "samples" / "step-000001.png").is_file()
+
+
+def test_shipped_generator_loads_and_samples(tmp_path):
+    """The shipped ``paintings32`` generator (a resize-convolution DCGAN trained on the pack's
+    paintings, see docs/benchmarks.md) loads by name, verified, and gives varied, seeded samples."""
+    from atelier.methods.gan import shipped_generators
+
+    assert "paintings32" in shipped_generators()
+    g = load_generator("paintings32")
+    assert (g.size, g.upsample, g.card["format"]) == (32, "resize", "atelier-dcgan-generator")
+    x = sample(g, 16, seed=0)
+    assert x.shape == (16, 3, 32, 32) and 0 <= float(x.min()) and float(x.max()) <= 1
+    assert torch.equal(x, sample(g, 16, seed=0))
+    spread = (x[:, None] - x[None]).abs().mean(dim=(2, 3, 4))  # mean absolute pixel difference between samples
+    assert float(spread[~torch.eye(16, dtype=torch.bool)].min()) > 0.02  # no two samples alike
+    r = runner.invoke(app, ["gan", "sample", "paintings32", "-n", "4", "-o", str(tmp_path / "g.png")])
+    assert r.exit_code == 0 and (tmp_path / "g.png").stat().st_size > 0, r.output

@@ -29,6 +29,10 @@ def gan_train(
     z_dim: int = typer.Option(128, help="Latent size."),
     width: int = typer.Option(64, help="Generator channel base (64: the paper's 512 channels at 4 x 4)."),
     d_width: int = typer.Option(64, help="Discriminator channel base."),
+    upsample: str = typer.Option("deconv", help="Generator upsampling: deconv (transposed convolutions, Radford et "
+                                 "al.) or resize (nearest resize + 3x3 conv, Odena et al. 2016: no checkerboard)."),
+    d_mbstd: bool = typer.Option(False, "--d-mbstd", help="Minibatch standard-deviation channel in the discriminator "
+                                 "(Karras et al. 2018; against mode collapse)."),
     d_norm: str = typer.Option("batch", help="Discriminator normalization: batch (Radford et al.) or spectral "
                                "(Miyato et al. 2018)."),
     gan_loss: str = typer.Option("bce", help="bce (non-saturating, the paper's) or hinge."),
@@ -63,6 +67,7 @@ def gan_train(
         paths, trainer = _start_training(output / "generator.safetensors", resume, lambda out_: GANTrainer(
             GANTrainConfig(images=str(images), out=out_, image_size=image_size, batch_size=batch_size, steps=steps,
                            lr=lr, d_lr=d_lr, z_dim=z_dim, width=width, d_width=d_width, d_norm=d_norm,
+                           upsample=upsample, d_mbstd=d_mbstd,
                            gan_loss=gan_loss, d_steps=d_steps, r1=r1, diff_augment=policy, ema_decay=ema_decay,
                            holdout_every=holdout_every, seed=seed, checkpoint_every=checkpoint_every,
                            preview_every=sample_every, precision=precision, device=device)), steps, (), device, precision)

@@ -46,7 +46,8 @@ def load_generator(path: PathLike, device: str | torch.device = "cpu") -> DCGANG
     """
     card, state, weights, arch = read_verified(generator_path(path), lambda c: (int(c["architecture"]["z_dim"]),
                                                                 int(c["architecture"]["base"]),
-                                                                int(c["architecture"]["size"])))
+                                                                int(c["architecture"]["size"]),
+                                                                str(c["architecture"].get("upsample", "deconv"))))
     if card.get("format") != GAN_CARD_FORMAT:
         raise InputError(f"not a DCGAN generator (model card format {card.get('format')!r})", weights)
     try:

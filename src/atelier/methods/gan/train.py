@@ -35,7 +35,7 @@ import torch
 
 from ...core import io as img
 from ...core.errors import InputError
-from ...networks.generators import DCGAN_SIZES, DCGANDiscriminator, DCGANGenerator
+from ...networks.generators import DCGAN_SIZES, UPSAMPLE_MODES, DCGANDiscriminator, DCGANGenerator
 from ...training.adversarial import GAN_LOSSES, diff_augment, discriminator_update, ema_update, g_loss, parse_policy
 from ...training.data import list_images, make_dataset
 from ...training.loop import BaseTrainer
@@ -95,6 +95,9 @@ class GANTrainConfig:
         lr, d_lr: Adam learning rates of generator and discriminator (Radford et al.: 2e-4,
             betas (0.5, 0.999)).
         z_dim: latent size; width, d_width: channel base of generator and discriminator.
+        upsample: generator upsampling, ``"deconv"`` (transposed convolutions, Radford et al.) or
+            ``"resize"`` (nearest resize + 3x3 convolution, Odena et al. 2016: no checkerboard).
+        d_mbstd: minibatch standard-deviation channel in the discriminator (Karras et al. 2018).
         d_norm: ``"batch"`` (batch norm, the discriminator of Radford et al.; default) or
             ``"spectral"`` (spectral normalization, Miyato et al. 2018; on the training pack at
             width 32 it stayed near chance for 2,750 steps, see docs/benchmarks.md).
@@ -122,6 +125,8 @@ class GANTrainConfig:
     z_dim: int = 128
     width: int = 64
     d_width: int = 64
+    upsample: str = "deconv"
+    d_mbstd: bool = False
     d_norm: str = "batch"
     gan_loss: str = "bce"
     d_steps: int = 1
@@ -162,6 +167,10 @@ class GANTrainConfig:
             raise ValueError(f"r1 must be a finite number >= 0, got {self.r1}")
         if not (0 <= self.ema_decay < 1):
             raise ValueError(f"ema decay must be in [0, 1), got {self.ema_decay}")
+        if self.upsample not in UPSAMPLE_MODES:
+            raise ValueError(f"upsample must be one of {UPSAMPLE_MODES}, got {self.upsample!r}")
+        if not isinstance(self.d_mbstd, bool):
+            raise ValueError(f"d mbstd must be true or false, got {self.d_mbstd!r}")
         if self.d_norm not in ("spectral", "batch"):
             raise ValueError(f"d norm must be 'spectral' or 'batch', got {self.d_norm!r}")
         if self.gan_loss not in GAN_LOSSES:
@@ -212,7 +221,8 @@ class GANTrainer(BaseTrainer):
     CHECKPOINT_FORMAT = "atelier-dcgan-checkpoint"
     CARD_FORMAT = GAN_CARD_FORMAT
     KIND = "DCGAN"
-    RESUME_FIXED = ("image_size", "batch_size", "seed", "z_dim", "width", "d_width", "d_norm", "holdout_every",
+    RESUME_FIXED = ("image_size", "batch_size", "seed", "z_dim", "width", "d_width", "d_norm", "upsample", "d_mbstd",
+                    "holdout_every",
                     "scale_jitter")
     RESUME_FREE = ("steps", "checkpoint_every", "preview_every", "device", "out", "images", "in_memory")
 
@@ -224,8 +234,9 @@ class GANTrainer(BaseTrainer):
                                     self.device)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.seed)
-            self.model = DCGANGenerator(cfg.z_dim, cfg.width, cfg.image_size)
-            self.discriminator = DCGANDiscriminator(cfg.d_width, cfg.image_size, spectral=cfg.d_norm == "spectral")
+            self.model = DCGANGenerator(cfg.z_dim, cfg.width, cfg.image_size, cfg.upsample)
+            self.discriminator = DCGANDiscriminator(cfg.d_width, cfg.image_size, spectral=cfg.d_norm == "spectral",
+                                                    mbstd=cfg.d_mbstd)
         self.ema = copy.deepcopy(self.model).eval().requires_grad_(False)
         for m in (self.model, self.discriminator, self.ema):
             self._to_device(m)
@@ -322,11 +333,17 @@ class GANTrainer(BaseTrainer):
     def _architecture(self) -> dict:
         cfg = self.config
         return {"name": "DCGANGenerator", "z_dim": cfg.z_dim, "base": cfg.width, "size": cfg.image_size,
-                "discriminator": {"name": "DCGANDiscriminator", "base": cfg.d_width, "norm": cfg.d_norm},
+                "upsample": cfg.upsample,
+                "discriminator": {"name": "DCGANDiscriminator", "base": cfg.d_width, "norm": cfg.d_norm,
+                                  "mbstd": cfg.d_mbstd},
                 "papers": ["Radford, Metz & Chintala 2016, Unsupervised Representation Learning with Deep "
                            "Convolutional Generative Adversarial Networks",
                            "Zhao, Liu, Lin, Zhu & Han 2020, Differentiable Augmentation for Data-Efficient GAN Training",
-                           "Miyato, Kataoka, Koyama & Yoshida 2018, Spectral Normalization for GANs"]}
+                           "Miyato, Kataoka, Koyama & Yoshida 2018, Spectral Normalization for GANs"]
+                + (["Odena, Dumoulin & Olah 2016, Deconvolution and Checkerboard Artifacts"]
+                   if cfg.upsample == "resize" else [])
+                + (["Karras, Aila, Laine & Lehtinen 2018, Progressive Growing of GANs (minibatch stddev)"]
+                   if cfg.d_mbstd else [])}
 
     def _card_inputs(self) -> dict:
         entry = self._images_entry(self.dataset, self.config.to_dict()["images"])
@@ -340,7 +357,7 @@ class GANTrainer(BaseTrainer):
 
     def _weights_metadata(self) -> dict[str, str]:
         cfg = self.config
-        return {"z_dim": str(cfg.z_dim), "base": str(cfg.width), "size": str(cfg.image_size)}
+        return {"z_dim": str(cfg.z_dim), "base": str(cfg.width), "size": str(cfg.image_size), "upsample": cfg.upsample}
 
     def export(self) -> dict:
         """Write the EMA generator (float16 safetensors, batch-norm statistics recomputed) and its
