@@ -27,7 +27,7 @@ import torch
 from PIL import Image, ImageDraw
 
 import atelier
-from atelier.core import io as img
+from atelier.io import images as img
 from atelier.methods.arbitrary.adain import adain_tensor, load_adain
 from atelier.encoders.vgg import get_encoder
 from atelier.networks.decoders import AdaINDecoder

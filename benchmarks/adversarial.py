@@ -34,14 +34,14 @@ import time
 import torch
 
 from atelier.analysis.distribution import local_features, sliced_wasserstein
-from atelier.core import io as img
+from atelier.io import images as img
 from atelier.encoders.vgg import get_encoder
 from atelier.losses import StyleTarget, content_loss, gram_matrix
 from atelier.methods.feedforward.adversarial import AdversarialTrainConfig, AdversarialTrainer
 from atelier.methods.feedforward.train import FeedForwardTrainer, TrainConfig
 from atelier.methods.gan.sample import image_grid
 from atelier.training.cards import load_trained
-from atelier.zoo import model_path
+from atelier.training.zoo import model_path
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from feedforward import environment  # noqa: E402

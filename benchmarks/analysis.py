@@ -47,7 +47,7 @@ import torch
 
 from atelier.analysis.embeddings import EmbeddingConfig, StyleEmbedder, embed_statistics
 from atelier.analysis.index import Collection, list_images, nearest
-from atelier.core.io import load_image, resize_longest
+from atelier.io.images import load_image, resize_longest
 from atelier.core.runtime import cpu_model
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -73,7 +73,7 @@ def reproduction(image: torch.Tensor, rng: random.Random) -> torch.Tensor:
 
     from PIL import Image
 
-    from atelier.core.decode import pil_to_tensor, tensor_to_pil
+    from atelier.io.decode import pil_to_tensor, tensor_to_pil
 
     x = image.clamp(0, 1) ** rng.uniform(0.8, 1.25)
     grey = (0.299 * x[:, :1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:]).expand_as(x)

@@ -31,8 +31,8 @@ import torch
 from PIL import Image
 
 import atelier
-from atelier.core import io as img
-from atelier.zoo import list_models
+from atelier.io import images as img
+from atelier.training.zoo import list_models
 from atelier.methods.feedforward.apply import load_model, stylize_tensor
 from atelier.networks import TransformerNet
 from atelier.methods.gatys.optimize import GatysConfig, GatysStyleTransfer

@@ -6,7 +6,7 @@ fast / medium, Farneback), at full size (1024 x 436):
 
 - EPE (px) over all valid pixels (``gt/invalid`` excluded) and over the non-occluded ones
   (``gt/occlusions`` excluded too);
-- the consistency mask (:func:`atelier.core.flow.consistency_mask`, from the flows 2->3 and
+- the consistency mask (:func:`atelier.imaging.flow.consistency_mask`, from the flows 2->3 and
   3->2): the share of truly occluded pixels it marks 0, the share of non-occluded pixels it
   keeps, and the EPE over the pixels it keeps;
 - the EPE again with every pixel value of both frames moved by -1, 0 or +1 grey level at
@@ -39,7 +39,7 @@ import torch
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from feedforward import environment as base_environment  # noqa: E402
 
-from atelier.core.flow import FlowEstimator, consistency_mask, endpoint_error, read_flo, warp
+from atelier.imaging.flow import FlowEstimator, consistency_mask, endpoint_error, read_flo, warp
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "video" / "sintel_flow"

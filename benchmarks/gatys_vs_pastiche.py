@@ -26,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-from atelier.core import io as img
+from atelier.io import images as img
 from atelier.losses import StyleTarget, gram_matrix
 from atelier.methods.gatys.optimize import GatysConfig, GatysStyleTransfer
 

@@ -36,7 +36,7 @@ import torch
 from PIL import Image, ImageDraw
 
 import atelier
-from atelier.core import io as img
+from atelier.io import images as img
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from feedforward import environment  # noqa: E402
@@ -112,7 +112,7 @@ def arbitrary_rows(name: str, method: str, run, alpha0, args, gatys, scorer, she
                 unrelated = atelier.evaluate(out, other, [s], st=scorer)["content_loss"]
                 with torch.no_grad():
                     rec = _q(alpha0(c, s))
-                from atelier.metrics import ssim_luminance
+                from atelier.analysis.metrics import ssim_luminance
 
                 row = {"method": method, "model": name, "photo": photo, "painting": style, "size": size,
                        "content": sc["content_loss"], "style": sc["style_loss"], "ssim": sc["ssim"],

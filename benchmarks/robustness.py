@@ -3,7 +3,7 @@ JPEG-compressed, noisy or blurred, with and without the pre-filter?
 
 For every method (a shipped feed-forward model, AdaIN, WCT, Gatys) and every held-out photo
 (``../shared/data/content``, never used for training), :func:`atelier.analysis.robustness.robustness`
-stylizes the photo clean and under the 9 corruptions of :data:`atelier.core.corrupt.STANDARD`,
+stylizes the photo clean and under the 9 corruptions of :data:`atelier.imaging.corrupt.STANDARD`,
 once without a pre-filter and once with ``--prefilter auto``; each result is compared with the
 clean photo's result (luminance SSIM, VGG perceptual distance) and scored (content loss against
 the clean photo, style loss against the style image). All methods use The Starry Night.
@@ -34,10 +34,10 @@ from feedforward import environment  # noqa: E402
 
 from atelier.analysis.robustness import grid_image, robustness, summarize  # noqa: E402
 from atelier.analysis.cluster import save_png  # noqa: E402
-from atelier.core import io as img  # noqa: E402
+from atelier.io import images as img  # noqa: E402
 from atelier.core.files import atomic_write  # noqa: E402
-from atelier.metrics import Scorer, ScoreConfig  # noqa: E402
-from atelier.video import build_stylizer  # noqa: E402
+from atelier.analysis.metrics import Scorer, ScoreConfig  # noqa: E402
+from atelier.api.video import build_stylizer  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"

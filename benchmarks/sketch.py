@@ -29,7 +29,7 @@ import time
 import numpy as np
 import torch
 
-from atelier.core import io as img
+from atelier.io import images as img
 from atelier.encoders.vgg import get_encoder
 from atelier.methods.sketch import boundary_eval as be
 from atelier.methods.sketch.contours import CANNY_HIGH, boundary_map, canny_levels, load_contour_net, vgg_gradient_map

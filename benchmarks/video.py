@@ -3,9 +3,9 @@ consistent, for every method.
 
 On ``shared/data/video/sintel_mountain_2`` (50 frames of Sintel, 1024 x 436), for each method
 (feed-forward shipped ``starry_night`` and its temporally trained ``starry_night_temporal``,
-AdaIN, WCT, Gatys), the clip is stylized twice with :func:`atelier.video.stylize_video`:
+AdaIN, WCT, Gatys), the clip is stylized twice with :func:`atelier.api.video.stylize_video`:
 ``--temporal none`` (per frame) and the consistent mode (flow-guided blending; for Gatys the
-warped start and the temporal loss). Each output is scored by :func:`atelier.video.evaluate_video`
+warped start and the temporal loss). Each output is scored by :func:`atelier.api.video.evaluate_video`
 (short-term warping error with DIS medium flow on the source frames, mean style loss against the
 painting, luminance drift). Gate (issue 13): warping error at least 40 % lower with the consistent
 version, at a style loss no more than 15 % higher.
@@ -48,7 +48,7 @@ METHODS = {
 
 
 def run_method(name: str, args, work: pathlib.Path) -> dict:
-    from atelier.video import evaluate_video, stylize_video
+    from atelier.api.video import evaluate_video, stylize_video
 
     kwargs = dict(METHODS[name])
     frames = args.gatys_frames if name == "gatys" else args.frames
@@ -85,7 +85,7 @@ def run_method(name: str, args, work: pathlib.Path) -> dict:
 
 def speed(args, work: pathlib.Path) -> dict:
     """End-to-end frames/s at 854 x 480 into an mp4 with the shipped feed-forward model."""
-    from atelier.video import stylize_video
+    from atelier.api.video import stylize_video
 
     src = work / "src-854x480"
     src.mkdir(exist_ok=True)
@@ -111,7 +111,7 @@ def speed(args, work: pathlib.Path) -> dict:
 def side_by_side_gif(work: pathlib.Path, name: str, path: pathlib.Path, frames: int, width: int = 200,
                      limit: int = 30) -> None:
     """input | per frame | consistent, ``width`` px each, as an animated GIF (Pillow)."""
-    from atelier.core.video_io import read_frames
+    from atelier.io.video import read_frames
 
     src = work / f"src-{frames}-{METHODS_SIZE[0]}"
     streams = [read_frames(src), read_frames(work / f"{name}-none"), read_frames(work / f"{name}-auto")]

@@ -41,7 +41,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
 import pathlib
 import subprocess
 import sys
@@ -192,13 +191,14 @@ def speed(args) -> dict:
     from atelier.methods.arbitrary.model import AdaINModel
     from atelier.networks import TransformerNet
     from atelier.methods.gatys.optimize import GatysConfig, GatysStyleTransfer
-    from atelier.core.runtime import resolve_device, resolve_precision
+    from atelier.core.runtime import resolve_device
+    from atelier.encoders.precision import resolve_precision
 
     dev = resolve_device(args.device)
     prec = resolve_precision(args.precision, dev)
     size, iters = (64, 5) if args.smoke else (512, 500)
     sync = (lambda: torch.cuda.synchronize()) if dev.type == "cuda" else (lambda: None)
-    from atelier.core import io as img
+    from atelier.io import images as img
 
     # a photo of the pack: ../shared does not travel to the GPU machine (the first GPU run failed here)
     content = img.load_image(sorted((pathlib.Path(args.pack) / "photos").iterdir())[0], size=size)

@@ -13,7 +13,7 @@ import pathlib
 import torch
 import torch.nn.functional as F
 
-from atelier.core import io as img
+from atelier.io import images as img
 from atelier.encoders.vgg import get_encoder
 from atelier.methods.sketch.contours import boundary_map, load_contour_net
 from atelier.methods.sketch.draw import sketch_tensor

@@ -14,8 +14,8 @@ import pytest
 import torch
 from skimage import data as skdata
 
-from atelier.core import io as img
-from atelier.core import color
+from atelier.io import images as img
+from atelier.imaging import color
 from atelier.core.errors import InputError
 from atelier.encoders.vgg import get_encoder
 from atelier.networks.decoders import AdaINDecoder
@@ -347,7 +347,7 @@ def _cli(*args):
 
 
 def test_stylize_method_adain_with_alpha_blend_and_colour(trained, tmp_path):
-    from atelier.core.io import read_metadata
+    from atelier.io.images import read_metadata
 
     decoder = trained[0].paths["weights"]
     content, starry, scream = data_file("content/000000000030.jpg"), data_file("styles/starry_night.jpg"), \

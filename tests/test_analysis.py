@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from atelier.analysis.cluster import cluster_vectors, contact_sheet, pca_map
 from atelier.analysis.embeddings import EmbeddingConfig, StyleEmbedder
 from atelier.analysis.index import Collection, list_images
-from atelier.core.io import load_image
+from atelier.io.images import load_image
 
 from conftest import data_file
 

@@ -7,7 +7,7 @@ from PIL import Image
 from skimage import data
 
 import atelier
-from atelier.core import io as img
+from atelier.io import images as img
 from atelier.losses import StyleTarget
 
 

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from atelier.core import io as img
+from atelier.io import images as img
 from atelier.cli import app
 
 runner = CliRunner()

@@ -11,7 +11,7 @@ so a swapped or wrong chroma channel in the library shows up."""
 import pytest
 import torch
 
-from atelier.core import io as img
+from atelier.io import images as img
 from atelier.encoders.vgg import get_encoder
 from atelier.methods.arbitrary.adain import adain_tensor
 from atelier.methods.arbitrary.model import AdaINModel

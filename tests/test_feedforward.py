@@ -9,8 +9,8 @@ import torch
 from typer.testing import CliRunner
 
 import atelier
-from atelier.core import io as img
-from atelier.core import color
+from atelier.io import images as img
+from atelier.imaging import color
 from atelier.cli import app
 from atelier.core.errors import InputError
 from atelier.methods.feedforward.apply import apply_model, stylize_tensor

@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from atelier.core.errors import InputError
-from atelier.core.flow import FlowEstimator, consistency_mask, endpoint_error, read_flo, warp
-from atelier.metrics import warping_error
+from atelier.imaging.flow import FlowEstimator, consistency_mask, endpoint_error, read_flo, warp
+from atelier.analysis.metrics import warping_error
 
 from conftest import data_file
 

@@ -7,9 +7,9 @@ the suite at 128-256 px)."""
 import pytest
 import torch
 
-from atelier.core import io as img
-from atelier.core import color
-from atelier.metrics import evaluate, ssim_luminance
+from atelier.io import images as img
+from atelier.imaging import color
+from atelier.analysis.metrics import evaluate, ssim_luminance
 from atelier.methods.gatys.optimize import GatysConfig, GatysStyleTransfer, StyleTransferInterrupted, pyramid_sizes
 
 pytestmark = pytest.mark.slow

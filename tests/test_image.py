@@ -19,8 +19,8 @@ import torch
 from PIL import Image
 from skimage import data as skdata
 
-from atelier.core import io as I
-from atelier.core import color
+from atelier.io import images as I
+from atelier.imaging import color
 from atelier.core.errors import AtelierError, InputError
 
 from conftest import data_file as shared

@@ -5,7 +5,7 @@ on an ill-conditioned quadratic, and (slow) no blow-up on a badly scaled objecti
 import pytest
 import torch
 
-from atelier.core import io as img
+from atelier.io import images as img
 from atelier.losses import StyleTarget
 from atelier.methods.gatys.optimize import GatysConfig, GatysStyleTransfer
 from atelier.methods.gatys.lbfgs import LBFGS

@@ -9,7 +9,7 @@ import warnings
 import pytest
 import torch
 
-from atelier.core import io as img
+from atelier.io import images as img
 from atelier.core.errors import InputError
 from atelier.networks import ConditionalInstanceNorm2d, TransformerNet
 from atelier.methods.feedforward.train import FeedForwardTrainer, TrainConfig

@@ -15,7 +15,7 @@ import pytest
 import torch
 from PIL import Image
 
-from atelier.core import io as img
+from atelier.io import images as img
 from atelier.core.errors import InputError
 
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -267,7 +267,7 @@ def test_nan_weights_are_refused_at_load(tmp_path):
 
     from safetensors.torch import load_file, save_file
 
-    from atelier.zoo import model_path
+    from atelier.training.zoo import model_path
     import atelier
 
     src = model_path("starry_night")

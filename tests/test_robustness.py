@@ -13,9 +13,9 @@ import torch
 from PIL import Image
 from typer.testing import CliRunner
 
-from atelier.core import corrupt
-from atelier.core.io import load_image
-from atelier.core.prefilter import blockiness, choose, noise_sigma, prefilter
+from atelier.imaging import corrupt
+from atelier.io.images import load_image
+from atelier.imaging.prefilter import blockiness, choose, noise_sigma, prefilter
 
 from conftest import data_file
 
@@ -65,7 +65,7 @@ def test_prefilter_raises_psnr_and_auto_picks_by_estimate(photo):
 
 @pytest.fixture(scope="module")
 def scorer():
-    from atelier.metrics import ScoreConfig, Scorer
+    from atelier.analysis.metrics import ScoreConfig, Scorer
 
     return Scorer(ScoreConfig(device="cpu"))
 
@@ -93,7 +93,7 @@ def test_robustness_of_a_feed_forward_model_on_a_real_photo(photo, scorer):
 
 
 def test_set_scores_fid_artfid_histogram(scorer):
-    from atelier.metrics import art_fid, frechet_distance, histogram_distance
+    from atelier.analysis.metrics import art_fid, frechet_distance, histogram_distance
 
     paintings = [load_image(data_file(f"styles/{n}.jpg"), size=48) for n in ("starry_night", "the_scream")]
     photos = [load_image(data_file(f"content/{n}"), size=48) for n in ("000000000030.jpg", "000000000086.jpg")]
@@ -191,7 +191,7 @@ def test_bad_input_exits_2_with_one_line(tmp_path, case):
 
 
 def test_evaluate_reports_style_embedding_and_histogram_distances(tmp_path):
-    from atelier.core.io import save_image
+    from atelier.io.images import save_image
 
     small = tmp_path / "starry.png"
     save_image(load_image(data_file("styles/starry_night.jpg"), size=64), small)
@@ -204,7 +204,7 @@ def test_evaluate_reports_style_embedding_and_histogram_distances(tmp_path):
 
 
 def test_stylize_prefilter_cleans_a_noisy_photo_first(tmp_path):
-    from atelier.core.io import read_metadata, save_image
+    from atelier.io.images import read_metadata, save_image
 
     noisy = tmp_path / "noisy.png"
     save_image(corrupt.gaussian_noise(load_image(data_file("content/000000000194.jpg"), size=64), 0.1, seed=0), noisy)

@@ -10,13 +10,13 @@ import torch
 from typer.testing import CliRunner
 
 import atelier
-import atelier.zoo
-from atelier.core import io as img
+import atelier.training.zoo
+from atelier.io import images as img
 from atelier.cli import app
-from atelier.zoo import model_card
+from atelier.training.zoo import model_card
 from atelier.methods.feedforward.apply import stylize_tensor
 from atelier.methods.gatys.optimize import GatysConfig, GatysStyleTransfer
-from atelier.metrics import style_distance
+from atelier.analysis.metrics import style_distance
 
 from conftest import DATA
 
@@ -50,7 +50,7 @@ def test_shipped_models_cover_all_ten_paintings(paintings):
         assert pack["files"] == 1942 and len(pack["sha256_of_sorted_list"]) == 64 and pack["terms"]
         # all 1,549 photos, or (continued within the 64 MiB GPU carry limit) a subset of them
         assert card["training_images"]["count"] == pack["photos"] and 900 <= pack["photos"] <= 1549
-        assert (atelier.zoo.model_path(name).stat().st_size < 8 * 2**20)  # small files (fp16)
+        assert (atelier.training.zoo.model_path(name).stat().st_size < 8 * 2**20)  # small files (fp16)
 
 
 def test_models_command_lists_them():
@@ -101,7 +101,7 @@ def test_multi_style_model_styles_differ_and_blend(scorer, paintings):
 def test_shipped_adain_decoder_generalizes_to_held_out_painting_and_photo(scorer):
     from skimage import data
 
-    from atelier.metrics import ssim_luminance
+    from atelier.analysis.metrics import ssim_luminance
 
     model = atelier.load_adain(precision="fp32")  # sha256 verified
     card = model.card

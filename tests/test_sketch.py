@@ -3,7 +3,6 @@ the shipped model against Canny, the sketch renderer, the API and the CLI."""
 
 from __future__ import annotations
 
-import json
 import shutil
 
 import numpy as np
@@ -13,7 +12,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from atelier.cli import app
-from atelier.core import io as img
+from atelier.io import images as img
 from atelier.core.errors import InputError
 from atelier.methods.sketch import boundary_eval as be
 from atelier.methods.sketch.data import bsds_split, load_boundaries

@@ -18,7 +18,7 @@ require_extra("fastapi")
 require_extra("python_multipart")
 from fastapi.testclient import TestClient  # noqa: E402
 
-from atelier.core import io as img  # noqa: E402
+from atelier.io import images as img  # noqa: E402
 from atelier.studio import jobs as jobs_module  # noqa: E402
 from atelier.studio.app import create_app  # noqa: E402
 

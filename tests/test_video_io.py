@@ -1,4 +1,4 @@
-"""Video I/O (atelier.core.video_io): probe, read_frames, VideoWriter, on real Sintel frames
+"""Video I/O (atelier.io.video): probe, read_frames, VideoWriter, on real Sintel frames
 (../shared/data/video/sintel_mountain_2, 50 PNG frames 1024x436) and on short clips built
 here with PyAV (an AAC sine as the audio track). Clips are 8-12 frames at 256 px so each
 test takes well under a few seconds on two cores."""
@@ -18,9 +18,9 @@ import pytest
 from conftest import data_file
 from PIL import Image
 
-from atelier.core import video_io
+from atelier.io import video as video_io
 from atelier.core.errors import InputError
-from atelier.core.video_io import VideoWriter, is_video_path, probe, read_frames, video_rate
+from atelier.io.video import VideoWriter, is_video_path, probe, read_frames, video_rate
 
 W, H = 256, 108  # Sintel 1024x436 at size=256 (sides rounded down to even)
 

@@ -8,15 +8,15 @@ import pytest
 import torch
 from skimage import data as skdata
 
-from atelier.core import color
-from atelier.core import io as img
+from atelier.imaging import color
+from atelier.io import images as img
 from atelier.core.errors import InputError
 from atelier.encoders.vgg import get_encoder
 from atelier.methods.arbitrary.train_decoders import DecoderTrainConfig, InversionTrainer, load_inversion_decoder
 from atelier.methods.arbitrary.wct import decoders_dir, load_wct, wct_tensor
 from atelier.methods.arbitrary.wct_model import WCTStyle, colour, feature_covariance, wct, whiten
 from atelier.methods.gatys.optimize import GatysConfig, GatysStyleTransfer
-from atelier.metrics import ssim_luminance, style_distance
+from atelier.analysis.metrics import ssim_luminance, style_distance
 from atelier.networks.decoders import InversionDecoder
 from conftest import data_file
 

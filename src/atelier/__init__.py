@@ -32,12 +32,12 @@ except PackageNotFoundError:  # running from a source tree
 # The public names are imported on first use (PEP 562), so that ``import atelier.cli`` (the
 # console entry point) starts without torch and can catch a Ctrl-C during start-up.
 _LAZY = {
-    "evaluate": ".metrics", "stylize": ".api",
+    "evaluate": ".analysis.metrics", "stylize": ".api",
     "load_adain": ".methods.arbitrary.adain", "stylize_adain": ".methods.arbitrary.adain",
     "load_wct": ".methods.arbitrary.wct", "stylize_wct": ".methods.arbitrary.wct",
     "AtelierError": ".core.errors", "InputError": ".core.errors",
-    "list_models": ".zoo", "model_card": ".zoo", "load_model": ".methods.feedforward.apply",
-    "load_image": ".core.io", "save_image": ".core.io",
+    "list_models": ".training.zoo", "model_card": ".training.zoo", "load_model": ".methods.feedforward.apply",
+    "load_image": ".io.images", "save_image": ".io.images",
     "GatysConfig": ".methods.gatys.optimize", "GatysStyleTransfer": ".methods.gatys.optimize",
     "Progress": ".methods.gatys.optimize", "StyleTransferInterrupted": ".methods.gatys.optimize",
     "sketch": ".api",  # issue 17: photo to sketch

@@ -23,7 +23,7 @@ from typing import Optional, Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from ..core.decode import open_image
+from ..io.decode import open_image
 from ..core.errors import InputError
 from ..core.files import atomic_write
 

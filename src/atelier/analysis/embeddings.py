@@ -44,7 +44,7 @@ from typing import Callable, Iterable, Optional, Sequence
 import numpy as np
 import torch
 
-from ..core import io as img
+from ..io import images as img
 from ..core.errors import InputError
 from ..encoders.vgg import get_encoder
 

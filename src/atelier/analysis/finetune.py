@@ -30,7 +30,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..core import io as img
+from ..io import images as img
 from ..core.errors import InputError
 from ..encoders.vgg import get_encoder
 

@@ -1,13 +1,13 @@
 """How stable is a stylization when the photo is a compressed, noisy or blurred copy?
 
 :func:`robustness` stylizes a photo clean and under each corruption of
-:data:`atelier.core.corrupt.STANDARD` (JPEG quality 90/50/20/10, Gaussian noise sigma
+:data:`atelier.imaging.corrupt.STANDARD` (JPEG quality 90/50/20/10, Gaussian noise sigma
 0.02/0.05/0.1, downscale-upscale blur x2/x4), optionally through a pre-filter
-(:func:`atelier.core.prefilter.prefilter`), and measures how far each result moves from the
+(:func:`atelier.imaging.prefilter.prefilter`), and measures how far each result moves from the
 clean photo's result:
 
 * ``ssim``: luminance SSIM (Wang et al. 2004) of the result against the clean result (1: the same);
-* ``perceptual``: :func:`atelier.metrics.perceptual_distance` (LPIPS-like, on our VGG features;
+* ``perceptual``: :func:`atelier.analysis.metrics.perceptual_distance` (LPIPS-like, on our VGG features;
   0: the same);
 * ``content_loss`` against the *clean* photo and ``style_loss`` against the style image (the
   normalized losses of :mod:`atelier.losses`, as ``atelier evaluate`` reports them);
@@ -31,12 +31,12 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from ..core import corrupt
-from ..core.decode import tensor_to_pil
+from ..imaging import corrupt
+from ..io.decode import tensor_to_pil
 from ..core.errors import InputError
-from ..core.prefilter import PREFILTERS, prefilter as run_prefilter
+from ..imaging.prefilter import PREFILTERS, prefilter as run_prefilter
 from ..core.protocols import Stylizer
-from ..metrics import Scorer, evaluate, perceptual_distance, perceptual_features, ssim_luminance
+from .metrics import Scorer, evaluate, perceptual_distance, perceptual_features, ssim_luminance
 
 __all__ = ["RobustnessRow", "robustness", "grid_image", "summarize"]
 
@@ -71,11 +71,11 @@ def robustness(stylizer: Stylizer, content: torch.Tensor, style: Optional[torch.
             :class:`~atelier.core.protocols.Stylizer`).
         content: the clean photo, float32 (1, 3, H, W) in [0, 1], at the size to stylize.
         style: the style image (1, 3, h, w) for the style loss, or None (no style loss).
-        corruptions: what to apply (:data:`atelier.core.corrupt.STANDARD` by default).
+        corruptions: what to apply (:data:`atelier.imaging.corrupt.STANDARD` by default).
         prefilter: ``none``, ``auto``, ``nlm`` or ``deblock``, applied to each corrupted photo
             (never to the clean reference).
         seed: seed of the noise corruptions.
-        scorer: the :class:`~atelier.metrics.Scorer` for the losses (default: Gatys's layers, fp32, CPU).
+        scorer: the :class:`~atelier.analysis.metrics.Scorer` for the losses (default: Gatys's layers, fp32, CPU).
         keep_images: also return the (input, result) pair of each row (for :func:`grid_image`).
         callback: called as ``callback(done, total, name)`` after each stylization.
 
@@ -104,7 +104,7 @@ def robustness(stylizer: Stylizer, content: torch.Tensor, style: Optional[torch.
         if not torch.isfinite(y).all():
             raise FloatingPointError("the stylizer returned non-finite pixels")
         if y.shape[-2:] != x.shape[-2:]:
-            from ..core.io import resize_to
+            from ..io.images import resize_to
 
             y = resize_to(y, *x.shape[-2:])
         return y, time.perf_counter() - t0

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from pathlib import Path
 from typing import List, Optional
 
@@ -80,7 +79,7 @@ def _refuse_unused(ctx: typer.Context, names, method: str | None = None, reason:
 
 def _save_result(image, path: Path, meta: dict) -> Path:
     """Save a finished result; when that fails, keep it somewhere recoverable and exit 2 saying where."""
-    from ..core import io as img
+    from ..io import images as img
 
     written, error = img.save_with_rescue(image, path, meta)
     if error is None:
@@ -126,7 +125,7 @@ def _metadata_source(path, full: bool):
 
 def _check_outputs(output: Path, metrics: Optional[Path], inputs: list, overwrite: bool) -> Path:
     """The output image and metrics file: writable, and neither one an input file (unless --overwrite)."""
-    from ..core import io as img
+    from ..io import images as img
     from ..core.errors import InputError
     from ..core.files import check_not_input
 

@@ -16,7 +16,7 @@ from .common import _check_json_output, _fail, _runtime, _write_json_or_fail, ap
 def _wire_stylizer(method: str, style: Optional[Path], *, iterations: int, style_index: int, alpha: float,
                    device: str):
     """A :class:`~atelier.core.protocols.Stylizer` for ``method`` (the interfaces wire methods in)."""
-    from ..video import ARBITRARY, build_stylizer
+    from ..api.video import ARBITRARY, build_stylizer
 
     styles = [style] if (style is not None and method in (*ARBITRARY, "gatys")) else []
     kind, fn = build_stylizer(method, styles, style_index=style_index, alpha=alpha, iterations=iterations,
@@ -51,12 +51,12 @@ def robustness(
     from the clean result (SSIM, perceptual distance) and its content/style losses; a grid PNG."""
     from ..analysis.cluster import save_png
     from ..analysis.robustness import grid_image, robustness as study, summarize
-    from ..core import corrupt
-    from ..core import io as img
+    from ..imaging import corrupt
+    from ..io import images as img
     from ..core.errors import InputError
     from ..core.files import check_not_input
-    from ..core.prefilter import PREFILTERS
-    from ..metrics import Scorer, ScoreConfig
+    from ..imaging.prefilter import PREFILTERS
+    from ..analysis.metrics import Scorer, ScoreConfig
 
     _runtime(device)
     if prefilter not in PREFILTERS:
@@ -125,10 +125,10 @@ def evaluate_set(
 ):
     """ArtFID-style score of a set of results on our VGG features: (1 + content distance) x (1 + FID)."""
     from ..analysis.index import list_images
-    from ..core import io as img
+    from ..io import images as img
     from ..core.errors import InputError
     from ..encoders.vgg import get_encoder
-    from ..metrics import art_fid
+    from ..analysis.metrics import art_fid
 
     def expand(paths: List[Path]) -> list:
         if len(paths) == 1 and paths[0].is_dir():

@@ -108,7 +108,7 @@ def gan_sample(
     """Sample a trained generator into a grid (seeded), or walk its latent space (--interpolate)."""
     import torch.nn.functional as F
 
-    from ..core import io as img
+    from ..io import images as img
     from ..core.errors import InputError
     from ..methods.gan.sample import image_grid, interpolate as walk, load_generator, sample
 
@@ -158,7 +158,7 @@ def gan_evaluate(
     from rich.table import Table
 
     from ..analysis.gan_eval import evaluate_generator
-    from ..core import io as img
+    from ..io import images as img
     from ..core.errors import InputError
 
     if json_path is not None:

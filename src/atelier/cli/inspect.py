@@ -15,7 +15,7 @@ from .common import app, out, _check_json_output, _fail, _floats, _input_files, 
 @app.command()
 def info(image: Path = typer.Argument(..., help="An image written by atelier.")):
     """Print the parameters stored in an image that atelier wrote."""
-    from ..core import io as img
+    from ..io import images as img
     from ..core.errors import InputError
 
     try:
@@ -40,7 +40,7 @@ def evaluate(
 ):
     """Score IMAGE: content/style/TV loss, luminance SSIM to the content, Gram distance, style embedding
     distance and colour-histogram distance to each style (for a set of results: evaluate-set)."""
-    from ..metrics import evaluate as _evaluate
+    from ..analysis.metrics import evaluate as _evaluate
     from ..core.errors import InputError
     from ..methods.gatys.optimize import GatysConfig
 
@@ -64,8 +64,8 @@ def _style_extras(image: Path, styles: List[Path]) -> dict:
     """Issue 15: per style, the cosine distance of the style embeddings (:mod:`atelier.analysis.embeddings`,
     0 = the same style statistics, 2 = opposite) and the Hellinger distance of the RGB histograms (0..1)."""
     from ..analysis.embeddings import StyleEmbedder
-    from ..core import io as img
-    from ..metrics import histogram_distance
+    from ..io import images as img
+    from ..analysis.metrics import histogram_distance
 
     emb = StyleEmbedder()
     _, vecs = emb.embed_files([image, *styles])

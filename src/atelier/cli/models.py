@@ -107,12 +107,12 @@ def models(
 ):
     """List the models shipped with atelier (or print one model card)."""
     from ..core.errors import InputError
-    from ..zoo import list_models, model_card
+    from ..training.zoo import list_models, model_card
 
     if name is not None:
         try:
             if name == "adain":
-                from ..zoo import decoder_path
+                from ..training.zoo import decoder_path
 
                 out.print_json(decoder_path().with_suffix(".json").read_text())
                 return
@@ -132,7 +132,7 @@ def models(
                       card.get("device", "?"))
     out.print(table)
     try:
-        from ..zoo import decoder_path
+        from ..training.zoo import decoder_path
 
         card = json.loads(decoder_path().with_suffix(".json").read_text())
     except (InputError, OSError, ValueError):

@@ -13,8 +13,8 @@ from .common import (_fail, _floats, _metadata_source, _names, _save_result, _wr
 
 def _load_inputs(method, content, styles, mask, size, style_size, max_pixels):
     """Content, style images and mask, sizes checked against the pixel limit before resizing."""
-    from ..core import color
-    from ..core import io as img
+    from ..imaging import color
+    from ..io import images as img
 
     c = img.load_image(content, size=size, max_pixels=max_pixels)
     if method not in ("adain", "wct"):
@@ -40,10 +40,9 @@ def run_one_pass(method: str, content: Path, styles: List[Path], output: Path, *
                  wct_layers: Optional[str] = None, metrics: Optional[Path] = None, full_metadata: bool = False,
                  prefilter: str = "none") -> None:
     from .. import __version__
-    from ..core import io as img
     from ..core.errors import InputError
     from ..core.limits import check_memory
-    from ..core.runtime import resolve_precision
+    from ..encoders.precision import resolve_precision
 
     meta = {"atelier_version": __version__, "content": _metadata_source(content, full_metadata),
             "preserve_color": preserve_color}
@@ -52,7 +51,7 @@ def run_one_pass(method: str, content: Path, styles: List[Path], output: Path, *
             raise ValueError(f"--wct-layers is an option of --method wct, not of --method {method}")
         c, style_imgs, m = _load_inputs(method, content, styles, mask, size, style_size, max_pixels)
         if prefilter != "none":  # issue 15: clean a noisy or blocky photo first
-            from ..core.prefilter import prefilter as _clean
+            from ..imaging.prefilter import prefilter as _clean
 
             c, meta["prefilter"] = _clean(c, prefilter)
         largest = max([c.shape[-2] * c.shape[-1]] + [s.shape[-2] * s.shape[-1] for s in style_imgs])
@@ -94,7 +93,7 @@ def run_one_pass(method: str, content: Path, styles: List[Path], output: Path, *
     meta["seconds"] = seconds
     out_path = _save_result(result, output, meta)
     if metrics is not None:
-        from ..metrics import evaluate
+        from ..analysis.metrics import evaluate
         from ..methods.gatys.optimize import GatysConfig
 
         dev = next(model.parameters()).device if hasattr(model, "parameters") else device

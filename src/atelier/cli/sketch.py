@@ -37,10 +37,10 @@ def sketch(
     import time
 
     from .. import __version__
-    from ..core import io as img
+    from ..io import images as img
     from ..core.errors import InputError
     from ..core.files import check_not_input
-    from ..core.runtime import resolve_precision
+    from ..encoders.precision import resolve_precision
     from ..encoders.vgg import get_encoder
     from ..methods.feedforward.apply import _inputs
     from ..methods.sketch.contours import load_contour_net

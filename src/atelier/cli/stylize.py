@@ -9,7 +9,7 @@ from typing import List, Optional, Tuple
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from ..core.runtime import precision_note
+from ..encoders.precision import precision_note
 from ..methods.gatys.optimize import GatysConfig
 
 from .common import (app, err, _check_outputs, _fail, _floats, _input_files, _metadata_source, _names,
@@ -22,8 +22,8 @@ def _run_stylize(content: Path, styles: List[Path], output: Path, options: dict,
     """Shared by ``stylize`` and ``demo``: validate everything, run with a progress bar, save."""
 
     from .. import __version__
-    from ..core import io as img
-    from ..metrics import evaluate
+    from ..io import images as img
+    from ..analysis.metrics import evaluate
     from ..core.errors import InputError
     from ..methods.gatys.optimize import GatysStyleTransfer, StyleTransferInterrupted, check_sizes
 
@@ -42,7 +42,7 @@ def _run_stylize(content: Path, styles: List[Path], output: Path, options: dict,
         c = img.load_image(content, max_pixels=max_pixels)
         used_prefilter = None
         if prefilter != "none":  # issue 15: clean a noisy or blocky photo first
-            from ..core.prefilter import prefilter as _clean
+            from ..imaging.prefilter import prefilter as _clean
 
             c, used_prefilter = _clean(c, prefilter)
         s = [img.load_image(p, max_pixels=max_pixels) for p in styles]
@@ -207,7 +207,7 @@ def stylize(
     """
     if metadata not in ("short", "full"):
         raise _fail(f"--metadata must be short or full, got {metadata!r}")
-    from ..core.prefilter import PREFILTERS
+    from ..imaging.prefilter import PREFILTERS
 
     if prefilter not in PREFILTERS:
         raise _fail(f"--prefilter must be one of {', '.join(PREFILTERS)}, got {prefilter!r}")

@@ -43,7 +43,7 @@ def video(
 ):
     """Stylize a video without flicker (optical-flow blending; Gatys with a temporal loss)."""
     from ..core.errors import InputError
-    from ..video import VideoInterrupted, stylize_video
+    from ..api.video import VideoInterrupted, stylize_video
 
     if temporal not in TEMPORAL:
         raise _fail(f"--temporal must be one of {', '.join(TEMPORAL)}, got {temporal!r}")
@@ -99,7 +99,7 @@ def evaluate_video(
 ):
     """Temporal consistency of a stylized video: short/long-term warping error, losses, drift."""
     from ..core.errors import InputError
-    from ..video import evaluate_video as run, plot_evaluation
+    from ..api.video import evaluate_video as run, plot_evaluation
 
     with Progress(TextColumn("[bold]evaluating"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err, disable=quiet) as bar:

@@ -23,7 +23,7 @@ def sha256_file(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
-def _umask() -> int:
+def umask() -> int:
     """The process umask, read without changing it (falls back to 0o022)."""
     try:
         with open("/proc/self/status") as f:
@@ -58,7 +58,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
             yield f
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())
+        os.chmod(tmp, 0o666 & ~umask())
         os.replace(tmp, path)
         tmp = None
     except OSError as e:

@@ -9,10 +9,53 @@ CLI refuses with exit code 2 before loading a network or allocating an image.
 from __future__ import annotations
 
 import os
+
+import numpy as np
 from typing import Optional
 
-from .decode import MAX_PIXELS_ENV, _resolve_max_pixels
 from .errors import InputError
+
+#: Environment variable that overrides :data:`DEFAULT_MAX_PIXELS`.
+MAX_PIXELS_ENV = "ATELIER_MAX_PIXELS"
+
+#: Largest image accepted by default, in pixels (width * height): 100 megapixels.
+DEFAULT_MAX_PIXELS = 100_000_000
+
+
+
+def max_pixels_from_env() -> int:
+    """The pixel limit for input images, from the environment.
+
+    Returns:
+        ``int(os.environ["ATELIER_MAX_PIXELS"])`` if that variable is set and
+        not blank (underscores allowed, e.g. ``200_000_000``), else
+        :data:`DEFAULT_MAX_PIXELS` (100 000 000 pixels = width * height).
+
+    Raises:
+        InputError: the variable is set but is not a positive whole number.
+    """
+    raw = os.environ.get(MAX_PIXELS_ENV)
+    if raw is None or not raw.strip():
+        return DEFAULT_MAX_PIXELS
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise InputError(
+            f"environment variable {MAX_PIXELS_ENV}={raw!r} is not a positive whole number of pixels; "
+            f"unset it or set e.g. {MAX_PIXELS_ENV}=200000000"
+        )
+    return value
+
+
+def resolve_max_pixels(max_pixels: int | None) -> int:
+    if max_pixels is None:
+        return max_pixels_from_env()
+    if isinstance(max_pixels, bool) or not isinstance(max_pixels, (int, np.integer)) or max_pixels <= 0:
+        raise InputError(f"max_pixels must be a positive whole number of pixels, got {max_pixels!r}")
+    return int(max_pixels)
+
 
 __all__ = ["BYTES_PER_PIXEL", "available_memory", "check_memory", "check_pixels", "scaled_dims"]
 
@@ -40,7 +83,7 @@ def check_pixels(height: int, width: int, what: str, max_pixels: Optional[int] =
     Raises:
         InputError: above the limit; the message gives the size, the limit and how to raise it.
     """
-    limit = _resolve_max_pixels(max_pixels)
+    limit = resolve_max_pixels(max_pixels)
     pixels = int(height) * int(width)
     if pixels > limit:
         raise InputError(f"{what} gives a {width}x{height} image ({pixels / 1e6:.1f} megapixels), above the "

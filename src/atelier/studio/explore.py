@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .preference import STUDIO_SPACE, PreferenceModel
 from .presets import NAME_PATTERN, save_preset
+from .requests import JobRequest, check_request
 from .store import ID_PATTERN, IMAGE_ID_PATTERN, PROFILE_PATTERN, new_id
 
 __all__ = ["router", "setting_to_job"]
@@ -77,7 +78,6 @@ def summary(request: Request, profile: str = Path(..., pattern=PROFILE_PATTERN))
 
 @router.post("/{profile}/rounds", summary="Propose 4 variants and start rendering them")
 def new_round(body: RoundRequest, request: Request, profile: str = Path(..., pattern=PROFILE_PATTERN)) -> dict:
-    from .app import JobRequest, check_request
 
     st = request.app.state
     settings = _model(st.store, profile).propose(VARIANTS, np.random.default_rng())

@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Optional
 
-from ..core import io as img
+from ..io import images as img
 from ..core.errors import InputError
 from .render import JobCancelled, render
 from .store import Store, new_id

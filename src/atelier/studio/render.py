@@ -23,8 +23,8 @@ from typing import Callable, Optional
 
 import torch
 
-from ..core import color
-from ..core import io as img
+from ..imaging import color
+from ..io import images as img
 from ..core.limits import check_memory
 
 __all__ = ["JobCancelled", "FAST_METHODS", "gatys_style_weight", "render"]

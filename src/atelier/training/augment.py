@@ -2,7 +2,7 @@
 
 With ``--augment-corruptions`` (``TrainConfig.augment_corruptions``), each training crop is
 fed to the network JPEG-compressed, noisy or blurred (the same kinds as the robustness
-benchmark, :mod:`atelier.core.corrupt`, at random strengths), while the content target stays
+benchmark, :mod:`atelier.imaging.corrupt`, at random strengths), while the content target stays
 the *clean* crop: the network learns to give the clean photo's result from a damaged copy.
 
 Per crop, with probability ``share``: one of (equally likely)
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import torch
 
-from ..core import corrupt
+from ..imaging import corrupt
 from .data import item_seed
 
 __all__ = ["corrupt_batch", "JPEG_QUALITY", "NOISE_SIGMA", "BLUR_FACTOR"]

@@ -18,7 +18,7 @@ import torch
 from PIL import Image
 
 from ..core.errors import InputError
-from ..core.io import open_image, pil_to_tensor
+from ..io.images import open_image, pil_to_tensor
 
 __all__ = ["IMAGE_EXTENSIONS", "ImageFolderDataset", "InMemoryImageDataset", "make_dataset", "list_images", "item_seed"]
 
@@ -92,7 +92,7 @@ class ImageFolderDataset(torch.utils.data.Dataset):
 
     Each item is made from one file by
 
-    1. reading it with :func:`atelier.image.open_image` (EXIF orientation applied,
+    1. reading it with :func:`atelier.io.images.open_image` (EXIF orientation applied,
        alpha over white, all the checks of the rest of atelier);
     2. drawing a scale ``s`` uniformly from ``scale_jitter = (lo, hi)`` and cropping a
        random square of side ``min(H, W) * lo / s`` (so ``s = lo`` takes the whole

@@ -19,7 +19,6 @@ Files (for ``out = "models/starry.safetensors"``):
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import hashlib
 import json
@@ -27,21 +26,21 @@ import math
 import os
 import pathlib
 import platform
-import random
-import signal
-import threading
 import time
 import warnings
-from typing import Callable, Sequence, Union
+from typing import Callable, Union
 
 import torch
 
-from ..core import io as img
+from ..io import images as img
 from ..core.errors import InputError
 from ..core.files import atomic_write
 from ..encoders.vgg import VGGEncoder, get_encoder
-from ..core.runtime import PRECISIONS, resolve_device, resolve_precision
+from ..core.runtime import resolve_device
+from ..encoders.precision import resolve_precision
 from .cards import CARD_FORMAT, output_paths  # noqa: F401  (output_paths: part of this API)
+from .checkpoint import SigintGuard, rng_state, set_rng_state
+from .config import check_training_fields  # noqa: F401  (part of this API)
 from .data import ImageFolderDataset, item_seed
 
 __all__ = ["BaseTrainer", "check_training_fields", "output_paths", "CHECKPOINT_FORMAT"]
@@ -58,68 +57,6 @@ _RESUME_FREE = ("steps", "checkpoint_every", "preview_every", "device", "out", "
                 "in_memory")
 
 PathLike = Union[str, os.PathLike]
-
-def check_training_fields(cfg, non_negative: Sequence[str], positive: Sequence[str]) -> None:
-    """The checks every training configuration shares (:class:`TrainConfig`,
-    :class:`~atelier.training.adain.AdaINTrainConfig`): integer fields ``image_size`` (>= 16),
-    ``batch_size`` (>= 1), ``steps``, ``checkpoint_every``, ``preview_every``, ``seed`` (>= 0);
-    the float fields named in ``non_negative`` (finite, >= 0) and ``positive`` (finite, > 0);
-    ``precision``, ``pooling`` and ``scale_jitter``.
-
-    Raises:
-        ValueError: the first field out of range, with a message naming it.
-    """
-    for name, low in (("image_size", 16), ("batch_size", 1), ("steps", 0), ("checkpoint_every", 0),
-                      ("preview_every", 0), ("seed", 0)):
-        v = getattr(cfg, name)
-        if isinstance(v, bool) or not isinstance(v, int) or v < low:
-            raise ValueError(f"{name.replace('_', ' ')} must be an integer >= {low}, got {v!r}")
-    for names, ok, what in ((non_negative, lambda v: v >= 0, ">= 0"), (positive, lambda v: v > 0, "> 0")):
-        for name in names:
-            v = getattr(cfg, name)
-            if not ok(v) or math.isinf(v):
-                raise ValueError(f"{name.replace('_', ' ')} must be a finite number {what}, got {v}")
-    if cfg.precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, got {cfg.precision!r}")
-    if cfg.pooling not in ("max", "avg"):
-        raise ValueError(f"pooling must be 'max' or 'avg', got {cfg.pooling!r}")
-    if cfg.scale_jitter is not None:
-        lo, hi = cfg.scale_jitter
-        if not (0 < lo <= hi) or math.isinf(hi):
-            raise ValueError(f"scale jitter must be (lo, hi) with 0 < lo <= hi, got {cfg.scale_jitter!r}")
-
-
-
-
-
-class _SigintGuard:
-    """Defer Ctrl-C to the end of the current training step (so checkpoints are consistent).
-
-    Active only in the main thread with Python's default SIGINT handler. A second Ctrl-C
-    during the same step raises KeyboardInterrupt at once.
-    """
-
-    def __init__(self):
-        self.hit = False
-        self._old = None
-
-    def _handle(self, signum, frame):
-        if self.hit:
-            raise KeyboardInterrupt
-        self.hit = True
-
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread() and \
-                signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-            self._old = signal.signal(signal.SIGINT, self._handle)
-        return self
-
-    def __exit__(self, *exc):
-        if self._old is not None:
-            signal.signal(signal.SIGINT, self._old)
-            self._old = None
-        return False
-
 
 LossCallback = Callable[[int, dict, float], None]
 PreviewCallback = Callable[[int, torch.Tensor], None]
@@ -270,21 +207,10 @@ class BaseTrainer:
 
     # -- RNG state ----------------------------------------------------------------------
     def _rng_state(self) -> dict:
-        v, state, gauss = random.getstate()
-        out = {"torch": torch.get_rng_state(), "python": [v, list(state), gauss],
-               "generator": self.generator.get_state()}
-        if torch.cuda.is_available() and torch.cuda.is_initialized():
-            out["cuda"] = list(torch.cuda.get_rng_state_all())
-        return out
+        return rng_state(self.generator)
 
     def _set_rng_state(self, rng: dict) -> None:
-        torch.set_rng_state(rng["torch"])
-        v, state, gauss = rng["python"]
-        random.setstate((v, tuple(state), gauss))
-        self.generator.set_state(rng["generator"])
-        if rng.get("cuda") and torch.cuda.is_available():
-            with contextlib.suppress(RuntimeError, IndexError):
-                torch.cuda.set_rng_state_all(rng["cuda"])
+        set_rng_state(rng, self.generator)
 
     # -- checkpoints --------------------------------------------------------------------
     def save_checkpoint(self) -> pathlib.Path:
@@ -437,7 +363,7 @@ class BaseTrainer:
         start, base = time.perf_counter(), self.wall_seconds
         deadline = None if time_budget is None else start + float(time_budget)
         self.stopped_by = None
-        with _SigintGuard() as sigint:
+        with SigintGuard() as sigint:
             try:
                 while self.step < cfg.steps:
                     if deadline is not None and time.perf_counter() >= deadline:

@@ -9,7 +9,7 @@ colour preservation, masks from files.
 Example::
 
     import atelier
-    from atelier import image as img
+    from atelier.io import images as img
 
     model = atelier.load_adain()                              # the shipped decoder
     starry = model.encode_style(img.load_image("starry.jpg", size=512))   # cached style
@@ -27,11 +27,12 @@ from typing import Optional, Sequence, Union
 import torch
 from PIL import Image
 
-from ...core import io as img
-from ...zoo import DEFAULT_DECODER, decoder_path
+from ...io import images as img
+from ...training.zoo import DEFAULT_DECODER, decoder_path
 from . import common as _common
 from .model import AdaINModel, StyleFeatures
-from ...core.runtime import resolve_device, resolve_precision
+from ...core.runtime import resolve_device
+from ...encoders.precision import resolve_precision
 
 __all__ = ["DEFAULT_DECODER", "DEFAULT_STYLE_SIZE", "decoder_path", "load_adain", "stylize_adain",
            "adain_tensor"]
@@ -114,7 +115,7 @@ def stylize_adain(content: img.ImageSource, styles: Union[StyleLike, Sequence[St
     """Stylize a content image with any style image(s) in one pass (AdaIN), as a PIL image.
 
     Args:
-        content: path, PIL image, array or tensor (see :func:`atelier.image.open_image`).
+        content: path, PIL image, array or tensor (see :func:`atelier.io.images.open_image`).
         styles: one style (image or cached :class:`~atelier.networks.StyleFeatures`) or a list.
         model: from :func:`load_adain`; the shipped decoder when ``None``.
         size: longest side of the result in pixels (default: the content's).

@@ -10,8 +10,8 @@ from typing import Callable, Optional, Sequence
 import torch
 from PIL import Image
 
-from ...core import color
-from ...core import io as img
+from ...imaging import color
+from ...io import images as img
 
 
 def stylize_tensor(model, content: torch.Tensor, styles: Sequence, cached_type: type, *, alpha: float = 1.0,

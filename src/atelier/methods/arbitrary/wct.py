@@ -25,9 +25,10 @@ from typing import Optional, Sequence, Union
 import torch
 from PIL import Image
 
-from ...core import io as img
+from ...io import images as img
 from ...core.errors import InputError
-from ...core.runtime import resolve_device, resolve_precision
+from ...core.runtime import resolve_device
+from ...encoders.precision import resolve_precision
 from ...encoders.vgg import get_encoder
 from ...networks.decoders import DECODER_LAYERS
 from . import common as _common

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ...core import io as img
+from ...io import images as img
 from ...networks.discriminators import MultiScaleDiscriminator, patch_output_size
 from ...training.adversarial import GAN_LOSSES, diff_augment, discriminator_update, g_loss, parse_policy, \
     random_patches

@@ -22,16 +22,17 @@ from typing import Callable, Iterable, Optional, Sequence, Union
 
 import torch
 
-from ...core import io as img
-from ...core import color
+from ...io import images as img
+from ...imaging import color
 from ...core.errors import InputError
 from ...core.files import check_not_input
 from ...core.limits import check_memory
 from ...networks.transformer import StyleWeights, TransformerNet
-from ...core.runtime import resolve_device, resolve_precision
+from ...core.runtime import resolve_device
+from ...encoders.precision import resolve_precision
 from ...training.data import IMAGE_EXTENSIONS
 from ...training.cards import load_trained
-from ...zoo import list_models, model_card, model_path  # noqa: F401  (re-exported: the apply API)
+from ...training.zoo import list_models, model_card, model_path  # noqa: F401  (re-exported: the apply API)
 
 __all__ = ["list_models", "model_card", "model_path", "load_model", "stylize_tensor", "ApplyResult", "apply_model",
            "PRESERVE_COLOR_MODES"]

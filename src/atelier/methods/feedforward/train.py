@@ -37,7 +37,7 @@ from typing import Optional, Sequence, Union
 import torch
 import torch.nn.functional as F
 
-from ...core import io as img
+from ...io import images as img
 from ...core.errors import InputError
 from ...core.files import sha256_file
 from ...encoders.vgg import VGGEncoder, validate_layers
@@ -251,7 +251,7 @@ class FeedForwardTrainer(BaseTrainer):
         Raises:
             InputError: the source is missing, corrupt (sha256) or of another width.
         """
-        from ...zoo import model_path  # a shipped model's name or a file
+        from ...training.zoo import model_path  # a shipped model's name or a file
 
         path = model_path(path)
         src = load_trained(path)

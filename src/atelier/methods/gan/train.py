@@ -33,7 +33,7 @@ from typing import Optional, Sequence, Union
 
 import torch
 
-from ...core import io as img
+from ...io import images as img
 from ...core.errors import InputError
 from ...networks.generators import DCGAN_SIZES, UPSAMPLE_MODES, DCGANDiscriminator, DCGANGenerator
 from ...training.adversarial import GAN_LOSSES, diff_augment, discriminator_update, ema_update, g_loss, parse_policy

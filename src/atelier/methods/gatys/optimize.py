@@ -18,11 +18,12 @@ from typing import Callable, Optional, Sequence
 import torch
 import torch.nn.functional as F
 
-from ...core import io as img
-from ...core import color
+from ...io import images as img
+from ...imaging import color
 from ...core.protocols import ExtraLoss
 from ...core.limits import check_memory, check_pixels, scaled_dims
-from ...core.runtime import resolve_device, resolve_precision
+from ...core.runtime import resolve_device
+from ...encoders.precision import resolve_precision
 from ...encoders.vgg import VGGEncoder, get_encoder, validate_layers
 from ...losses import StyleTarget, content_loss, gram_matrix, normalize_weights, tv_loss
 from .lbfgs import LBFGS

@@ -187,7 +187,7 @@ def build_feature_cache(root: PathLike, folder: PathLike, encoder, split: str = 
     Returns:
         The :class:`FeatureCache`.
     """
-    from ...core import io as img
+    from ...io import images as img
 
     items = bsds_split(root, split)
     folder = pathlib.Path(os.fspath(folder))

@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from ...core.errors import InputError
-from ...networks.contours import CONTOUR_LAYERS, ContourNet
+from ...networks.contours import ContourNet
 from ...training.loop import BaseTrainer
 from .data import FeatureCache
 

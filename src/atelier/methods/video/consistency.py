@@ -19,7 +19,7 @@ Three modes (:data:`MODES`):
   nearer frame (their c_long). Each frame starts from the previous result, so colour errors could
   accumulate: each channel's mean keeps its first-frame offset to the input frame's (``track_colour``).
 
-Flow: :class:`atelier.core.flow.FlowEstimator` (OpenCV DIS by default) from this input frame to
+Flow: :class:`atelier.imaging.flow.FlowEstimator` (OpenCV DIS by default) from this input frame to
 the previous ones (backward) and back (forward), on the *input* frames. Memory is bounded: only
 the last ``max(offsets)`` frames are kept.
 """
@@ -34,8 +34,8 @@ from typing import Optional
 import numpy as np
 import torch
 
-from ...core import color
-from ...core.flow import FlowEstimator, consistency_mask, warp
+from ...imaging import color
+from ...imaging.flow import FlowEstimator, consistency_mask, warp
 from ...core.protocols import FrameOptimizer, Stylizer
 from ...training.temporal import PIXEL_SCALE
 
@@ -110,7 +110,7 @@ class VideoStylizer:
         stylizer: a :class:`~atelier.core.protocols.Stylizer` (modes ``none`` and ``blend``).
         optimizer: a :data:`~atelier.core.protocols.FrameOptimizer` (mode ``optimize``).
         config: a :class:`TemporalConfig`.
-        flow: a :class:`~atelier.core.flow.FlowEstimator`; default: from the config.
+        flow: a :class:`~atelier.imaging.flow.FlowEstimator`; default: from the config.
 
     Attributes:
         stats: ``frames``, ``flow_seconds``, ``stylize_seconds`` and ``reliable`` (mean share of

@@ -4,7 +4,7 @@ Every problem becomes an :class:`~atelier.core.errors.InputError` whose message 
 file, says what is wrong and what to do: missing or empty files, directories, truncated
 or corrupt files, non-images, formats Pillow cannot read (SVG, HEIC/HEIF, PDF, PSD,
 camera raw), images above a pixel limit (decompression bombs, checked from the header
-before decoding) and images too small for the VGG pooling stack. :mod:`atelier.core.io`
+before decoding) and images too small for the VGG pooling stack. :mod:`atelier.io.images`
 builds loading, resizing and saving on top of this.
 """
 
@@ -20,17 +20,12 @@ import numpy as np
 import torch
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
-from .errors import InputError
-
-#: Largest image accepted by default, in pixels (width * height): 100 megapixels.
-DEFAULT_MAX_PIXELS = 100_000_000
+from ..core.errors import InputError
+from ..core.limits import DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV, max_pixels_from_env, resolve_max_pixels  # noqa: F401
 
 #: Smallest accepted side, in pixels. VGG halves the resolution four times
 #: before conv5_1, so anything smaller has no spatial extent left there.
 MIN_SIDE = 16
-
-#: Environment variable that overrides :data:`DEFAULT_MAX_PIXELS`.
-MAX_PIXELS_ENV = "ATELIER_MAX_PIXELS"
 
 
 _SUPPORTED_INPUT = "PNG, JPEG, WebP, TIFF, BMP, GIF"
@@ -82,40 +77,6 @@ ImageSource = Union[str, os.PathLike, Image.Image, np.ndarray, torch.Tensor]
 # --------------------------------------------------------------------------- limits
 
 
-def max_pixels_from_env() -> int:
-    """The pixel limit for input images, from the environment.
-
-    Returns:
-        ``int(os.environ["ATELIER_MAX_PIXELS"])`` if that variable is set and
-        not blank (underscores allowed, e.g. ``200_000_000``), else
-        :data:`DEFAULT_MAX_PIXELS` (100 000 000 pixels = width * height).
-
-    Raises:
-        InputError: the variable is set but is not a positive whole number.
-    """
-    raw = os.environ.get(MAX_PIXELS_ENV)
-    if raw is None or not raw.strip():
-        return DEFAULT_MAX_PIXELS
-    try:
-        value = int(raw.strip())
-    except ValueError:
-        value = 0
-    if value <= 0:
-        raise InputError(
-            f"environment variable {MAX_PIXELS_ENV}={raw!r} is not a positive whole number of pixels; "
-            f"unset it or set e.g. {MAX_PIXELS_ENV}=200000000"
-        )
-    return value
-
-
-def _resolve_max_pixels(max_pixels: int | None) -> int:
-    if max_pixels is None:
-        return max_pixels_from_env()
-    if isinstance(max_pixels, bool) or not isinstance(max_pixels, (int, np.integer)) or max_pixels <= 0:
-        raise InputError(f"max_pixels must be a positive whole number of pixels, got {max_pixels!r}")
-    return int(max_pixels)
-
-
 def _check_size(width: int, height: int, max_pixels: int, path: Any = None) -> None:
     """Raise InputError when ``width x height`` is above ``max_pixels`` or below MIN_SIDE."""
     pixels = width * height
@@ -133,7 +94,7 @@ def _check_size(width: int, height: int, max_pixels: int, path: Any = None) -> N
 
 
 @contextlib.contextmanager
-def _pil_pixel_limit(limit: int | None):
+def pil_pixel_limit(limit: int | None):
     """Temporarily set ``PIL.Image.MAX_IMAGE_PIXELS`` (thread-safe among atelier callers)."""
     with _PIL_LIMIT_LOCK:
         old = Image.MAX_IMAGE_PIXELS
@@ -175,7 +136,7 @@ def _sniff_unsupported(head: bytes) -> str | None:
     return None
 
 
-def _check_path(path: pathlib.Path) -> bytes:
+def check_path(path: pathlib.Path) -> bytes:
     """Validate that ``path`` is a non-empty regular file; return its first 1024 bytes."""
     if not path.exists():
         raise InputError("file not found; check the path and spelling", path)
@@ -196,7 +157,7 @@ def _check_path(path: pathlib.Path) -> bytes:
     return head
 
 
-def _open_header(path: pathlib.Path, head: bytes) -> Image.Image:
+def open_header(path: pathlib.Path, head: bytes) -> Image.Image:
     """``Image.open`` (header only) with every failure turned into InputError."""
     try:
         return Image.open(path)
@@ -240,7 +201,7 @@ def _gray_array_to_rgb(a: np.ndarray) -> Image.Image:
     return Image.fromarray(np.repeat(a8[:, :, None], 3, axis=2), "RGB")
 
 
-def _to_rgb(img: Image.Image) -> Image.Image:
+def to_rgb(img: Image.Image) -> Image.Image:
     """Convert any Pillow mode to 8-bit RGB (alpha composited over white)."""
     mode = img.mode
     if mode == "RGB" and "transparency" not in img.info:
@@ -354,9 +315,9 @@ def open_image(source: ImageSource, max_pixels: int | None = None) -> Image.Imag
             arrays/tensors of the wrong shape, dtype or range, a bad
             ``max_pixels`` value or a bad ``ATELIER_MAX_PIXELS``.
     """
-    limit = _resolve_max_pixels(max_pixels)
+    limit = resolve_max_pixels(max_pixels)
     if isinstance(source, torch.Tensor):
-        img = tensor_to_pil(_as_batch(source))
+        img = tensor_to_pil(as_batch(source))
     elif isinstance(source, np.ndarray):
         img = _from_array(source)
     elif isinstance(source, Image.Image):
@@ -370,7 +331,7 @@ def open_image(source: ImageSource, max_pixels: int | None = None) -> Image.Imag
         )
     _check_size(img.width, img.height, limit)
     try:
-        return _to_rgb(_upright(img)).copy()
+        return to_rgb(_upright(img)).copy()
     except Image.DecompressionBombError as e:
         raise InputError(f"image is too large ({e})") from None
     except OSError as e:  # a lazily loaded PIL image whose file is broken
@@ -378,13 +339,13 @@ def open_image(source: ImageSource, max_pixels: int | None = None) -> Image.Imag
 
 
 def _open_path(path: pathlib.Path, limit: int) -> Image.Image:
-    head = _check_path(path)
+    head = check_path(path)
     truncated_flag = ImageFile.LOAD_TRUNCATED_IMAGES
     # Lift Pillow's limit while reading the header so that *our* check (with
     # the real size in the message) decides; decode with Pillow's limit set
     # to ours so its internal checks (e.g. GIF frames) agree with it.
-    with _pil_pixel_limit(None):
-        im = _open_header(path, head)
+    with pil_pixel_limit(None):
+        im = open_header(path, head)
         try:
             with im:
                 _check_size(im.width, im.height, limit, path)
@@ -393,7 +354,7 @@ def _open_path(path: pathlib.Path, limit: int) -> Image.Image:
                 try:
                     im.seek(0)  # first frame of animated images
                     im.load()  # full decode: truncated files fail here
-                    out = _to_rgb(_upright(im))
+                    out = to_rgb(_upright(im))
                     if out is im:
                         out = im.copy()
                 finally:
@@ -428,7 +389,7 @@ def pil_to_tensor(img: Image.Image) -> torch.Tensor:
     Returns:
         ``torch.float32`` tensor ``(1, 3, H, W)``, values ``pixel / 255`` in ``[0, 1]``, on the CPU.
     """
-    rgb = np.asarray(_to_rgb(img), dtype=np.uint8)
+    rgb = np.asarray(to_rgb(img), dtype=np.uint8)
     t = torch.from_numpy(rgb.copy()).permute(2, 0, 1).unsqueeze(0)
     return t.to(torch.float32).div_(255.0)
 
@@ -457,7 +418,7 @@ def tensor_to_pil(image: torch.Tensor) -> Image.Image:
     return Image.fromarray(a, "RGB")
 
 
-def _as_batch(t: torch.Tensor) -> torch.Tensor:
+def as_batch(t: torch.Tensor) -> torch.Tensor:
     if t.dim() == 3:
         t = t.unsqueeze(0)
     if t.dim() != 4 or t.shape[0] != 1 or t.shape[1] != 3:

@@ -1,7 +1,7 @@
 """Video style transfer from a file to a file (issue 13): the Python API behind ``atelier video``
 and ``atelier evaluate-video``.
 
-    import atelier.video as av
+    import atelier.api.video as av
     result = av.stylize_video("clip.mp4", "out.mp4", method="starry_night")          # feed-forward
     result = av.stylize_video("frames/", "out.mp4", method="adain", styles=["painting.jpg"])
     report = av.evaluate_video("out.mp4", source="clip.mp4")
@@ -24,12 +24,12 @@ from typing import Callable, Optional, Sequence
 
 import torch
 
-from .core import io as img
-from .core.errors import InputError
-from .core.files import atomic_write, check_not_input
-from .core.flow import FlowEstimator, consistency_mask
-from .core.video_io import VideoWriter, probe, read_frames
-from .methods.video import TemporalConfig, VideoStylizer
+from ..io import images as img
+from ..core.errors import InputError
+from ..core.files import atomic_write, check_not_input
+from ..imaging.flow import FlowEstimator, consistency_mask
+from ..io.video import VideoWriter, probe, read_frames
+from ..methods.video import TemporalConfig, VideoStylizer
 
 PathLike = os.PathLike | str
 ARBITRARY = ("adain", "wct")
@@ -103,21 +103,21 @@ def build_stylizer(method: str, styles: Sequence[PathLike] = (), *, style_index:
         raise InputError(f"a feed-forward model ({method}) has its styles built in; leave out --style "
                          "(or use --method adain, wct or gatys for any style image)")
     if method == "gatys":
-        from .methods.gatys import GatysConfig, GatysStyleTransfer
+        from ..methods.gatys import GatysConfig, GatysStyleTransfer
 
         st = GatysStyleTransfer(GatysConfig(iterations=iterations, device=device, precision=precision, seed=0))
         style_ts = [img.load_image(s) for s in styles]
         return "optimizer", lambda x, init, extra: st.run(x, style_ts, init=init, extra_losses=extra)
     if method in ARBITRARY:
         if method == "adain":
-            from .methods.arbitrary.adain import adain_tensor as run, load_adain as load
+            from ..methods.arbitrary.adain import adain_tensor as run, load_adain as load
         else:
-            from .methods.arbitrary.wct import load_wct as load, wct_tensor as run
+            from ..methods.arbitrary.wct import load_wct as load, wct_tensor as run
         model = load(device=device, precision=precision)
         feats = [model.encode_style(img.load_image(s, size=512).to(next(model.parameters()).device))
                  for s in styles]
         return "stylizer", lambda x: run(model, x, feats, alpha=alpha)
-    from .methods.feedforward.apply import load_model, stylize_tensor
+    from ..methods.feedforward.apply import load_model, stylize_tensor
 
     net = load_model(method, device=device).eval()
     if not 0 <= style_index < net.num_styles:
@@ -264,7 +264,7 @@ def evaluate_video(stylized: PathLike, source: PathLike, *, styles: Sequence[Pat
     Short-term warping error (Lai et al. 2018; ReCoNet): for each frame t >= 1, the mean over the
     pixels whose flow is reliable of the squared difference between stylized frame t and stylized
     frame t-1 warped by the optical flow of the *source* frames (t -> t-1), images in [0, 1]
-    (:func:`atelier.metrics.warping_error`; reliable = :func:`atelier.core.flow.consistency_mask`).
+    (:func:`atelier.analysis.metrics.warping_error`; reliable = :func:`atelier.imaging.flow.consistency_mask`).
     Long-term: the same between t and t - ``long_term_gap``. Lower is steadier; the source's own
     warping error (the flow's residual on the input) is reported as the floor.
 
@@ -287,7 +287,7 @@ def evaluate_video(stylized: PathLike, source: PathLike, *, styles: Sequence[Pat
     """
     from collections import deque
 
-    from .metrics import Scorer, evaluate, warping_error
+    from ..analysis.metrics import Scorer, evaluate, warping_error
 
     if long_term_gap < 1:
         raise ValueError(f"long_term_gap must be >= 1, not {long_term_gap}")

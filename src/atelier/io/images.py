@@ -5,7 +5,7 @@ Conventions used throughout atelier: an *image tensor* is a
 height, width in pixels) with values in ``[0, 1]`` (sRGB-encoded, not linear).
 
 Reading (:func:`open_image`, :func:`load_image`) validates files up front (see
-:mod:`atelier.core.decode`) and turns every problem into an
+:mod:`atelier.io.decode`) and turns every problem into an
 :class:`~atelier.core.errors.InputError` that names the file.
 
 Writing (:func:`save_image`) is atomic: a temporary file in the destination
@@ -25,12 +25,11 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, PngImagePlugin
 
-from .decode import (DEFAULT_MAX_PIXELS, MIN_SIDE, ImageSource, _as_batch,  # noqa: F401
-                     _check_path, _open_header, _pil_pixel_limit, _to_rgb, max_pixels_from_env, open_image,
-                     pil_to_tensor, tensor_to_pil)
-from .errors import InputError
-from .files import atomic_write
-from .limits import check_pixels, scaled_dims
+from .decode import (DEFAULT_MAX_PIXELS, MIN_SIDE, ImageSource, as_batch, check_path, open_header, pil_pixel_limit,
+                     to_rgb, max_pixels_from_env, open_image, pil_to_tensor, tensor_to_pil)  # noqa: F401
+from ..core.errors import InputError
+from ..core.files import atomic_write
+from ..core.limits import check_pixels, scaled_dims
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -98,7 +97,7 @@ def load_image(
     if size is not None:
         size = _check_size_arg(size)
     if isinstance(source, torch.Tensor):
-        t = _as_batch(source)
+        t = as_batch(source)
         if size is not None:
             check_pixels(*scaled_dims(t.shape[-2], t.shape[-1], size), f"size {size}", max_pixels)
             t = resize_longest(t, size)
@@ -116,7 +115,7 @@ def load_image(
 # --------------------------------------------------------------------------- resizing
 
 
-def _check_image_tensor(image: torch.Tensor, name: str = "image") -> None:
+def check_image_tensor(image: torch.Tensor, name: str = "image") -> None:
     if not isinstance(image, torch.Tensor) or image.dim() != 4:
         shape = tuple(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__
         raise ValueError(f"{name} must be a tensor of shape (N, C, H, W), got {shape}")
@@ -138,7 +137,7 @@ def resize_to(image: torch.Tensor, height: int, width: int) -> torch.Tensor:
     Raises:
         ValueError: ``image`` is not 4-D or the size is not positive.
     """
-    _check_image_tensor(image)
+    check_image_tensor(image)
     height, width = int(height), int(width)
     if height < 1 or width < 1:
         raise ValueError(f"output size must be positive, got {height}x{width}")
@@ -164,7 +163,7 @@ def resize_longest(image: torch.Tensor, size: int) -> torch.Tensor:
     Raises:
         ValueError: ``image`` is not 4-D or ``size`` is not a positive integer.
     """
-    _check_image_tensor(image)
+    check_image_tensor(image)
     size = _check_size_arg(size)
     h, w = scaled_dims(image.shape[-2], image.shape[-1], size)
     return resize_to(image, h, w)
@@ -260,7 +259,7 @@ def save_image(
     """
     out = check_output_path(path)
     fmt = OUTPUT_EXTENSIONS[out.suffix.lower()]
-    pil = tensor_to_pil(image) if isinstance(image, torch.Tensor) else _to_rgb(image)
+    pil = tensor_to_pil(image) if isinstance(image, torch.Tensor) else to_rgb(image)
     kwargs: dict[str, Any] = {}
     if fmt == "JPEG":
         kwargs.update(quality=95, subsampling=0)
@@ -328,9 +327,9 @@ def read_metadata(path: str | os.PathLike) -> dict | None:
             file, a non-image or unsupported format (as :func:`open_image`).
     """
     p = pathlib.Path(os.fspath(path)).expanduser()
-    head = _check_path(p)
-    with _pil_pixel_limit(None):
-        im = _open_header(p, head)
+    head = check_path(p)
+    with pil_pixel_limit(None):
+        im = open_header(p, head)
     with im:
         text = im.info.get(METADATA_KEY)
         if text is None and im.format in ("JPEG", "WEBP", "MPO"):

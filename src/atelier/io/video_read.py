@@ -5,7 +5,7 @@ PyAV) or a folder of frame images (png, jpg, jpeg, webp, bmp, tif, tiff; read wi
 sorted by name naturally (``frame_2.png`` before ``frame_10.png``). A frame is a
 ``numpy.uint8`` array ``(H, W, 3)``, RGB, values 0..255. Times are seconds from the first
 frame. Every problem with a user's file is an :class:`~atelier.core.errors.InputError`
-whose one-line message names the file. The writer is in :mod:`atelier.core.video_io`,
+whose one-line message names the file. The writer is in :mod:`atelier.io.video`,
 which also re-exports everything here.
 """
 
@@ -24,8 +24,8 @@ import av
 import numpy as np
 from PIL import Image
 
-from .decode import _check_path, _open_header, _pil_pixel_limit, open_image
-from .errors import InputError
+from .decode import check_path, open_header, pil_pixel_limit, open_image
+from ..core.errors import InputError
 
 __all__ = ["AudioPackets", "FRAME_EXTENSIONS", "VIDEO_EXTENSIONS", "VideoInfo", "even_size", "is_video_path",
            "probe", "read_frames", "video_rate"]
@@ -76,11 +76,11 @@ def is_video_path(path: str | os.PathLike) -> bool:
 # --------------------------------------------------------------------------- helpers
 
 
-def _natural_key(name: str) -> list:
+def natural_key(name: str) -> list:
     return [(0, int(t), "") if t.isdigit() else (1, 0, t) for t in re.split(r"(\d+)", name.lower()) if t]
 
 
-def _positive(value, what: str = "fps", unit: str = "frames per second") -> float | None:
+def positive_number(value, what: str = "fps", unit: str = "frames per second") -> float | None:
     """``value`` as a positive finite float (``None`` stays ``None``), else InputError."""
     if value is None:
         return None
@@ -99,14 +99,14 @@ def video_rate(fps) -> Fraction:
     with denominator <= 1001. Raises InputError for a rate that is not positive and finite."""
     if isinstance(fps, Fraction) and fps > 0:
         return fps
-    f = _positive(fps)
+    f = positive_number(fps)
     for n in (24, 30, 48, 60, 120, 240):
         if abs(f - n * 1000 / 1001) < 0.005:
             return Fraction(n * 1000, 1001)
     return Fraction(f).limit_denominator(1001)
 
 
-def _whole(value, name: str, lo: int, hi: int | None = None) -> int:
+def whole_number(value, name: str, lo: int, hi: int | None = None) -> int:
     if (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < lo
             or (hi is not None and value > hi)):
         raise InputError(f"{name} must be a whole number from {lo}{f' to {hi}' if hi else ' up'}, got {value!r}")
@@ -122,7 +122,7 @@ def _frame_files(folder: pathlib.Path) -> list[pathlib.Path]:
     except OSError as e:
         raise InputError(f"cannot list the folder ({e.strerror or e})", folder) from None
     files = []
-    for e in sorted(entries, key=lambda e: _natural_key(e.name)):
+    for e in sorted(entries, key=lambda e: natural_key(e.name)):
         if e.is_dir():
             continue
         if e.suffix.lower() not in FRAME_EXTENSIONS:
@@ -135,10 +135,10 @@ def _frame_files(folder: pathlib.Path) -> list[pathlib.Path]:
     return files
 
 
-def _header_size(path: pathlib.Path) -> tuple[int, int]:
-    head = _check_path(path)
-    with _pil_pixel_limit(None):
-        with _open_header(path, head) as im:
+def header_size(path: pathlib.Path) -> tuple[int, int]:
+    head = check_path(path)
+    with pil_pixel_limit(None):
+        with open_header(path, head) as im:
             return im.size
 
 
@@ -199,13 +199,13 @@ def probe(path: str | os.PathLike, fps: float | None = None) -> VideoInfo:
             is not a frame image (named); frames of different sizes (the first mismatching
             frame and both sizes are named); a frame whose header cannot be read; a bad ``fps``.
     """
-    fps = _positive(fps)
+    fps = positive_number(fps)
     p = pathlib.Path(os.fspath(path)).expanduser()
     if p.is_dir():
         files = _frame_files(p)
-        w, h = _header_size(files[0])
+        w, h = header_size(files[0])
         for f in files[1:]:
-            size = _header_size(f)
+            size = header_size(f)
             if size != (w, h):
                 raise InputError(f"frame is {size[0]}x{size[1]} but {files[0].name} is {w}x{h}; all frames of "
                                  "a folder must have the same size", f)
@@ -238,9 +238,9 @@ def probe(path: str | os.PathLike, fps: float | None = None) -> VideoInfo:
 
 
 def _check_read_args(start, duration, every, size) -> tuple[float, float, int, int | None]:
-    start = _positive(start, "start", "seconds") if start else 0.0
-    end = start + (_positive(duration, "duration", "seconds") or math.inf)
-    return start, end, _whole(every, "every", 1), None if size is None else _whole(size, "size", 2)
+    start = positive_number(start, "start", "seconds") if start else 0.0
+    end = start + (positive_number(duration, "duration", "seconds") or math.inf)
+    return start, end, whole_number(every, "every", 1), None if size is None else whole_number(size, "size", 2)
 
 
 def even_size(height: int, width: int, size: int) -> tuple[int, int]:

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .errors import InputError
+from ..core.errors import InputError
 
 __all__ = ["FlowEstimator", "consistency_mask", "endpoint_error", "read_flo", "warp"]
 

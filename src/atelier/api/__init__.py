@@ -8,8 +8,8 @@ from typing import Callable, Sequence, Union
 import torch
 from PIL import Image
 
-from .core import io as img
-from .methods.gatys.optimize import GatysConfig, GatysStyleTransfer, Progress
+from ..io import images as img
+from ..methods.gatys.optimize import GatysConfig, GatysStyleTransfer, Progress
 
 ImageLike = Union[str, "os.PathLike[str]", Image.Image, torch.Tensor]
 
@@ -87,7 +87,7 @@ def sketch(image: ImageLike, *, style: str = "pencil", lines_only: bool = False,
         >>> import atelier
         >>> atelier.sketch("photo.jpg", style="pencil", size=512).save("sketch.png")
     """
-    from .methods.sketch.draw import sketch_tensor
+    from ..methods.sketch.draw import sketch_tensor
 
     x = img.load_image(image, size=size, max_pixels=max_pixels)
     return img.tensor_to_pil(sketch_tensor(x, style, lines_only, detail, precision=precision, seed=seed))

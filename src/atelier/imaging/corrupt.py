@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from .errors import InputError
+from ..core.errors import InputError
 
 __all__ = ["Corruption", "STANDARD", "apply", "downscale_blur", "gaussian_noise", "jpeg", "parse", "psnr"]
 

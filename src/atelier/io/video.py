@@ -1,5 +1,5 @@
 """Video input and output: :func:`probe` and :func:`read_frames` (from
-:mod:`atelier.core.video_read`, re-exported here) and :class:`VideoWriter`.
+:mod:`atelier.io.video_read`, re-exported here) and :class:`VideoWriter`.
 
 A frame is a ``numpy.uint8`` array ``(H, W, 3)``, RGB, 0..255. The writer encodes with PyAV
 (FFmpeg): H.264 for .mp4/.mov/.mkv, VP9 for .webm, GIF for .gif, or PNG frames into a
@@ -26,11 +26,10 @@ import numpy as np
 from PIL import Image
 
 from .decode import open_image
-from .errors import InputError
-from .files import _umask
-from .video_read import (FRAME_EXTENSIONS, VIDEO_EXTENSIONS, AudioPackets, VideoInfo,  # noqa: F401
-                         _header_size, _natural_key, _positive, _whole, even_size, is_video_path, probe,
-                         read_frames, video_rate)
+from ..core.errors import InputError
+from ..core.files import umask
+from .video_read import (FRAME_EXTENSIONS, VIDEO_EXTENSIONS, AudioPackets, VideoInfo, header_size, natural_key,
+                         positive_number, whole_number, even_size, is_video_path, probe, read_frames, video_rate)  # noqa: F401
 
 __all__ = ["AudioPackets", "FRAME_EXTENSIONS", "OUTPUT_FORMATS", "VIDEO_EXTENSIONS", "VideoInfo", "VideoWriter",
            "even_size", "is_video_path", "probe", "read_frames", "video_rate"]
@@ -137,10 +136,10 @@ class VideoWriter:
                  quality: int = 18):
         p = pathlib.Path(os.fspath(path)).expanduser()
         self.fps = video_rate(fps)
-        self.width, self.height = _whole(width, "width", 1), _whole(height, "height", 1)
-        self.quality = _whole(quality, "quality", 0, 63)
-        self.audio_start = float(_positive(audio_start, "audio_start", "seconds") if audio_start else 0.0)
-        self.audio_end = self.audio_start + (_positive(audio_duration, "audio_duration", "seconds") or math.inf)
+        self.width, self.height = whole_number(width, "width", 1), whole_number(height, "height", 1)
+        self.quality = whole_number(quality, "quality", 0, 63)
+        self.audio_start = float(positive_number(audio_start, "audio_start", "seconds") if audio_start else 0.0)
+        self.audio_end = self.audio_start + (positive_number(audio_duration, "audio_duration", "seconds") or math.inf)
         self.frames_written = self.resume_frames = 0
         self.last_frame: np.ndarray | None = None
         self.audio_note: str | None = None
@@ -276,9 +275,9 @@ class VideoWriter:
             return
         if self.kind == "folder":
             files = sorted((e for e in self.path.iterdir() if _FRAME_RE.fullmatch(e.name)),
-                           key=lambda e: _natural_key(e.name))
+                           key=lambda e: natural_key(e.name))
             for f in files:
-                self._check_size(*_header_size(f))
+                self._check_size(*header_size(f))
                 shutil.copyfile(f, self._tmp / FRAME_NAME.format(self.frames_written + 1))
                 self.frames_written += 1
             self.last_frame = np.array(open_image(files[-1])) if files else None
@@ -396,7 +395,7 @@ class VideoWriter:
                 os.fsync(fd)
             finally:
                 os.close(fd)
-        os.chmod(self._tmp, mode & ~_umask())
+        os.chmod(self._tmp, mode & ~umask())
         if self.kind == "folder" and self.path.exists():
             old = pathlib.Path(tempfile.mkdtemp(dir=self.path.parent, prefix=f".{self.path.name}.",
                                                 suffix=".old"))

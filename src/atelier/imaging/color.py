@@ -9,8 +9,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .decode import ImageSource
-from .io import _check_image_tensor, load_image, resize_to
+from ..io.decode import ImageSource
+from ..io.images import check_image_tensor, load_image, resize_to
 
 __all__ = ["color_inputs", "color_output", "combine_luminance_chroma", "load_mask", "luminance",
            "match_color_histogram", "match_luminance", "rgb_to_ycbcr", "ycbcr_to_rgb"]
@@ -116,8 +116,8 @@ def match_luminance(source_y: torch.Tensor, target_y: torch.Tensor) -> torch.Ten
     Raises:
         ValueError: the inputs are not 4-D or the batch sizes are incompatible.
     """
-    _check_image_tensor(source_y, "source_y")
-    _check_image_tensor(target_y, "target_y")
+    check_image_tensor(source_y, "source_y")
+    check_image_tensor(target_y, "target_y")
     if target_y.shape[0] not in (1, source_y.shape[0]):
         raise ValueError(f"batch sizes differ: source {source_y.shape[0]}, target {target_y.shape[0]}")
     target_y = target_y.to(device=source_y.device, dtype=source_y.dtype)
@@ -149,7 +149,7 @@ def combine_luminance_chroma(y: torch.Tensor, chroma_from: torch.Tensor) -> torc
     Raises:
         ValueError: wrong shapes or incompatible batch sizes.
     """
-    _check_image_tensor(y, "y")
+    check_image_tensor(y, "y")
     if y.shape[1] == 3:
         y = luminance(y)
     if y.shape[1] != 1:

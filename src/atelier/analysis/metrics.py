@@ -14,13 +14,14 @@ import numpy as np
 import torch
 from skimage.metrics import structural_similarity
 
-from .core import io as img
-from .core import color
-from .core.errors import InputError
-from .core.flow import warp
-from .losses import StyleTarget, gram_matrix, content_loss, normalize_weights, tv_loss
-from .core.runtime import resolve_device, resolve_precision
-from .encoders.vgg import get_encoder
+from ..io import images as img
+from ..imaging import color
+from ..core.errors import InputError
+from ..imaging.flow import warp
+from ..losses import StyleTarget, gram_matrix, content_loss, normalize_weights, tv_loss
+from ..core.runtime import resolve_device
+from ..encoders.precision import resolve_precision
+from ..encoders.vgg import get_encoder
 
 
 def ssim_luminance(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -47,7 +48,7 @@ def warping_error(frame: torch.Tensor, previous: torch.Tensor, flow, mask=None) 
     ``E = sum_x M(x) * mean_c (frame(x) - warp(previous, flow)(x))^2 / sum_x M(x)``: the mean,
     over the pixels the mask keeps and over the three channels, of the squared difference
     between ``frame`` and ``previous`` warped into ``frame``'s geometry
-    (:func:`atelier.core.flow.warp`). Units: mean squared error of [0, 1] values (0 = perfectly
+    (:func:`atelier.imaging.flow.warp`). Units: mean squared error of [0, 1] values (0 = perfectly
     stable; 1e-3 is an RMS difference of about 0.03, i.e. 8 grey levels in 255). Lai et al.'s
     evaluation code computes the same per-channel mean.
 

@@ -14,8 +14,8 @@ from typing import Optional, Union
 
 import torch
 
-from .core.errors import InputError
-from .training.cards import load_adain_decoder, load_trained
+from ..core.errors import InputError
+from .cards import load_adain_decoder, load_trained
 
 __all__ = ["ADAIN_DECODERS", "DEFAULT_DECODER", "decoder_path", "list_models", "load", "model_card", "model_path"]
 

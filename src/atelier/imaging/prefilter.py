@@ -28,7 +28,7 @@ little closer to the clean photo's result (for JPEG quality 10-20; not for noise
   - otherwise ``none``. Blockiness is looked at first: JPEG compression removes noise.
 
 The thresholds were set on 14 photos of ``../shared/data/content`` at 256 px with the
-corruptions of :data:`atelier.core.corrupt.STANDARD`.
+corruptions of :data:`atelier.imaging.corrupt.STANDARD`.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .errors import InputError
+from ..core.errors import InputError
 
 __all__ = ["PREFILTERS", "blockiness", "choose", "noise_sigma", "prefilter"]
 

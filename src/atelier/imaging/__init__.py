@@ -1,0 +1,1 @@
+"""atelier.imaging."""

@@ -1,0 +1,96 @@
+"""What the studio accepts as a job: the request schema and its checks against the store.
+
+Shared by the job routes (:mod:`atelier.studio.app`) and the explore routes
+(:mod:`atelier.studio.explore`).
+"""
+
+from __future__ import annotations
+
+from typing import List, Literal, Optional
+
+from fastapi import HTTPException
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..core.errors import InputError
+from .store import IMAGE_ID_PATTERN, Store
+
+__all__ = ["JobRequest", "check_request", "method_list", "one_line"]
+
+
+class JobRequest(BaseModel):
+    """A stylization job. ``strength``, ``style_scale``: see :mod:`atelier.studio.render`."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    method: str = Field("adain", max_length=64, description="gatys, adain, wct or a shipped model name")
+    content: str = Field(..., pattern=IMAGE_ID_PATTERN, description="id of the content image")
+    styles: List[str] = Field(default_factory=list, max_length=4, description="ids of the style images")
+    mask: Optional[str] = Field(None, pattern=IMAGE_ID_PATTERN, description="adain/wct with two styles: "
+                                "the first style where the mask is white")
+    size: int = Field(384, ge=64, le=2048, description="longest side of the output in pixels")
+    strength: float = Field(1.0, ge=0, le=1, description="style strength")
+    style_scale: float = Field(1.0, ge=0.25, le=4, description="style size relative to the output")
+    preserve_color: Literal["none", "luminance", "histogram"] = "none"
+    blend: Optional[List[float]] = Field(None, max_length=16, description="one weight per style")
+    iterations: int = Field(100, ge=1, le=2000, description="gatys: L-BFGS iterations")
+    seed: Optional[int] = Field(None, ge=0, le=2**31 - 1, description="gatys: random seed")
+
+
+def one_line(text: str) -> str:
+    """``text`` on one line, at most 500 characters (error details)."""
+    return " ".join(str(text).split())[:500]
+
+
+def method_list() -> dict:
+    """The methods a job may name, by name: ``{"name", "label", "fast", "styles", ...}``."""
+    from ..training.zoo import list_models, model_card
+
+    out = [{"name": "gatys", "label": "Gatys (optimization)", "fast": False, "styles": "images"},
+           {"name": "adain", "label": "AdaIN (any style)", "fast": True, "styles": "images"},
+           {"name": "wct", "label": "WCT (any style)", "fast": True, "styles": "images"}]
+    for name in list_models():
+        try:
+            card = model_card(name)
+        except InputError:
+            continue
+        styles = [s.get("file", str(i)) for i, s in enumerate(card.get("styles", []))]
+        out.append({"name": name, "label": f"{name} (feed-forward)", "fast": True, "styles": "builtin",
+                    "builtin_styles": styles})
+    return {m["name"]: m for m in out}
+
+
+def check_request(req: JobRequest, store: Store, methods: dict) -> dict:
+    """The job's inputs as files in the data folder; raises HTTPException (4xx) with one line."""
+    from ..losses import normalize_weights
+
+    m = methods.get(req.method)
+    if m is None:
+        raise HTTPException(400, f"unknown method {req.method!r}; use one of {', '.join(methods)}")
+    content = store.image_path(req.content)
+    if content is None:
+        raise HTTPException(404, f"no image with id {req.content}")
+    styles = []
+    for sid in req.styles:
+        p = store.image_path(sid)
+        if p is None:
+            raise HTTPException(404, f"no image with id {sid}")
+        styles.append(p)
+    if m["styles"] == "images" and not styles:
+        raise HTTPException(400, f"method {req.method} needs at least one style image")
+    if m["styles"] == "builtin" and styles:
+        raise HTTPException(400, f"the feed-forward model {req.method} has its styles built in; send no styles")
+    n = len(styles) if m["styles"] == "images" else len(m["builtin_styles"])
+    if req.blend is not None:
+        try:
+            normalize_weights(req.blend, n, "blend (one weight per style)")
+        except ValueError as e:
+            raise HTTPException(400, one_line(e)) from None
+    mask = None
+    if req.mask is not None:
+        if req.method not in ("adain", "wct") or len(styles) != 2:
+            raise HTTPException(400, "a mask needs method adain or wct and exactly two styles")
+        if req.blend is not None:
+            raise HTTPException(400, "give either blend (mixing the styles) or a mask (placing them), not both")
+        mask = store.image_path(req.mask)
+        if mask is None:
+            raise HTTPException(404, f"no image with id {req.mask}")
+    return {"content": content, "styles": styles, "mask": mask}
