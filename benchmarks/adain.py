@@ -1,7 +1,7 @@
 """Benchmarks of arbitrary style transfer with AdaIN (issue 4): generalization against Gatys, and speed.
 
 Generalization (``--quality``): the shipped decoder on paintings and photos it was NOT trained
-on (the three held-out paintings of ``scripts/train_adain_decoder.py`` and scikit-image's
+on (the three paintings held out of the first AdaIN training run and scikit-image's
 astronaut and coffee), at alpha = 1 and ``--size`` px (style images at the same size), scored
 with the project's normalized content and style losses (:func:`atelier.evaluate`, fp32, default
 layers and weights), against the Gatys path from the content image at the same size and weights

@@ -21,7 +21,8 @@ from atelier.encoders.vgg import get_encoder
 from atelier.networks.decoders import AdaINDecoder
 from atelier.methods.arbitrary.model import AdaINModel, StyleFeatures, adain
 from atelier.losses import mean_std
-from atelier.methods.arbitrary.train import AdaINTrainConfig, AdaINTrainer, load_adain
+from atelier.methods.arbitrary.model import load_adain_file as load_adain
+from atelier.methods.arbitrary.train import AdaINTrainConfig, AdaINTrainer
 from conftest import data_file
 
 LAYER = "relu4_1"

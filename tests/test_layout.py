@@ -140,3 +140,20 @@ def test_layering_catches_an_upward_import(tmp_path):
     fake = tmp_path / "x.py"
     fake.write_text("from ..methods.gatys import optimize\n")
     assert "atelier.methods.gatys.optimize" in _imports("atelier.core.x", fake)
+
+
+def test_inference_never_imports_a_trainer():
+    """Running a method (loading its shipped weights and stylizing) imports no training code."""
+    script = (
+        "import sys\n"
+        "import atelier.methods.arbitrary.adain, atelier.methods.arbitrary.wct, atelier.methods.feedforward.apply\n"
+        "import atelier.methods.gan.sample, atelier.methods.sketch.contours, atelier.methods.gatys.optimize\n"
+        "import atelier.methods.registry\n"
+        "m = atelier.methods.arbitrary.adain.load_adain(device='cpu', precision='fp32')\n"
+        "bad = sorted(k for k in sys.modules if k.startswith('atelier.') and (k.split('.')[-1] == 'train'\n"
+        "             or k.split('.')[-1].startswith('train_') or k.endswith('.loop')))\n"
+        "print(bad)\n"
+        "sys.exit(1 if bad else 0)\n"
+    )
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr

@@ -236,3 +236,32 @@ def test_sweep_matching_has_the_cardinality_of_hopcroft_karp():
         pts = np.argwhere(level)
         ref = sum(int(be._matched_rows(be._pairs(pts, np.argwhere(g), r)).sum()) for g in gts)
         assert counts[t, 2] == ref and counts[t, 1] == len(pts)
+
+
+def test_train_contours_command_trains_resumes_and_the_sketch_uses_it(tmp_path):
+    """`atelier train-contours` (issue 23: the recipe moved from scripts/ into the CLI): builds the
+    feature cache, trains, exports a card; --resume continues; `atelier sketch --contours` uses it."""
+    root = tmp_path / "bsds"
+    for sub in ("images/train", "groundTruth/train"):
+        (root / sub).mkdir(parents=True)
+    for item in bsds_split(DATA / "bsds500", "train")[:2]:
+        shutil.copy(item.image, root / "images" / "train" / item.image.name)
+        shutil.copy(item.ground_truth, root / "groundTruth" / "train" / item.ground_truth.name)
+    out = tmp_path / "net.safetensors"
+    r = runner.invoke(app, ["train-contours", "--bsds", str(root), "-o", str(out), "--steps", "3",
+                            "--batch-size", "1", "--hidden", "8", "-q"])
+    assert r.exit_code == 0, r.output
+    import json
+
+    card = json.loads(out.with_suffix(".json").read_text())
+    assert card["steps"] == 3 and card["format"] == "atelier-contour-net"
+    r = runner.invoke(app, ["train-contours", "--bsds", str(root), "-o", str(out), "--steps", "5",
+                            "--batch-size", "1", "--hidden", "8", "-q", "--resume"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(out.with_suffix(".json").read_text())["steps"] == 5
+    sk = tmp_path / "s.png"
+    r = runner.invoke(app, ["sketch", str(data_file("content/000000000030.jpg")), "-o", str(sk), "--size", "96",
+                            "--contours", str(out), "-q"])
+    assert r.exit_code == 0 and sk.is_file(), r.output
+    r = runner.invoke(app, ["train-contours", "--bsds", str(tmp_path), "-o", str(tmp_path / "x.safetensors")])
+    assert r.exit_code == 2 and "not a BSDS500 folder" in r.output

@@ -21,6 +21,8 @@ from typing import Mapping, Sequence
 import torch
 from torch import nn
 
+from .core.runtime import autocast
+
 EPS = 1e-8
 
 
@@ -143,7 +145,7 @@ def mean_std(feat: torch.Tensor, eps: float = STAT_EPS) -> tuple[torch.Tensor, t
     if not isinstance(feat, torch.Tensor) or feat.dim() != 4:
         shape = tuple(feat.shape) if isinstance(feat, torch.Tensor) else type(feat).__name__
         raise ValueError(f"features must have shape (N, C, H, W), got {shape}")
-    with torch.autocast(device_type=feat.device.type, enabled=False):
+    with autocast(feat.device, "fp32"):
         x = feat.float()
         var, mean = torch.var_mean(x, dim=(2, 3), keepdim=True, correction=0)
         return mean, (var + eps).sqrt()

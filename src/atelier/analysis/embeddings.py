@@ -47,6 +47,7 @@ import torch
 from ..io import images as img
 from ..core.errors import InputError
 from ..encoders.vgg import get_encoder
+from ..training.zoo import shipped_dir
 
 __all__ = ["EmbeddingConfig", "StyleEmbedder", "style_statistics", "embed_statistics", "projection_matrix",
            "fit_whitening", "load_whitening"]
@@ -54,7 +55,7 @@ __all__ = ["EmbeddingConfig", "StyleEmbedder", "style_statistics", "embed_statis
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 
 #: The shipped whitening (mean and matrix in the projected space) and its model card.
-WHITENING_FILE = Path(__file__).resolve().parents[1] / "models" / "analysis" / "style_whitening.safetensors"
+WHITENING_FILE = shipped_dir("analysis") / "style_whitening.safetensors"
 WHITENING_CARD_FORMAT = "atelier-style-whitening"
 
 

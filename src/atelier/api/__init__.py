@@ -23,38 +23,77 @@ def _as_list(styles) -> list:
     return styles
 
 
-def stylize(content: ImageLike, styles: Union[ImageLike, Sequence[ImageLike]], *,
+_ONE_PASS_OPTIONS = ("size", "alpha", "blend", "mask", "preserve_color", "device", "precision", "style_size",
+                     "decoder", "layers")
+
+
+def stylize(content: ImageLike, styles: Union[ImageLike, Sequence[ImageLike]] = (), *, method: str = "gatys",
             callback: Callable[[Progress], None] | None = None, max_pixels: int | None = None,
             **options) -> Image.Image:
-    """Stylize a content image with one or more style images (Gatys et al. 2016).
+    """Stylize a content image with one or more style images: Gatys et al. 2016 by default, or any
+    method of the registry (:mod:`atelier.methods.registry`: ``"adain"``, ``"wct"``, a shipped
+    feed-forward model name, a ``.safetensors`` file, or a registered method).
 
     Args:
         content: path, PIL image, numpy array (H, W, 3) or tensor (1, 3, H, W) RGB in [0, 1].
-        styles: one style image or a list of them (same kinds as ``content``).
-        callback: called after every iteration with a :class:`~atelier.optimize.gatys.Progress`.
+        styles: one style image or a list of them (same kinds as ``content``); none for a
+            feed-forward model (its styles are built in).
+        method: the method's name (see ``atelier methods``).
+        callback: Gatys: called after every iteration with a :class:`~atelier.methods.gatys.optimize.Progress`.
         max_pixels: decompression-bomb limit for image files (default 100 MP,
             or ``$ATELIER_MAX_PIXELS``).
-        **options: any :class:`~atelier.optimize.gatys.GatysConfig` field, e.g. ``size=512``,
-            ``iterations=300``, ``style_weight=1e4``, ``style_blend=[0.7, 0.3]``,
-            ``preserve_color="luminance"``, ``seed=0``, ``precision="bf16"``.
+        **options: Gatys: any :class:`~atelier.methods.gatys.optimize.GatysConfig` field, e.g.
+            ``size=512``, ``iterations=300``, ``style_weight=1e4``, ``style_blend=[0.7, 0.3]``,
+            ``preserve_color="luminance"``, ``seed=0``, ``precision="bf16"``. One-pass methods:
+            ``size``, ``alpha`` (style strength in [0, 1]), ``blend`` (one weight per style, or
+            per built-in style of a multi-style model), ``mask`` (a methods that takes masks, two
+            styles: the first where the mask is white), ``preserve_color``, ``style_size`` (px,
+            default 512), ``device``, ``precision``, ``decoder`` and ``layers`` (AdaIN/WCT).
 
     Returns:
         The stylized image as an RGB PIL image, longest side ``size`` (or the content's).
 
     Raises:
-        InputError: an image file is missing or unreadable (the message names it).
+        InputError: an image file is missing or unreadable (the message names it), or an unknown method.
         ValueError: an invalid option.
-        StyleTransferInterrupted: Ctrl-C; its ``.image`` holds the current result.
+        StyleTransferInterrupted: Ctrl-C during Gatys; its ``.image`` holds the current result.
 
     Example:
         >>> import atelier
-        >>> out = atelier.stylize("photo.jpg", ["starry.jpg"], size=512, iterations=200)
-        >>> out.save("out.png")
+        >>> out = atelier.stylize("photo.jpg", ["starry.jpg"], size=512, iterations=200)  # doctest: +SKIP
+        >>> fast = atelier.stylize("photo.jpg", method="starry_night", size=512)  # doctest: +SKIP
     """
-    c = img.load_image(content, max_pixels=max_pixels)
-    s = [img.load_image(x, max_pixels=max_pixels) for x in _as_list(styles)]
-    st = GatysStyleTransfer(GatysConfig(**options), max_pixels=max_pixels)
-    return img.tensor_to_pil(st.run(c, s, callback=callback))
+    from ..methods.registry import get_method
+
+    spec = get_method(method)
+    if spec.family == "optimization":
+        c = img.load_image(content, max_pixels=max_pixels)
+        s = [img.load_image(x, max_pixels=max_pixels) for x in _as_list(styles)]
+        st = GatysStyleTransfer(GatysConfig(**options), max_pixels=max_pixels)
+        return img.tensor_to_pil(st.run(c, s, callback=callback))
+    unknown = sorted(set(options) - set(_ONE_PASS_OPTIONS))
+    if unknown:
+        raise ValueError(f"method {method} takes no option(s) {', '.join(unknown)}; it takes "
+                         f"{', '.join(_ONE_PASS_OPTIONS)}")
+    c = img.load_image(content, size=options.get("size"), max_pixels=max_pixels)
+    style_list = [] if isinstance(styles, (tuple, list)) and not styles else _as_list(styles)
+    if spec.styles == "builtin" and style_list:
+        raise ValueError(f"a feed-forward model ({method}) has its styles built in; give no styles")
+    if spec.styles == "images" and not style_list:
+        raise ValueError(f"method {method} needs at least one style image")
+    s = [img.load_image(x, size=options.get("style_size", 512), max_pixels=max_pixels) for x in style_list]
+    mask = None
+    if options.get("mask") is not None:
+        from ..imaging import color
+
+        if not spec.masks or len(s) != 2:
+            raise ValueError(f"a mask needs a method that takes masks and exactly two styles ({method}, {len(s)})")
+        mask, _ = color.load_mask(options["mask"], c.shape[-2], c.shape[-1], max_pixels=max_pixels)
+    loader = {k: options[k] for k in ("decoder", "layers") if options.get(k) is not None}
+    model = spec.build(device=options.get("device", "auto"), precision=options.get("precision", "auto"), **loader)
+    out = spec.stylize(model, c, s, alpha=float(options.get("alpha", 1.0)), blend=options.get("blend"), mask=mask,
+                       preserve_color=options.get("preserve_color", "none"))
+    return img.tensor_to_pil(out)
 
 
 def sketch(image: ImageLike, *, style: str = "pencil", lines_only: bool = False, detail: float = 0.5,

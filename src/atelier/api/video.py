@@ -32,11 +32,6 @@ from ..io.video import VideoWriter, probe, read_frames
 from ..methods.video import TemporalConfig, VideoStylizer
 
 PathLike = os.PathLike | str
-ARBITRARY = ("adain", "wct")
-#: Default blend weights where the general one (0.7) costs too much style: AdaIN's fine texture
-#: softens under repeated warping (20 Sintel frames at 512 px: 0.7 gave -78 % warping error at +22 %
-#: style loss; 0.55 -69 % at +14 %; 0.4 -57 % at +8 %).
-BLEND_WEIGHT = {"adain": 0.5}
 #: Called after each frame: (frames done, frames expected or None, the stylized frame (1, 3, H, W)).
 FrameCallback = Callable[[int, Optional[int], torch.Tensor], None]
 
@@ -97,32 +92,32 @@ def build_stylizer(method: str, styles: Sequence[PathLike] = (), *, style_index:
         InputError: an unknown model, a missing/unreadable style image, or no style for a method
             that needs one.
     """
-    if method in (*ARBITRARY, "gatys") and not styles:
+    from ..methods.registry import get_method
+
+    spec = get_method(method)
+    if spec.styles == "images" and not styles:
         raise InputError(f"--method {method} needs at least one --style image")
-    if method not in (*ARBITRARY, "gatys") and styles:
+    if spec.styles == "builtin" and styles:
         raise InputError(f"a feed-forward model ({method}) has its styles built in; leave out --style "
                          "(or use --method adain, wct or gatys for any style image)")
-    if method == "gatys":
+    if spec.family == "optimization":
         from ..methods.gatys import GatysConfig, GatysStyleTransfer
 
         st = GatysStyleTransfer(GatysConfig(iterations=iterations, device=device, precision=precision, seed=0))
         style_ts = [img.load_image(s) for s in styles]
         return "optimizer", lambda x, init, extra: st.run(x, style_ts, init=init, extra_losses=extra)
-    if method in ARBITRARY:
-        if method == "adain":
-            from ..methods.arbitrary.adain import adain_tensor as run, load_adain as load
-        else:
-            from ..methods.arbitrary.wct import load_wct as load, wct_tensor as run
-        model = load(device=device, precision=precision)
-        feats = [model.encode_style(img.load_image(s, size=512).to(next(model.parameters()).device))
-                 for s in styles]
-        return "stylizer", lambda x: run(model, x, feats, alpha=alpha)
-    from ..methods.feedforward.apply import load_model, stylize_tensor
-
-    net = load_model(method, device=device).eval()
-    if not 0 <= style_index < net.num_styles:
-        raise InputError(f"model {method!r} has {net.num_styles} style(s); --style-index {style_index} is out of range")
-    return "stylizer", lambda x: stylize_tensor(net, x, style_index, precision=precision)
+    model = spec.build(device=device, precision=precision)
+    if spec.family == "feedforward":
+        if not 0 <= style_index < model.num_styles:
+            raise InputError(f"model {method!r} has {model.num_styles} style(s); --style-index {style_index} is "
+                             "out of range")
+        return "stylizer", lambda x: spec.stylize(model, x, [], blend=style_index)
+    encode = getattr(model, "encode_style", None)  # AdaIN/WCT: the styles encoded once, not per frame
+    feats = [img.load_image(s, size=512) for s in styles]
+    if encode is not None:
+        dev = next(model.parameters()).device
+        feats = [encode(f.to(dev)) for f in feats]
+    return "stylizer", lambda x: spec.stylize(model, x, feats, alpha=alpha)
 
 
 def stylize_video(source: PathLike, output: PathLike, *, method: str = "starry_night",
@@ -142,7 +137,7 @@ def stylize_video(source: PathLike, output: PathLike, *, method: str = "starry_n
         temporal: ``"auto"`` (blend, or optimize for Gatys), ``"none"``, ``"blend"`` or
             ``"optimize"`` (Gatys only); ``temporal_weight``, ``long_term``, ``flow``,
             ``flow_preset``: see :class:`~atelier.methods.video.TemporalConfig` (the blend
-            weight's default is 0.7, for AdaIN 0.5: :data:`BLEND_WEIGHT`).
+            weight's default is 0.7, for AdaIN 0.5: the method's ``video_blend_weight``).
         size: longest side of the output in px (default: the source's).
         start, duration: seconds of the source to stylize; every: keep every N-th frame (previews).
         preserve_color: keep the source's colours (luminance transfer).
@@ -163,10 +158,13 @@ def stylize_video(source: PathLike, output: PathLike, *, method: str = "starry_n
     """
     if every < 1:
         raise ValueError(f"every must be >= 1, not {every}")
-    mode = ("optimize" if method == "gatys" else "blend") if temporal == "auto" else temporal
+    from ..methods.registry import get_method
+
+    spec = get_method(method)
+    mode = spec.temporal if temporal == "auto" else temporal
     if temporal_weight is None and mode == "blend":
-        temporal_weight = BLEND_WEIGHT.get(method)
-    if mode == "optimize" and method != "gatys":
+        temporal_weight = spec.video_blend_weight
+    if mode == "optimize" and spec.family != "optimization":
         raise ValueError("the optimize temporal mode needs --method gatys; use blend for one-pass methods")
     tconf = TemporalConfig(mode=mode, temporal_weight=temporal_weight, long_term=long_term, flow=flow,
                            flow_preset=flow_preset, preserve_color=preserve_color).validate()

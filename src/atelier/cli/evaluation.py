@@ -16,9 +16,10 @@ from .common import _check_json_output, _fail, _runtime, _write_json_or_fail, ap
 def _wire_stylizer(method: str, style: Optional[Path], *, iterations: int, style_index: int, alpha: float,
                    device: str):
     """A :class:`~atelier.core.protocols.Stylizer` for ``method`` (the interfaces wire methods in)."""
-    from ..api.video import ARBITRARY, build_stylizer
+    from ..api.video import build_stylizer
+    from ..methods.registry import get_method
 
-    styles = [style] if (style is not None and method in (*ARBITRARY, "gatys")) else []
+    styles = [style] if (style is not None and get_method(method).styles == "images") else []
     kind, fn = build_stylizer(method, styles, style_index=style_index, alpha=alpha, iterations=iterations,
                               device=device, precision="fp32")
     if kind == "optimizer":
@@ -31,7 +32,7 @@ def robustness(
     photo: Path = typer.Argument(..., metavar="PHOTO", help="The clean photo."),
     output: Path = typer.Option(..., "--output", "-o", metavar="GRID.png", help="Grid of inputs and results (PNG)."),
     method: str = typer.Option("starry_night", "--method", "-m",
-                               help="gatys, adain, wct or a feed-forward model (shipped name or .safetensors)."),
+                               help="A method of 'atelier methods', or a feed-forward model (shipped name or .safetensors)."),
     style: Optional[Path] = typer.Option(None, "--style", "-s",
                                          help="Style image (needed by gatys/adain/wct; for a feed-forward model "
                                               "it is used only for the style loss)."),
@@ -69,7 +70,9 @@ def robustness(
         check_not_input(output, inputs, False, "--output")
         if json_out is not None:
             _check_json_output(json_out, inputs, False, "--json")
-        if method in ("gatys", "adain", "wct") and style is None:
+        from ..methods.registry import get_method
+
+        if get_method(method).styles == "images" and style is None:
             raise InputError(f"--method {method} needs a --style image")
         if not 32 <= size <= 4096:
             raise InputError(f"--size must be in 32..4096 px, got {size}")

@@ -101,14 +101,20 @@ def apply(
                     + "; ".join(msg for _, msg in res.failed[:5]))
 
 
+_USE = {"adain": "atelier stylize --method adain", "wct": "atelier stylize --method wct",
+        "sketch": "atelier sketch", "gan": "atelier gan sample", "analysis": "atelier index (whitening)"}
+
+
 @app.command()
 def models(
-    name: Optional[str] = typer.Argument(None, metavar="NAME", help="Show this model's whole model card."),
+    name: Optional[str] = typer.Argument(None, metavar="NAME", help="Show this model's whole model card "
+                                         "(a feed-forward model, 'adain', or KIND/NAME from the second table)."),
 ):
-    """List the models shipped with atelier (or print one model card)."""
+    """List every model shipped with atelier, of every kind (or print one model card)."""
     from ..core.errors import InputError
-    from ..training.zoo import list_models, model_card
+    from ..training.zoo import list_models, model_card, shipped_weights
 
+    others = [w for w in shipped_weights() if w["kind"] != "feedforward"]
     if name is not None:
         try:
             if name == "adain":
@@ -116,12 +122,18 @@ def models(
 
                 out.print_json(decoder_path().with_suffix(".json").read_text())
                 return
+            hit = [w for w in others if name == f"{w['kind']}/{w['name']}"]
+            if hit:
+                if hit[0]["card"] is None:
+                    raise InputError("the model card is missing or unreadable", hit[0]["path"].with_suffix(".json"))
+                out.print_json(json.dumps(hit[0]["card"]))
+                return
             out.print_json(json.dumps(model_card(name)))
         except InputError as e:
             raise _fail(str(e)) from None
         return
     table = Table("name", "styles", "width", "steps", "final content / style loss", "trained on",
-                  title="shipped feed-forward models")
+                  title="shipped feed-forward models (atelier stylize --method NAME, atelier apply NAME)")
     table.columns[0].no_wrap = True  # the names are what users type: never cut or folded
     for n in list_models():
         card = model_card(n)
@@ -131,17 +143,25 @@ def models(
                       f"{fl.get('content', float('nan')):.3f} / {fl.get('style', float('nan')):.3f}",
                       card.get("device", "?"))
     out.print(table)
-    try:
-        from ..training.zoo import decoder_path
+    table = Table("kind/name", "format", "steps", "trained on", "used by", title="other shipped weights")
+    table.columns[0].no_wrap = True
+    for w in others:
+        card = w["card"] or {}
+        table.add_row(f"{w['kind']}/{w['name']}", str(card.get("format", "card missing")), str(card.get("steps", "-")),
+                      str(card.get("device", "-")), _USE.get(w["kind"], ""))
+    out.print(table)
 
-        card = json.loads(decoder_path().with_suffix(".json").read_text())
-    except (InputError, OSError, ValueError):
-        return
-    fl = card.get("final_losses", {})
-    out.print(f"AdaIN decoder [bold]adain[/] (any style image: atelier stylize --method adain): width "
-              f"{card['architecture']['width']}, {card.get('steps')} steps on {card.get('device', '?')}, "
-              f"{card['style_images']['count']} training styles; held out: "
-              f"{', '.join(card['style_images'].get('held_out', [])) or 'none'}")
+
+@app.command()
+def methods():
+    """List the stylization methods (built in, registered by plugins, and the shipped models)."""
+    from ..methods.registry import list_methods
+
+    table = Table("name", "family", "styles", "fast", "masks", "paper", title="stylization methods (--method NAME)")
+    table.columns[0].no_wrap = True
+    for m in list_methods():
+        table.add_row(m.name, m.family, m.styles, "yes" if m.fast else "no", "yes" if m.masks else "no", m.paper)
+    out.print(table)
 
 
 @app.command()

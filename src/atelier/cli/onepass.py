@@ -11,17 +11,20 @@ import typer
 from .common import (_fail, _floats, _metadata_source, _names, _save_result, _write_json_or_fail, err)
 
 
-def _load_inputs(method, content, styles, mask, size, style_size, max_pixels):
+def _load_inputs(spec, content, styles, mask, size, style_size, max_pixels):
     """Content, style images and mask, sizes checked against the pixel limit before resizing."""
     from ..imaging import color
     from ..io import images as img
 
+    method = spec.name
     c = img.load_image(content, size=size, max_pixels=max_pixels)
-    if method not in ("adain", "wct"):
+    if spec.styles == "builtin":
         if styles:
             raise ValueError(f"a feed-forward model ({method}) has its styles built in; leave out --style "
                              "(or use --method adain for any style image)")
         return c, [], None
+    if mask is not None and not spec.masks:
+        raise ValueError(f"--method {method} takes no --mask")
     if not styles:
         raise ValueError(f"--method {method} needs at least one --style image")
     if mask is not None and len(styles) != 2:
@@ -47,43 +50,38 @@ def run_one_pass(method: str, content: Path, styles: List[Path], output: Path, *
     meta = {"atelier_version": __version__, "content": _metadata_source(content, full_metadata),
             "preserve_color": preserve_color}
     try:
-        if wct_layers is not None and method != "wct":
+        from ..methods.registry import get_method, weights_sha256
+
+        spec = get_method(method)
+        if wct_layers is not None and "wct_layers" not in spec.options:
             raise ValueError(f"--wct-layers is an option of --method wct, not of --method {method}")
-        c, style_imgs, m = _load_inputs(method, content, styles, mask, size, style_size, max_pixels)
+        c, style_imgs, m = _load_inputs(spec, content, styles, mask, size, style_size, max_pixels)
         if prefilter != "none":  # issue 15: clean a noisy or blocky photo first
             from ..imaging.prefilter import prefilter as _clean
 
             c, meta["prefilter"] = _clean(c, prefilter)
         largest = max([c.shape[-2] * c.shape[-1]] + [s.shape[-2] * s.shape[-1] for s in style_imgs])
-        check_memory(largest, "one-pass", f"--method {method} at {c.shape[-1]}x{c.shape[-2]}", device=device)
+        check_memory(largest, spec.memory, f"--method {method} at {c.shape[-1]}x{c.shape[-2]}", device=device)
         weights = _floats(blend, "--style-blend")
-        if method in ("adain", "wct"):
-            if method == "adain":
-                from ..methods.arbitrary.adain import adain_tensor as run, load_adain
+        options = {}
+        if decoder is not None:
+            options["decoder"] = str(decoder)
+        if "wct_layers" in spec.options:
+            from ..methods.arbitrary.wct import DEFAULT_LAYERS
 
-                model = load_adain(decoder, device=device, precision=precision)
-                shas = model.card.get("sha256")
-            else:
-                from ..methods.arbitrary.wct import DEFAULT_LAYERS, load_wct, wct_tensor as run
-
-                layers = _names(wct_layers) if wct_layers else list(DEFAULT_LAYERS)
-                model = load_wct(decoder, layers=layers, device=device, precision=precision)
-                shas = {k: c_["sha256"] for k, c_ in model.cards.items()}
-                meta["wct_layers"] = layers
-            t0 = time.perf_counter()
-            result = run(model, c, style_imgs, alpha=alpha, blend=weights, mask=m,
-                         preserve_color=preserve_color, style_size=None)
+            options["layers"] = tuple(_names(wct_layers) if wct_layers else DEFAULT_LAYERS)
+            meta["wct_layers"] = list(options["layers"])
+        model = spec.build(device=device, precision=precision, **options)
+        t0 = time.perf_counter()
+        result = spec.stylize(model, c, style_imgs, alpha=alpha, blend=weights, mask=m, preserve_color=preserve_color)
+        if spec.family == "feedforward":
+            meta.update(method="feedforward", model=Path(method).name, model_sha256=weights_sha256(model),
+                        style_weights=weights)
+        else:
             meta.update(method=method, styles=[_metadata_source(p, full_metadata) for p in styles], alpha=alpha,
                         style_blend=weights, mask=_metadata_source(mask, full_metadata), style_size=style_size,
-                        decoder=(Path(str(decoder)).name if decoder else method), decoder_sha256=shas)
-        else:
-            from ..methods.feedforward.apply import load_model, stylize_tensor
-
-            model = load_model(method, device=device)
-            t0 = time.perf_counter()
-            result = stylize_tensor(model, c, weights, preserve_color=preserve_color, precision=precision)
-            meta.update(method="feedforward", model=Path(method).name, model_sha256=model.card.get("sha256"),
-                        style_weights=weights)
+                        decoder=(Path(str(decoder)).name if decoder else method),
+                        decoder_sha256=weights_sha256(model))
         seconds = time.perf_counter() - t0
     except (InputError, ValueError) as e:
         raise _fail(str(e)) from None

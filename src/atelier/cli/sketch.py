@@ -23,6 +23,8 @@ def sketch(
     detail: float = typer.Option(0.5, help="0 (only the strongest contours) to 1 (more contours)."),
     size: Optional[int] = typer.Option(None, help="Longest side of the sketches in pixels [default: input's]."),
     seed: int = typer.Option(0, help="Seed of the pencil textures."),
+    contours: Optional[Path] = typer.Option(None, help="A contour net from 'atelier train-contours' "
+                                            "[default: the shipped one]."),
     precision: str = typer.Option("auto", help="auto, fp32 or bf16 (the VGG encoder)."),
     max_pixels: Optional[int] = typer.Option(None, help="Refuse images (and --size) larger than this many pixels "
                                              "[default: 100M]."),
@@ -67,7 +69,7 @@ def sketch(
             targets = [(src, output / rel.with_suffix(".png")) for src, rel in files]
         for src, dst in targets:
             check_not_input(dst, [("input", src)], overwrite, "the output file")
-        net, encoder = load_contour_net(), get_encoder()
+        net, encoder = load_contour_net(contours), get_encoder()
     except (InputError, ValueError) as e:
         raise _fail(str(e)) from None
     prec = resolve_precision(precision, _runtime("cpu", precision))

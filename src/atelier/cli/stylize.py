@@ -149,10 +149,6 @@ def _options(size, style_scale, iterations, optimizer, lr, content_weight, style
 
 
 _D = GatysConfig()
-#: Options only the optimization (gatys) uses, and only the arbitrary-style methods (adain, wct).
-_GATYS_ONLY = ("style_scale", "iterations", "optimizer", "lr", "content_weight", "style_weight", "tv_weight", "init",
-               "seed", "scales", "content_layers", "style_layers", "pooling", "weights", "save_every")
-_ARBITRARY_ONLY = ("alpha", "mask", "style_size", "decoder", "wct_layers")
 
 
 @app.command()
@@ -217,17 +213,23 @@ def stylize(
         method, alpha, style_scale, style_size, preserve_color, style_blend = (
             v["method"], v["alpha"], v["style_scale"], v["style_size"], v["preserve_color"], v["style_blend"])
     dev = _runtime(device, precision)
-    if method != "gatys":
+    from ..core.errors import InputError
+    from ..methods.registry import get_method, method_options
+
+    try:
+        spec = get_method(method)
+    except InputError as e:
+        raise _fail(str(e)) from None
+    _refuse_unused(ctx, [o for o in method_options() if o not in spec.options], method)
+    if spec.family != "optimization":
         from .onepass import run_one_pass
 
-        _refuse_unused(ctx, _GATYS_ONLY + (() if method in ("adain", "wct") else _ARBITRARY_ONLY), method)
         _check_outputs(output, metrics, _input_files(content=content, style=list(style or []), mask=mask), overwrite)
         run_one_pass(method, content, style or [], output, size=size, alpha=alpha, blend=style_blend, mask=mask,
                      style_size=style_size, decoder=decoder, preserve_color=preserve_color, device=str(dev),
                      precision=precision, max_pixels=max_pixels, quiet=quiet, wct_layers=wct_layers,
                      metrics=metrics, full_metadata=metadata == "full", prefilter=prefilter)
         return
-    _refuse_unused(ctx, _ARBITRARY_ONLY, method)
     if not style:
         raise _fail("give at least one --style image (or --method MODEL_NAME for a feed-forward model)")
     opts = _options(size, style_scale, iterations, optimizer, lr, content_weight, style_weight, tv_weight,
@@ -255,9 +257,12 @@ def _apply_preset(ctx: typer.Context, name: str, content: Path, style, size, val
     if p.get("blend") is not None and len(style or []) == 2 and not given("style_blend"):
         out["style_blend"] = f"{float(p['blend']):.4g},{1 - float(p['blend']):.4g}"
     if "style_scale" in p:
-        if out["method"] == "gatys" and not given("style_scale"):
+        from ..methods.registry import get_method
+
+        options = get_method(out["method"]).options
+        if "style_scale" in options and not given("style_scale"):
             out["style_scale"] = float(p["style_scale"])
-        elif out["method"] in ("adain", "wct") and not given("style_size"):
+        elif "style_size" in options and not given("style_size"):
             longest = size
             if longest is None:
                 try:

@@ -1,5 +1,5 @@
 """Training commands: train (feed-forward networks), train-adain (AdaIN decoders), train-decoders
-(WCT inversion decoders)."""
+(WCT inversion decoders), train-contours (the sketch's contour net)."""
 
 from __future__ import annotations
 
@@ -67,7 +67,8 @@ def _run_training(trainer, paths: dict, steps: int, resume: bool, quiet: bool, d
     """Shared by the training commands: progress bar, Ctrl-C, skipped files, time budget, summary."""
     from ..core.errors import InputError
 
-    datasets = [d for d in (trainer.dataset, getattr(trainer, "style_dataset", None)) if d is not None]
+    datasets = [d for d in (trainer.dataset, getattr(trainer, "style_dataset", None))
+                if d is not None and hasattr(d, "skipped")]
     for d in datasets:
         if d.skipped:
             err.print(f"[yellow]warning:[/] {d.skipped} unreadable image(s) skipped")
@@ -292,3 +293,56 @@ def _jitter(text: str) -> Optional[Tuple[float, float]]:
     if len(lohi) != 2:
         raise _fail(f"--scale-jitter expects two numbers lo,hi, got {text!r}")
     return (lohi[0], lohi[1])
+
+
+@app.command("train-contours")
+def train_contours(
+    bsds: Path = typer.Option(..., "--bsds", metavar="DIR", help="The BSDS500 folder (images/ and groundTruth/)."),
+    output: Path = typer.Option(..., "--output", "-o", help="Trained contour net (.safetensors; card .json beside "
+                                "it); use it with 'atelier sketch --contours FILE'."),
+    cache: Optional[Path] = typer.Option(None, help="Folder of the per-pixel VGG19 feature cache (built once, "
+                                         "resumable) [default: OUTPUT's name + '.cache' beside it]."),
+    hidden: int = typer.Option(32, help="Channels of the hypercolumn head."),
+    batch_size: int = typer.Option(8, help="Cached photos per step."),
+    steps: int = typer.Option(3000, help="Optimizer steps in all (raise it with --resume to train longer)."),
+    lr: float = typer.Option(3e-3, help="Adam learning rate."),
+    label_threshold: float = typer.Option(0.5, help="Share of the annotators that makes a pixel a boundary."),
+    seed: int = typer.Option(0, help="Random seed."),
+    checkpoint_every: int = typer.Option(500, help="Write the checkpoint every N steps (and on Ctrl-C)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from the checkpoint (.ckpt)."),
+    time_budget: Optional[str] = typer.Option(None, help="Training time (600, 8m, 1.5h), then save and export."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+):
+    """Train the contour net of 'atelier sketch' on BSDS500's human boundary drawings (HED-style
+    side outputs on the frozen VGG19, Xie & Tu 2015): encode the train split once into a feature
+    cache, then train the heads with the class-balanced loss."""
+    from ..core.errors import InputError
+    from ..encoders.vgg import get_encoder
+    from ..methods.sketch.data import build_feature_cache
+    from ..methods.sketch.train import ContourTrainConfig, ContourTrainer
+
+    budget = _budget(time_budget)
+    if not (bsds / "images").is_dir():
+        raise _fail(f"{bsds}: not a BSDS500 folder (no images/ inside)")
+    folder = cache if cache is not None else output.with_name(output.stem + ".cache")
+    try:
+        paths = _check_training_output(output, resume, steps, [("--bsds", bsds)])
+        with Progress(TextColumn("[bold]encoding BSDS500"), BarColumn(), MofNCompleteColumn(),
+                      TimeElapsedColumn(), console=err, disable=quiet) as bar:
+            task = bar.add_task("cache", total=None)
+            feats = build_feature_cache(bsds, folder, get_encoder(), "train", flips=True, seed=seed,
+                                        progress=lambda done, total: bar.update(task, completed=done, total=total))
+    except KeyboardInterrupt:
+        err.print(f"interrupted; the feature cache in {folder} keeps what was encoded and is continued next time")
+        raise typer.Exit(130)
+    except (InputError, ValueError, OSError) as e:
+        raise _fail(str(e)) from None
+    try:
+        cfg = ContourTrainConfig(cache=str(folder), out=str(paths["weights"]), hidden=hidden, batch_size=batch_size,
+                                 steps=steps, lr=lr, label_threshold=label_threshold, seed=seed,
+                                 checkpoint_every=checkpoint_every)
+        trainer = ContourTrainer(cfg, cache=feats)
+    except (InputError, ValueError) as e:
+        raise _fail(str(e)) from None
+    _run_training(trainer, paths, steps, resume, quiet,
+                  lambda losses: " ".join(f"{k} {v:.4f}" for k, v in losses.items()), time_budget=budget)

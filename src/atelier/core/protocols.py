@@ -7,16 +7,14 @@ any method through these without importing it.
 
 from __future__ import annotations
 
-from typing import Callable, Mapping, Optional, Protocol, Sequence, runtime_checkable
+from typing import Callable, Optional, Protocol, Sequence, runtime_checkable
 
 import torch
 
-__all__ = ["ExtraLoss", "FrameOptimizer", "OptimizationStylizer", "ProgressCallback", "Stylizer"]
+__all__ = ["ExtraLoss", "FrameOptimizer", "Stylizer"]
 
 #: An extra loss term: the current image (1, 3, H, W) -> a scalar tensor (already weighted).
 ExtraLoss = Callable[[torch.Tensor], torch.Tensor]
-#: Progress reports: (iteration, losses by name, current image).
-ProgressCallback = Callable[[int, Mapping[str, float], torch.Tensor], None]
 
 
 @runtime_checkable
@@ -24,18 +22,6 @@ class Stylizer(Protocol):
     """``stylizer(images)``: float32 (N, 3, H, W) RGB in [0, 1] -> the same shape and range."""
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor: ...
-
-
-@runtime_checkable
-class OptimizationStylizer(Protocol):
-    """An optimization-based method: content and style images -> the stylized image
-    (1, 3, H, W) in [0, 1], reporting each iteration to ``callback``. The initial image is
-    part of the method's configuration (``init``: content, noise, style or an image), or
-    given to ``run`` (``init=``) with extra loss terms (``extra_losses=``, :data:`ExtraLoss`,
-    e.g. the temporal loss of video), as :class:`~atelier.methods.gatys.GatysStyleTransfer` does."""
-
-    def run(self, content: torch.Tensor, styles: Sequence[torch.Tensor],
-            callback: Optional[Callable] = None) -> torch.Tensor: ...
 
 
 #: One video frame through an optimization-based method: (content frame (1, 3, H, W), the image to

@@ -12,7 +12,7 @@ from typing import Optional
 
 import torch
 
-__all__ = ["PRECISIONS", "check_runtime", "cpu_model", "resolve_device", "set_threads", "single_thread"]
+__all__ = ["PRECISIONS", "autocast", "check_runtime", "cpu_model", "resolve_device", "set_threads", "single_thread"]
 
 #: Accepted precision names.
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -98,3 +98,11 @@ def single_thread():
     finally:
         if before > 1:
             torch.set_num_threads(before)
+
+
+def autocast(device: "torch.device | str", precision: str):
+    """The one autocast context of atelier: bf16 autocast on ``device`` when ``precision`` is
+    ``"bf16"``, a no-op for ``"fp32"`` (``precision`` is already resolved: not ``"auto"``).
+    Statistics that must stay float32 open ``autocast(device, "fp32")`` inside it."""
+    kind = device.type if isinstance(device, torch.device) else str(device).split(":")[0]
+    return torch.autocast(device_type=kind, dtype=torch.bfloat16, enabled=precision == "bf16")

@@ -29,6 +29,7 @@ from torch import nn
 
 from ..core.errors import InputError
 from ..core.files import cache_dir, sha256_file
+from ..core.runtime import autocast
 
 #: Number of 3x3 convolutions in each of the five blocks.
 BLOCKS = {"vgg19": (2, 2, 4, 4, 4), "vgg16": (2, 2, 3, 3, 3)}
@@ -287,11 +288,10 @@ class VGGEncoder(nn.Module):
                              f"see 'atelier layers' for the list")
         last = max(self.names.index(n) for n in wanted)
         x = self.preprocess(image)
-        autocast = precision == "bf16"
-        if autocast:
+        if precision == "bf16":
             x = x.contiguous(memory_format=torch.channels_last)
         out: dict[str, torch.Tensor] = {}
-        with torch.autocast(device_type=x.device.type, dtype=torch.bfloat16, enabled=autocast):
+        with autocast(x.device, precision):
             for name in self.names[: last + 1]:
                 if name.startswith("conv"):
                     x = self.convs[name](x)

@@ -6,9 +6,9 @@ Li, Fang, Yang, Wang, Lu & Yang, "Universal Style Transfer via Feature Transform
 layer and is trained only to reconstruct the image from its features (pixel loss plus feature
 loss, no style loss), so it works for any style. Whitening-colouring (WCT) changes the
 features; these decoders turn them back into pixels. The relu4_1 decoder has the layout of the
-AdaIN decoder (:class:`~atelier.networks.adain.AdaINDecoder`, same parameter names).
+AdaIN decoder (:class:`~atelier.networks.decoders.AdaINDecoder`, same parameter names).
 
-Train them with :class:`atelier.training.decoders.InversionTrainer`.
+Train them with :class:`atelier.methods.arbitrary.train_decoders.InversionTrainer`.
 """
 
 from __future__ import annotations

@@ -25,6 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..core.runtime import autocast
+
 __all__ = ["ConditionalInstanceNorm2d", "TransformerNet", "style_weights_matrix", "MIN_SIDE"]
 
 #: Smallest accepted image side in pixels (as for the rest of atelier).
@@ -92,7 +94,7 @@ class ConditionalInstanceNorm2d(nn.Module):
             raise ValueError(f"style_weights must have shape ({x.shape[0]} or 1, {self.num_styles}), "
                              f"got {tuple(style_weights.shape)}")
         dtype = x.dtype
-        with torch.autocast(device_type=x.device.type, enabled=False):
+        with autocast(x.device, "fp32"):
             y = F.instance_norm(x.float(), eps=self.eps)
             w = style_weights.to(device=x.device, dtype=torch.float32)
             gamma = (w @ self.gamma.float())[:, :, None, None]

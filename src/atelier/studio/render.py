@@ -17,7 +17,6 @@ The studio's parameters, the same for every method:
 
 from __future__ import annotations
 
-import threading
 import time
 from typing import Callable, Optional
 
@@ -27,12 +26,16 @@ from ..imaging import color
 from ..io import images as img
 from ..core.limits import check_memory
 
-__all__ = ["JobCancelled", "FAST_METHODS", "gatys_style_weight", "render"]
+__all__ = ["JobCancelled", "fast_methods", "gatys_style_weight", "render"]
 
-#: Methods that take well under a few seconds at studio sizes (rerun live as sliders move).
-FAST_METHODS = ("adain", "wct")
-_MODELS: dict = {}
-_MODELS_LOCK = threading.Lock()
+
+
+def fast_methods() -> tuple[str, ...]:
+    """Methods with style images that take well under a few seconds at studio sizes (rerun live
+    as sliders move; the Explore tab varies among them)."""
+    from ..methods.registry import list_methods
+
+    return tuple(m.name for m in list_methods(include_models=False) if m.fast and m.styles == "images")
 
 
 class JobCancelled(Exception):
@@ -44,24 +47,8 @@ def gatys_style_weight(strength: float) -> float:
     return float(10 ** (4 * float(strength) - 1))
 
 
-def _model(kind: str, name: str = ""):
-    """Loaded models are kept (one worker uses them; loading the WCT decoders takes seconds)."""
-    key = (kind, name)
-    with _MODELS_LOCK:
-        if key not in _MODELS:
-            if kind == "adain":
-                from ..methods.arbitrary.adain import load_adain
-
-                _MODELS[key] = load_adain(None, device="cpu" if not torch.cuda.is_available() else "auto")
-            elif kind == "wct":
-                from ..methods.arbitrary.wct import load_wct
-
-                _MODELS[key] = load_wct(None, device="cpu" if not torch.cuda.is_available() else "auto")
-            else:
-                from ..methods.feedforward.apply import load_model
-
-                _MODELS[key] = load_model(name, device="cuda" if torch.cuda.is_available() else "cpu")
-        return _MODELS[key]
+def _device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def render(params: dict, content_path, style_paths: list, mask_path=None, *,
@@ -85,11 +72,13 @@ def render(params: dict, content_path, style_paths: list, mask_path=None, *,
         JobCancelled: ``cancelled()`` became true.
         InputError, ValueError: bad inputs or options (the message is shown to the user).
     """
+    from ..methods.registry import get_method, weights_sha256
+
     report = on_progress or (lambda *a: None)
     method, size = params["method"], int(params["size"])
+    spec = get_method(method)
     c = img.load_image(content_path, size=size, max_pixels=max_pixels)
-    check_memory(c.shape[-2] * c.shape[-1], "gatys" if method == "gatys" else "one-pass",
-                 f"{method} at {c.shape[-1]}x{c.shape[-2]}")
+    check_memory(c.shape[-2] * c.shape[-1], spec.memory, f"{method} at {c.shape[-1]}x{c.shape[-2]}")
     meta: dict = {"method": method, "size": size, "strength": params["strength"],
                   "style_scale": params["style_scale"], "preserve_color": params["preserve_color"],
                   "blend": params.get("blend")}
@@ -97,7 +86,7 @@ def render(params: dict, content_path, style_paths: list, mask_path=None, *,
         raise JobCancelled()
     report(0.0, None, "loading")
     t0 = time.perf_counter()
-    if method == "gatys":
+    if spec.family == "optimization":
         from ..methods.gatys.optimize import GatysConfig, GatysStyleTransfer
 
         styles = [img.load_image(p, max_pixels=max_pixels) for p in style_paths]
@@ -117,12 +106,8 @@ def render(params: dict, content_path, style_paths: list, mask_path=None, *,
         out = st.run(c, styles, callback=callback)
         meta.update(style_weight=cfg.style_weight, iterations=cfg.iterations, seed=cfg.seed,
                     losses=st.last_losses)
-    elif method in ("adain", "wct"):
-        model = _model(method)
-        if method == "adain":
-            from ..methods.arbitrary.adain import adain_tensor as run
-        else:
-            from ..methods.arbitrary.wct import wct_tensor as run
+    elif spec.styles == "images":
+        model = spec.cached(device=_device())
         mask = None
         if mask_path is not None:
             mask, _ = color.load_mask(mask_path, c.shape[-2], c.shape[-1], max_pixels=max_pixels)
@@ -130,21 +115,19 @@ def render(params: dict, content_path, style_paths: list, mask_path=None, *,
         styles = [img.load_image(p, size=style_size, max_pixels=max_pixels) for p in style_paths]
         if cancelled():
             raise JobCancelled()
-        out = run(model, c, styles, alpha=float(params["strength"]), blend=params.get("blend"), mask=mask,
-                  preserve_color=params["preserve_color"], style_size=None)
+        out = spec.stylize(model, c, styles, alpha=float(params["strength"]), blend=params.get("blend"), mask=mask,
+                           preserve_color=params["preserve_color"])
         meta.update(alpha=float(params["strength"]), style_size=style_size, mask=mask_path is not None)
     else:
-        from ..methods.feedforward.apply import stylize_tensor
-
-        model = _model("feedforward", method)
+        model = spec.cached(device=_device())
         run_size = max(img.MIN_SIDE, min(2 * size, round(size / float(params["style_scale"]))))
         x = img.resize_longest(c, run_size) if run_size != max(c.shape[-2:]) else c
-        y = stylize_tensor(model, x, params.get("blend"), preserve_color=params["preserve_color"])
+        y = spec.stylize(model, x, [], blend=params.get("blend"), preserve_color=params["preserve_color"])
         if y.shape[-2:] != c.shape[-2:]:
             y = img.resize_to(y, c.shape[-2], c.shape[-1])
         s = float(params["strength"])
         out = (s * y + (1 - s) * c).clamp(0, 1)
-        meta.update(model=method, model_sha256=model.card.get("sha256"), run_size=run_size)
+        meta.update(model=method, model_sha256=weights_sha256(model), run_size=run_size)
     if cancelled():
         raise JobCancelled()
     meta["seconds"] = round(time.perf_counter() - t0, 3)

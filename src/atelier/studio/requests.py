@@ -1,7 +1,7 @@
 """What the studio accepts as a job: the request schema and its checks against the store.
 
 Shared by the job routes (:mod:`atelier.studio.app`) and the explore routes
-(:mod:`atelier.studio.explore`).
+(:mod:`atelier.studio.routes.explore`).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ class JobRequest(BaseModel):
     """A stylization job. ``strength``, ``style_scale``: see :mod:`atelier.studio.render`."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-    method: str = Field("adain", max_length=64, description="gatys, adain, wct or a shipped model name")
+    method: str = Field("adain", max_length=64, description="a method of GET /api/methods")
     content: str = Field(..., pattern=IMAGE_ID_PATTERN, description="id of the content image")
     styles: List[str] = Field(default_factory=list, max_length=4, description="ids of the style images")
     mask: Optional[str] = Field(None, pattern=IMAGE_ID_PATTERN, description="adain/wct with two styles: "
@@ -41,21 +41,23 @@ def one_line(text: str) -> str:
 
 
 def method_list() -> dict:
-    """The methods a job may name, by name: ``{"name", "label", "fast", "styles", ...}``."""
-    from ..training.zoo import list_models, model_card
+    """The methods a job may name, by name (:func:`atelier.methods.registry.list_methods`):
+    ``{"name", "label", "family", "fast", "masks", "styles", ...}``; feed-forward models add
+    ``builtin_styles`` (their style names)."""
+    from ..methods.registry import list_methods
+    from ..training.zoo import model_card
 
-    out = [{"name": "gatys", "label": "Gatys (optimization)", "fast": False, "styles": "images"},
-           {"name": "adain", "label": "AdaIN (any style)", "fast": True, "styles": "images"},
-           {"name": "wct", "label": "WCT (any style)", "fast": True, "styles": "images"}]
-    for name in list_models():
-        try:
-            card = model_card(name)
-        except InputError:
-            continue
-        styles = [s.get("file", str(i)) for i, s in enumerate(card.get("styles", []))]
-        out.append({"name": name, "label": f"{name} (feed-forward)", "fast": True, "styles": "builtin",
-                    "builtin_styles": styles})
-    return {m["name"]: m for m in out}
+    out = {}
+    for m in list_methods():
+        entry = m.public()
+        if m.family == "feedforward":
+            try:
+                card = model_card(m.model)
+            except InputError:
+                continue
+            entry["builtin_styles"] = [s.get("file", str(i)) for i, s in enumerate(card.get("styles", []))]
+        out[m.name] = entry
+    return out
 
 
 def check_request(req: JobRequest, store: Store, methods: dict) -> dict:
@@ -86,8 +88,9 @@ def check_request(req: JobRequest, store: Store, methods: dict) -> dict:
             raise HTTPException(400, one_line(e)) from None
     mask = None
     if req.mask is not None:
-        if req.method not in ("adain", "wct") or len(styles) != 2:
-            raise HTTPException(400, "a mask needs method adain or wct and exactly two styles")
+        if not m["masks"] or len(styles) != 2:
+            masked = ", ".join(k for k, v in methods.items() if v["masks"])
+            raise HTTPException(400, f"a mask needs a method that takes masks ({masked}) and exactly two styles")
         if req.blend is not None:
             raise HTTPException(400, "give either blend (mixing the styles) or a mask (placing them), not both")
         mask = store.image_path(req.mask)

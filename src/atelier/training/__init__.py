@@ -7,9 +7,12 @@ for Real-Time Style Transfer and Super-Resolution"); the per-method trainers
 :class:`~atelier.methods.arbitrary.train.AdaINTrainer`, ...) live with their methods.
 """
 
-from .cards import CARD_FORMAT, load_trained, output_paths, read_verified
-from .data import IMAGE_EXTENSIONS, ImageFolderDataset, list_images
-from .loop import BaseTrainer
+from ..core.lazy import lazy_exports
+
+# loading a model (cards) never imports the loop
+_LAZY = {"CARD_FORMAT": ".cards", "load_trained": ".cards", "output_paths": ".cards", "read_verified": ".cards",
+         "IMAGE_EXTENSIONS": ".data", "ImageFolderDataset": ".data", "list_images": ".data", "BaseTrainer": ".loop"}
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())
 
 __all__ = ["BaseTrainer", "CARD_FORMAT", "IMAGE_EXTENSIONS", "ImageFolderDataset", "list_images", "load_trained",
            "output_paths", "read_verified"]

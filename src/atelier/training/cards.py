@@ -18,13 +18,14 @@ from typing import Callable, Union
 import torch
 
 from ..core.errors import InputError
-from ..networks.decoders import AdaINDecoder
+from ..networks.decoders import AdaINDecoder, InversionDecoder
 from ..networks.transformer import TransformerNet
 
-__all__ = ["ADAIN_CARD_FORMAT", "CARD_FORMAT", "load_adain_decoder", "load_trained", "output_paths", "read_verified"]
+__all__ = ["ADAIN_CARD_FORMAT", "CARD_FORMAT", "DECODER_CARD_FORMAT", "load_adain_decoder", "load_inversion_decoder", "load_trained", "output_paths", "read_verified"]
 
 CARD_FORMAT = "atelier-feedforward-model"
 ADAIN_CARD_FORMAT = "atelier-adain-decoder"
+DECODER_CARD_FORMAT = "atelier-inversion-decoder"
 PathLike = Union[str, os.PathLike]
 
 
@@ -140,3 +141,33 @@ def load_adain_decoder(path: PathLike) -> tuple[AdaINDecoder, dict, dict]:
     except (RuntimeError, ValueError) as e:
         raise InputError(f"the weights do not fit the decoder the model card describes ({e})", weights) from None
     return decoder, card, enc
+
+
+def load_inversion_decoder(path: PathLike, device: str | torch.device = "cpu") -> InversionDecoder:
+    """Load a trained inversion decoder, verified against its model card.
+
+    Args:
+        path: the ``.safetensors`` file (or its ``.json`` card, or the common stem).
+        device: where to put it.
+
+    Returns:
+        A float32 :class:`~atelier.networks.decoders.InversionDecoder` in eval mode with frozen
+        parameters and the attribute ``card`` (its ``architecture.encoder`` names the encoder
+        weights and pooling it was trained with).
+
+    Raises:
+        InputError: naming the file: missing or unreadable weights or card, sha256 mismatch,
+            not an inversion decoder, or weights that do not fit the card.
+    """
+    card, state, weights, (layer, width) = read_verified(
+        path, lambda c: (str(c["architecture"]["layer"]), float(c["architecture"]["width"])))
+    if card.get("format") != DECODER_CARD_FORMAT:
+        raise InputError(f"not an inversion decoder (model card format {card.get('format')!r})", weights)
+    try:
+        decoder = InversionDecoder(layer, width)
+        decoder.load_state_dict({k: v.float() for k, v in state.items()})
+    except (RuntimeError, ValueError) as e:
+        raise InputError(f"the weights do not fit the decoder the model card describes ({e})", weights) from None
+    decoder = decoder.requires_grad_(False).to(device).eval()
+    decoder.card = card
+    return decoder

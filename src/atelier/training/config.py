@@ -17,7 +17,7 @@ __all__ = ["check_training_fields"]
 
 def check_training_fields(cfg, non_negative: Sequence[str], positive: Sequence[str]) -> None:
     """The checks every training configuration shares (:class:`TrainConfig`,
-    :class:`~atelier.training.adain.AdaINTrainConfig`): integer fields ``image_size`` (>= 16),
+    :class:`~atelier.methods.arbitrary.train.AdaINTrainConfig`): integer fields ``image_size`` (>= 16),
     ``batch_size`` (>= 1), ``steps``, ``checkpoint_every``, ``preview_every``, ``seed`` (>= 0);
     the float fields named in ``non_negative`` (finite, >= 0) and ``positive`` (finite, > 0);
     ``precision``, ``pooling`` and ``scale_jitter``.

@@ -63,7 +63,7 @@ PreviewCallback = Callable[[int, torch.Tensor], None]
 
 class BaseTrainer:
     """Machinery shared by atelier's trainers (:class:`FeedForwardTrainer`,
-    :class:`~atelier.training.adain.AdaINTrainer`).
+    :class:`~atelier.methods.arbitrary.train.AdaINTrainer`).
 
     A subclass sets the class attributes below, calls :meth:`_init_base` first in its
     constructor, then creates ``self.dataset`` (the training photos), ``self.model`` (the

@@ -12,12 +12,11 @@ import pathlib
 from importlib import resources
 from typing import Optional, Union
 
-import torch
 
 from ..core.errors import InputError
-from .cards import load_adain_decoder, load_trained
 
-__all__ = ["ADAIN_DECODERS", "DEFAULT_DECODER", "decoder_path", "list_models", "load", "model_card", "model_path"]
+__all__ = ["ADAIN_DECODERS", "DEFAULT_DECODER", "WEIGHT_KINDS", "decoder_path", "list_models", "model_card",
+           "model_path", "shipped_dir", "shipped_weights"]
 
 PathLike = Union[str, os.PathLike]
 #: Name of the shipped AdaIN decoder (the default of ``--method adain``).
@@ -26,8 +25,44 @@ DEFAULT_DECODER = "adain"
 ADAIN_DECODERS = {"adain": "decoder.safetensors", "adain-w1": "decoder-w1.safetensors"}
 
 
+#: The shipped weights by kind: the folder under the package's ``models/`` (feed-forward models lie
+#: at its top), and the model-card format of the files in it.
+WEIGHT_KINDS = {
+    "feedforward": ("", "atelier-feedforward-model"),
+    "adain": ("adain", "atelier-adain-decoder"),
+    "wct": ("wct", "atelier-inversion-decoder"),
+    "sketch": ("sketch", "atelier-contour-net"),
+    "gan": ("gan", "atelier-dcgan-generator"),
+    "analysis": ("analysis", "atelier-style-whitening"),
+}
+
+
+def shipped_dir(kind: str = "feedforward") -> pathlib.Path:
+    """The one place shipped weights are found: the package's ``models/`` folder for
+    ``kind`` (a key of :data:`WEIGHT_KINDS`). Raises ValueError for an unknown kind."""
+    if kind not in WEIGHT_KINDS:
+        raise ValueError(f"weight kind must be one of {', '.join(WEIGHT_KINDS)}, got {kind!r}")
+    return pathlib.Path(str(resources.files("atelier") / "models")) / WEIGHT_KINDS[kind][0]
+
+
 def _models_dir() -> pathlib.Path:
-    return pathlib.Path(str(resources.files("atelier") / "models"))
+    return shipped_dir("feedforward")
+
+
+def shipped_weights() -> list[dict]:
+    """Every shipped weights file with its model card, of every kind: ``{"kind", "name",
+    "path", "card"}`` (``card``: the parsed JSON, or None when it is missing or unreadable;
+    the sha256 is checked when a file is loaded, not here)."""
+    out = []
+    for kind in WEIGHT_KINDS:
+        d = shipped_dir(kind)
+        for p in sorted(d.glob("*.safetensors")) if d.is_dir() else []:
+            try:
+                card = json.loads(p.with_suffix(".json").read_text())
+            except (OSError, ValueError):
+                card = None
+            out.append({"kind": kind, "name": p.stem, "path": p, "card": card})
+    return out
 
 
 def list_models() -> list[str]:
@@ -90,7 +125,7 @@ def decoder_path(name_or_path: Optional[PathLike] = None) -> pathlib.Path:
     """
     name = DEFAULT_DECODER if name_or_path is None else os.fspath(name_or_path)
     if name in ADAIN_DECODERS:
-        p = pathlib.Path(str(resources.files("atelier") / "models" / "adain" / ADAIN_DECODERS[name]))
+        p = shipped_dir("adain") / ADAIN_DECODERS[name]
         if not p.is_file():
             raise InputError("the shipped AdaIN decoder is missing from this installation; reinstall atelier "
                              "or pass a decoder trained with 'atelier train-adain'", p)
@@ -100,16 +135,3 @@ def decoder_path(name_or_path: Optional[PathLike] = None) -> pathlib.Path:
         if cand.is_file():
             return cand.with_suffix(".safetensors") if cand.suffix.lower() == ".json" else cand
     raise InputError(f"no such AdaIN decoder file (the shipped ones: {', '.join(ADAIN_DECODERS)})", p)
-
-
-def load(name_or_path: PathLike, device: str | torch.device = "cpu") -> torch.nn.Module:
-    """Load a shipped model (or a trained file) by name, verified against its card: a
-    feed-forward :class:`~atelier.networks.TransformerNet`, or for ``"adain"`` the
-    :class:`~atelier.networks.AdaINDecoder` (use :func:`atelier.load_adain` for the full
-    stylizer with its encoder). The module has attribute ``card``."""
-    if os.fspath(name_or_path) == DEFAULT_DECODER:
-        decoder, card, _ = load_adain_decoder(decoder_path(None))
-        decoder = decoder.to(device).eval()
-        decoder.card = card
-        return decoder
-    return load_trained(model_path(name_or_path), device=device)

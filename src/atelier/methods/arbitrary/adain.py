@@ -1,7 +1,7 @@
 """Arbitrary style transfer for users: the shipped AdaIN decoder, any style image, one pass.
 
 Huang & Belongie (2017), "Arbitrary Style Transfer in Real-time with Adaptive Instance
-Normalization". The network itself is :class:`atelier.networks.AdaINModel`; this module loads
+Normalization". The network itself is :class:`atelier.methods.arbitrary.model.AdaINModel`; this module loads
 the decoder shipped with the package (or one trained with ``atelier train-adain``) and adds
 what a user needs around it: image files in and out, style images resized to a style size,
 colour preservation, masks from files.
@@ -30,7 +30,7 @@ from PIL import Image
 from ...io import images as img
 from ...training.zoo import DEFAULT_DECODER, decoder_path
 from . import common as _common
-from .model import AdaINModel, StyleFeatures
+from .model import AdaINModel, StyleFeatures, load_adain_file
 from ...core.runtime import resolve_device
 from ...encoders.precision import resolve_precision
 
@@ -56,7 +56,7 @@ def load_adain(name_or_path: Optional[PathLike] = None, device: str = "auto", pr
             bf16 and on CPUs with AMX, else fp32), ``"fp32"`` or ``"bf16"``.
 
     Returns:
-        An :class:`~atelier.networks.AdaINModel` in eval mode with attribute ``card`` (the
+        An :class:`~atelier.methods.arbitrary.model.AdaINModel` in eval mode with attribute ``card`` (the
         model card). Call it as ``model(content, styles, alpha=, blend=, mask=)``; make
         reusable styles with ``model.encode_style(image)``.
 
@@ -64,12 +64,10 @@ def load_adain(name_or_path: Optional[PathLike] = None, device: str = "auto", pr
         InputError: a missing or corrupt decoder file (sha256 differs from the card).
         ValueError: an unavailable device or an unknown precision.
     """
-    from .train import load_adain as _load
-
     dev = resolve_device(str(device))
     if precision not in ("auto", "fp32", "bf16"):
         raise ValueError(f"precision must be auto, fp32 or bf16, got {precision!r}")
-    return _load(decoder_path(name_or_path), device=dev, precision=resolve_precision(precision, dev))
+    return load_adain_file(decoder_path(name_or_path), device=dev, precision=resolve_precision(precision, dev))
 
 
 def adain_tensor(model: AdaINModel, content: torch.Tensor, styles: Sequence[StyleLike], *, alpha: float = 1.0,
@@ -82,9 +80,9 @@ def adain_tensor(model: AdaINModel, content: torch.Tensor, styles: Sequence[Styl
         model: from :func:`load_adain`.
         content: float32 (1, 3, H, W), RGB in [0, 1], H, W >= 16.
         styles: style images (paths, PIL images, arrays, tensors) or cached
-            :class:`~atelier.networks.StyleFeatures`; images are resized to ``style_size``.
+            :class:`~atelier.methods.arbitrary.model.StyleFeatures`; images are resized to ``style_size``.
         alpha, blend, mask: as for :meth:`AdaINModel.forward
-            <atelier.networks.AdaINModel.forward>` (mask: float (1, 1, H, W) in [0, 1], style 0
+            <atelier.methods.arbitrary.model.AdaINModel.forward>` (mask: float (1, 1, H, W) in [0, 1], style 0
             where 1, style 1 where 0).
         preserve_color: ``"none"``; ``"histogram"``: each style image's colours are matched to
             the content's before encoding (colour transfer, Gatys et al. 2017); ``"luminance"``:
@@ -116,7 +114,7 @@ def stylize_adain(content: img.ImageSource, styles: Union[StyleLike, Sequence[St
 
     Args:
         content: path, PIL image, array or tensor (see :func:`atelier.io.images.open_image`).
-        styles: one style (image or cached :class:`~atelier.networks.StyleFeatures`) or a list.
+        styles: one style (image or cached :class:`~atelier.methods.arbitrary.model.StyleFeatures`) or a list.
         model: from :func:`load_adain`; the shipped decoder when ``None``.
         size: longest side of the result in pixels (default: the content's).
         mask: with two styles, an image (file, PIL, array or tensor): style 0 where white,
@@ -135,3 +133,16 @@ def stylize_adain(content: img.ImageSource, styles: Union[StyleLike, Sequence[St
     model = load_adain() if model is None else model
     return _common.stylize_image(content, styles, StyleFeatures, lambda *a, **k: adain_tensor(model, *a, **k),
                                  size=size, mask=mask, max_pixels=max_pixels, **options)
+
+
+def load_for_registry(device: str = "auto", precision: str = "auto", decoder: Optional[PathLike] = None) -> AdaINModel:
+    """:func:`load_adain` with the registry's arguments (:mod:`atelier.methods.registry`)."""
+    return load_adain(decoder, device=device, precision=precision)
+
+
+def adain_run(model: AdaINModel, content: torch.Tensor, styles: Sequence[torch.Tensor], *, alpha: float = 1.0,
+              blend: Optional[Sequence[float]] = None, mask: Optional[torch.Tensor] = None,
+              preserve_color: str = "none", precision: Optional[str] = None) -> torch.Tensor:
+    """:func:`adain_tensor` on style tensors used at their size (the registry's runner)."""
+    return adain_tensor(model, content, styles, alpha=alpha, blend=blend, mask=mask, preserve_color=preserve_color,
+                        style_size=None, precision=precision)

@@ -12,8 +12,8 @@ Any style works without retraining: a style is only its per-channel statistics, 
 :meth:`AdaINModel.encode_style` computes once (:class:`StyleFeatures`) for any number of
 content images or video frames. The paper's user controls (§7) are here as well:
 content-style trade-off (``alpha``), style interpolation (``blend``) and spatial control
-(``mask``). Train a decoder with :class:`atelier.training.AdaINTrainer` and load it with
-:func:`atelier.training.load_adain`.
+(``mask``). Train a decoder with :class:`atelier.methods.arbitrary.train.AdaINTrainer` and load it with
+:func:`atelier.methods.arbitrary.adain.load_adain`.
 
 Images follow the project convention: float32 (N, 3, H, W), RGB, values in [0, 1].
 Statistics are always computed in float32, also when the encoder and the decoder run in
@@ -31,12 +31,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ...encoders.vgg import VGGEncoder
+import os
+
+from ...core.errors import InputError
+from ...encoders.vgg import VGGEncoder, get_encoder
+from ...training.cards import load_adain_decoder
 from ...losses import STAT_EPS as EPS, mean_std
 from ...networks.decoders import AdaINDecoder
 from ...networks.transformer import MIN_SIDE
+from ...core.runtime import autocast
 
-__all__ = ["AdaINModel", "StyleFeatures", "adain",
+PathLike = Union[str, os.PathLike]
+
+__all__ = ["AdaINModel", "StyleFeatures", "adain", "load_adain_file",
            "CONTENT_LAYER", "STYLE_LAYERS"]
 
 #: Encoder layer whose statistics are transferred (Huang & Belongie §6.1).
@@ -85,7 +92,7 @@ def adain(content_feat: torch.Tensor, style_mean: torch.Tensor, style_std: torch
     n, c = content_feat.shape[:2]
     s_mean = _stat(style_mean, n, c, "style_mean").to(content_feat.device)
     s_std = _stat(style_std, n, c, "style_std").to(content_feat.device)
-    with torch.autocast(device_type=content_feat.device.type, enabled=False):
+    with autocast(content_feat.device, "fp32"):
         return (content_feat.float() - c_mean) / c_std * s_std + s_mean
 
 
@@ -311,7 +318,7 @@ class AdaINModel(nn.Module):
         """The decoder on (N, 512, h, w) features: float32 (N, 3, 8h, 8w), RGB, not clipped
         (the training loss needs the raw output; :meth:`forward` clips to [0, 1])."""
         p = self._precision(precision)
-        with torch.autocast(device_type=feat.device.type, dtype=torch.bfloat16, enabled=p == "bf16"):
+        with autocast(feat.device, p):
             return self.decoder(feat).float()
 
     def target(self, content_feat: torch.Tensor, styles: StyleInput, blend: Optional[Sequence[float]] = None,
@@ -359,7 +366,7 @@ class AdaINModel(nn.Module):
         if blend is not None:
             raise ValueError("give either blend (style interpolation) or mask (spatial control), not both")
         _check_mask(mask, len(styles), n, h, w, "at the feature resolution")
-        with torch.autocast(device_type=dev.type, enabled=False):
+        with autocast(dev, "fp32"):
             f = content_feat.float()
             m = mask.to(device=dev, dtype=torch.float32)
             t = torch.zeros_like(f)
@@ -424,3 +431,38 @@ class AdaINModel(nn.Module):
         if alpha < 1.0:
             t = alpha * t + (1.0 - alpha) * fc
         return self.decode(t, p)[:, :, :h, :w].clamp(0.0, 1.0)
+
+
+def load_adain_file(path: PathLike, device: str | torch.device = "cpu", encoder: VGGEncoder | None = None,
+               precision: str = "fp32") -> AdaINModel:
+    """Load a trained AdaIN decoder, verified against its model card, with its encoder.
+
+    Args:
+        path: the ``.safetensors`` file (or its ``.json`` model card, or the common stem);
+            the card ``<stem>.json`` must lie beside the weights.
+        device: where to put the model.
+        encoder: the VGG encoder to use; by default the one the card names
+            (:func:`~atelier.encoders.vgg.get_encoder` with its ``weights`` and ``pooling``).
+        precision: the model's default precision, ``"fp32"`` or ``"bf16"``.
+
+    Returns:
+        A float32 :class:`~atelier.methods.arbitrary.model.AdaINModel` in eval mode, parameters frozen
+        (``requires_grad`` False: outputs track no gradients), with attribute ``card``.
+
+    Raises:
+        InputError: naming the file: weights or card missing or unreadable, the weights'
+            sha256 differs from the card's (corrupt or modified: always an error), not an
+            AdaIN decoder, the weights do not fit the card's architecture, or the card's
+            encoder weights are not found.
+    """
+    decoder, card, enc = load_adain_decoder(path)
+    weights = path
+    if encoder is None:
+        try:
+            encoder = get_encoder(enc.get("weights"), enc.get("pooling", "max"), device)
+        except InputError as e:
+            raise InputError(f"the decoder was trained with the VGG weights {enc.get('weights')!r}, which cannot "
+                             f"be loaded ({e}); pass encoder=", weights) from None
+    model = AdaINModel(encoder, decoder.requires_grad_(False), precision).to(device).eval()
+    model.card = card
+    return model

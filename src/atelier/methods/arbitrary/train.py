@@ -26,10 +26,10 @@ Both content photos and style images come from folders (or lists of files) throu
 :class:`~atelier.training.data.ImageFolderDataset` crops; each step pairs ``batch_size``
 photo crops with ``batch_size`` style crops, both pure functions of (seed, step). The
 training loop, checkpoints (exact resume), Ctrl-C handling, previews, float16 safetensors
-export and the model card are those of :class:`~atelier.training.trainer.BaseTrainer`.
-Files as for feed-forward training (:func:`~atelier.training.trainer.output_paths`):
+export and the model card are those of :class:`~atelier.training.loop.BaseTrainer`.
+Files as for feed-forward training (:func:`~atelier.training.cards.output_paths`):
 ``<out>.safetensors`` (decoder weights), ``<out>.json`` (model card), ``<out>.ckpt``,
-``<out>.preview.png``. Load the result with :func:`load_adain`.
+``<out>.preview.png``. Load the result with :func:`atelier.methods.arbitrary.adain.load_adain`.
 """
 
 from __future__ import annotations
@@ -42,15 +42,15 @@ import torch
 import torch.nn.functional as F
 
 from ...core.errors import InputError
-from ...encoders.vgg import VGGEncoder, get_encoder
+from ...encoders.vgg import VGGEncoder
 from .model import CONTENT_LAYER, STYLE_LAYERS, AdaINModel, adain
 from ...networks.decoders import AdaINDecoder
 from ...losses import mean_std
 from ...training.data import item_seed, make_dataset
 from ...training.loop import BaseTrainer, check_training_fields
-from ...training.cards import ADAIN_CARD_FORMAT, load_adain_decoder
+from ...training.cards import ADAIN_CARD_FORMAT
 
-__all__ = ["AdaINTrainConfig", "AdaINTrainer", "load_adain", "ADAIN_CHECKPOINT_FORMAT", "ADAIN_CARD_FORMAT"]
+__all__ = ["AdaINTrainConfig", "AdaINTrainer", "ADAIN_CHECKPOINT_FORMAT", "ADAIN_CARD_FORMAT"]
 
 ADAIN_CHECKPOINT_FORMAT = "atelier-adain-checkpoint"
 #: Salts of the two datasets' epoch permutations (see ``BaseTrainer._batch_of``).
@@ -169,7 +169,7 @@ class AdaINTrainer(BaseTrainer):
         model = load_adain("models/adain.safetensors")
 
     Before the first step of a new run, :meth:`AdaINModel.calibrate
-    <atelier.networks.AdaINModel.calibrate>` sets the decoder's input scale from the
+    <atelier.methods.arbitrary.model.AdaINModel.calibrate>` sets the decoder's input scale from the
     photos of step 1 (it is part of the weights, so a resumed run keeps it).
 
     Args:
@@ -179,12 +179,12 @@ class AdaINTrainer(BaseTrainer):
 
     Attributes:
         model: the decoder being trained (on ``device``); checkpointed and exported.
-        network: an :class:`~atelier.networks.AdaINModel` of the encoder and this decoder.
+        network: an :class:`~atelier.methods.arbitrary.model.AdaINModel` of the encoder and this decoder.
         optimizer: its Adam optimizer.
         dataset, style_dataset: the :class:`~atelier.training.data.ImageFolderDataset` of
             content photos and of style images.
         step, history, wall_seconds, paths: as for
-            :class:`~atelier.training.FeedForwardTrainer`; the losses are ``content``,
+            :class:`~atelier.methods.feedforward.train.FeedForwardTrainer`; the losses are ``content``,
             ``style`` (unweighted) and ``total`` (weighted).
 
     Raises:
@@ -220,7 +220,7 @@ class AdaINTrainer(BaseTrainer):
 
     @property
     def network(self) -> AdaINModel:
-        """The encoder and the decoder being trained, as an :class:`~atelier.networks.AdaINModel`."""
+        """The encoder and the decoder being trained, as an :class:`~atelier.methods.arbitrary.model.AdaINModel`."""
         if self._network is None:
             self._network = AdaINModel(self.encoder, self.model, self.precision)
         return self._network
@@ -355,38 +355,3 @@ class AdaINTrainer(BaseTrainer):
             ``wall_seconds``, ``device``, ``precision``, versions and creation time.
         """
         return super().export()
-
-
-def load_adain(path: PathLike, device: str | torch.device = "cpu", encoder: VGGEncoder | None = None,
-               precision: str = "fp32") -> AdaINModel:
-    """Load a trained AdaIN decoder, verified against its model card, with its encoder.
-
-    Args:
-        path: the ``.safetensors`` file (or its ``.json`` model card, or the common stem);
-            the card ``<stem>.json`` must lie beside the weights.
-        device: where to put the model.
-        encoder: the VGG encoder to use; by default the one the card names
-            (:func:`~atelier.encoders.vgg.get_encoder` with its ``weights`` and ``pooling``).
-        precision: the model's default precision, ``"fp32"`` or ``"bf16"``.
-
-    Returns:
-        A float32 :class:`~atelier.networks.AdaINModel` in eval mode, parameters frozen
-        (``requires_grad`` False: outputs track no gradients), with attribute ``card``.
-
-    Raises:
-        InputError: naming the file: weights or card missing or unreadable, the weights'
-            sha256 differs from the card's (corrupt or modified: always an error), not an
-            AdaIN decoder, the weights do not fit the card's architecture, or the card's
-            encoder weights are not found.
-    """
-    decoder, card, enc = load_adain_decoder(path)
-    weights = path
-    if encoder is None:
-        try:
-            encoder = get_encoder(enc.get("weights"), enc.get("pooling", "max"), device)
-        except InputError as e:
-            raise InputError(f"the decoder was trained with the VGG weights {enc.get('weights')!r}, which cannot "
-                             f"be loaded ({e}); pass encoder=", weights) from None
-    model = AdaINModel(encoder, decoder.requires_grad_(False), precision).to(device).eval()
-    model.card = card
-    return model

@@ -1,7 +1,7 @@
 """Training of the inversion decoders of universal style transfer (Li et al. 2017).
 
 Li et al., "Universal Style Transfer via Feature Transforms" (NeurIPS 2017), §3.1: with the
-VGG19 encoder ``f`` fixed, a decoder ``g`` (:class:`~atelier.networks.decoder.InversionDecoder`)
+VGG19 encoder ``f`` fixed, a decoder ``g`` (:class:`~atelier.networks.decoders.InversionDecoder`)
 for one layer (relu1_1 ... relu5_1) is trained to reconstruct the input image ``x`` from
 ``f(x)``::
 
@@ -11,11 +11,11 @@ No style loss: the decoders depend on no style, and any image teaches them (here
 paintings alike, so that they also invert painting-like features, which is what whitening and
 colouring produce). As for the AdaIN decoder the feature MSE is divided by the square of the
 layer's mean activation over the images of step 1 (:attr:`InversionTrainer.layer_scale`), and
-the pixel MSE by :data:`~atelier.training.adain.PIXEL_UNIT` squared, so both terms are about
+the pixel MSE by :data:`~atelier.methods.arbitrary.train.PIXEL_UNIT` squared, so both terms are about
 1 for a poor reconstruction and the weights are comparable across layers.
 
 The loop, checkpoints, exact resume, Ctrl-C, time budget, float16 safetensors export and the
-model card are those of :class:`~atelier.training.trainer.BaseTrainer`. Load the result with
+model card are those of :class:`~atelier.training.loop.BaseTrainer`. Load the result with
 :func:`load_inversion_decoder`.
 """
 
@@ -29,18 +29,17 @@ from typing import Optional, Sequence, Union
 import torch
 import torch.nn.functional as F
 
-from ...core.errors import InputError
-from ...encoders.vgg import VGGEncoder, get_encoder
+from ...encoders.vgg import VGGEncoder
 from ...networks.decoders import DECODER_LAYERS, InversionDecoder
 from .train import PIXEL_UNIT
 from ...training.data import make_dataset
 from ...training.loop import BaseTrainer, check_training_fields
-from ...training.cards import read_verified
+from ...training.cards import DECODER_CARD_FORMAT, load_inversion_decoder  # noqa: F401  (re-exported)
+from ...core.runtime import autocast
 
 __all__ = ["DecoderTrainConfig", "InversionTrainer", "load_inversion_decoder", "DECODER_CARD_FORMAT"]
 
 DECODER_CHECKPOINT_FORMAT = "atelier-inversion-decoder-checkpoint"
-DECODER_CARD_FORMAT = "atelier-inversion-decoder"
 
 PathLike = Union[str, os.PathLike]
 
@@ -60,7 +59,7 @@ class DecoderTrainConfig:
         lr, lr_decay: Adam learning rate of step k: ``lr / (1 + lr_decay * k)``.
         pixel_weight, feature_weight: weights of the two reconstruction losses (>= 0).
         scale_jitter, precision, device, seed, checkpoint_every, preview_every, pooling,
-        weights, in_memory: as for :class:`~atelier.training.adain.AdaINTrainConfig`.
+        weights, in_memory: as for :class:`~atelier.methods.arbitrary.train.AdaINTrainConfig`.
     """
 
     content: Union[PathLike, Sequence[PathLike]] = ()
@@ -111,7 +110,7 @@ class DecoderTrainConfig:
 
 
 class InversionTrainer(BaseTrainer):
-    """Trains an :class:`~atelier.networks.decoder.InversionDecoder` for a fixed VGG encoder.
+    """Trains an :class:`~atelier.networks.decoders.InversionDecoder` for a fixed VGG encoder.
 
     Example::
 
@@ -121,7 +120,7 @@ class InversionTrainer(BaseTrainer):
 
     Losses (history, callback, card): ``pixel``, ``feature`` (unweighted, normalized) and
     ``total`` (weighted). Other attributes and errors as for
-    :class:`~atelier.training.adain.AdaINTrainer`.
+    :class:`~atelier.methods.arbitrary.train.AdaINTrainer`.
     """
 
     CHECKPOINT_FORMAT = DECODER_CHECKPOINT_FORMAT
@@ -186,7 +185,7 @@ class InversionTrainer(BaseTrainer):
         cfg = self.config
         with torch.no_grad():
             fx = self.encode(x)
-        with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
+        with autocast(self.device, self.precision):
             out = self.model(fx).float()
         lp = F.mse_loss(out, x) / PIXEL_UNIT ** 2
         lf = F.mse_loss(self.encode(out), fx) / self.layer_scale ** 2
@@ -230,39 +229,3 @@ class InversionTrainer(BaseTrainer):
 
     def _card_inputs(self) -> dict:
         return {"training_images": self._images_entry(self.dataset, self.config.to_dict()["content"])}
-
-
-def load_inversion_decoder(path: PathLike, device: str | torch.device = "cpu") -> InversionDecoder:
-    """Load a trained inversion decoder, verified against its model card.
-
-    Args:
-        path: the ``.safetensors`` file (or its ``.json`` card, or the common stem).
-        device: where to put it.
-
-    Returns:
-        A float32 :class:`~atelier.networks.decoder.InversionDecoder` in eval mode with frozen
-        parameters and the attribute ``card`` (its ``architecture.encoder`` names the encoder
-        weights and pooling it was trained with).
-
-    Raises:
-        InputError: naming the file: missing or unreadable weights or card, sha256 mismatch,
-            not an inversion decoder, or weights that do not fit the card.
-    """
-    card, state, weights, (layer, width) = read_verified(
-        path, lambda c: (str(c["architecture"]["layer"]), float(c["architecture"]["width"])))
-    if card.get("format") != DECODER_CARD_FORMAT:
-        raise InputError(f"not an inversion decoder (model card format {card.get('format')!r})", weights)
-    try:
-        decoder = InversionDecoder(layer, width)
-        decoder.load_state_dict({k: v.float() for k, v in state.items()})
-    except (RuntimeError, ValueError) as e:
-        raise InputError(f"the weights do not fit the decoder the model card describes ({e})", weights) from None
-    decoder = decoder.requires_grad_(False).to(device).eval()
-    decoder.card = card
-    return decoder
-
-
-def encoder_for(decoder: InversionDecoder, device: str | torch.device = "cpu") -> VGGEncoder:
-    """The VGG encoder a loaded decoder was trained with (its card's weights and pooling)."""
-    enc = dict(decoder.card["architecture"].get("encoder") or {})
-    return get_encoder(enc.get("weights"), enc.get("pooling", "max"), device)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import os
 import pathlib
-from importlib import resources
 from typing import Optional, Sequence, Union
 
 import torch
@@ -31,6 +30,8 @@ from ...core.runtime import resolve_device
 from ...encoders.precision import resolve_precision
 from ...encoders.vgg import get_encoder
 from ...networks.decoders import DECODER_LAYERS
+from ...training.cards import load_inversion_decoder
+from ...training.zoo import shipped_dir
 from . import common as _common
 from .wct_model import DEFAULT_WCT_LAYERS, WCTModel, WCTStyle
 
@@ -55,7 +56,7 @@ def decoders_dir(path: Optional[PathLike] = None) -> pathlib.Path:
         InputError: the folder does not exist.
     """
     if path is None:
-        p = pathlib.Path(str(resources.files("atelier") / "models" / "wct"))
+        p = shipped_dir("wct")
     else:
         p = pathlib.Path(os.fspath(path)).expanduser()
     if not p.is_dir():
@@ -82,8 +83,6 @@ def load_wct(path: Optional[PathLike] = None, layers: Sequence[str] = DEFAULT_LA
         InputError: a missing or corrupt decoder file.
         ValueError: an unknown layer, device or precision.
     """
-    from .train_decoders import load_inversion_decoder
-
     layers = list(layers)
     bad = [k for k in layers if k not in DECODER_LAYERS]
     if bad or not layers:
@@ -157,3 +156,17 @@ def stylize_wct(content: img.ImageSource, styles: Union[StyleLike, Sequence[Styl
     model = load_wct() if model is None else model
     return _common.stylize_image(content, styles, WCTStyle, lambda *a, **k: wct_tensor(model, *a, **k),
                                  size=size, mask=mask, max_pixels=max_pixels, **options)
+
+
+def load_for_registry(device: str = "auto", precision: str = "auto", decoder: Optional[PathLike] = None,
+                      layers: Optional[Sequence[str]] = None) -> WCTModel:
+    """:func:`load_wct` with the registry's arguments (:mod:`atelier.methods.registry`)."""
+    return load_wct(decoder, layers=tuple(layers) if layers else DEFAULT_LAYERS, device=device, precision=precision)
+
+
+def wct_run(model: WCTModel, content: torch.Tensor, styles: Sequence[torch.Tensor], *, alpha: float = 1.0,
+            blend: Optional[Sequence[float]] = None, mask: Optional[torch.Tensor] = None,
+            preserve_color: str = "none", precision: Optional[str] = None) -> torch.Tensor:
+    """:func:`wct_tensor` on style tensors used at their size (the registry's runner)."""
+    return wct_tensor(model, content, styles, alpha=alpha, blend=blend, mask=mask, preserve_color=preserve_color,
+                      style_size=None, precision=precision)

@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ...core.runtime import single_thread
+from ...core.runtime import autocast, single_thread
 from ...encoders.vgg import VGGEncoder
 from ...networks.decoders import DECODER_LAYERS, InversionDecoder
 
@@ -223,7 +223,7 @@ class WCTModel(nn.Module):
             f = self.encoder(x, [layer], p)[layer].float()
             t = wct(f, [s.to(dev) for s in styles], layer, alpha, blend,
                     None if mask is None else mask.to(dev))
-            with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=p == "bf16"):
+            with autocast(dev, p):
                 y = self.decoders[layer](t).float()
             if y.shape[-2:] != (h, w):
                 y = F.interpolate(y, size=(h, w), mode="bilinear", align_corners=False)

@@ -41,6 +41,7 @@ from ...training.adversarial import GAN_LOSSES, diff_augment, discriminator_upda
     random_patches
 from ...training.loop import _RESUME_FIXED
 from .train import FeedForwardTrainer, TrainConfig
+from ...core.runtime import autocast
 
 __all__ = ["AdversarialTrainConfig", "AdversarialTrainer"]
 
@@ -181,7 +182,7 @@ class AdversarialTrainer(FeedForwardTrainer):
         """Logit maps (one per scale) of ``patches``, each patch judged by its own style's map."""
         rows = torch.arange(len(style_index), device=self.device)
         cols = torch.tensor(style_index, device=self.device)
-        with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
+        with autocast(self.device, self.precision):
             maps = self.discriminator(patches)
         return [m.float()[rows, cols] for m in maps]
 

@@ -8,7 +8,7 @@ stylizes an image, so a photo takes milliseconds to seconds instead of the minut
 optimization of Gatys et al.
 
 Models are a float16 ``.safetensors`` file plus a JSON model card beside it (see
-:mod:`atelier.training.trainer`). The models shipped with the package live in
+:mod:`atelier.training.loop`). The models shipped with the package live in
 ``atelier/models``; :func:`list_models` names them and :func:`load_model` loads one by
 name or any trained model by path.
 """
@@ -28,7 +28,7 @@ from ...core.errors import InputError
 from ...core.files import check_not_input
 from ...core.limits import check_memory
 from ...networks.transformer import StyleWeights, TransformerNet
-from ...core.runtime import resolve_device
+from ...core.runtime import autocast, resolve_device
 from ...encoders.precision import resolve_precision
 from ...training.data import IMAGE_EXTENSIONS
 from ...training.cards import load_trained
@@ -92,13 +92,44 @@ def stylize_tensor(model: TransformerNet, images: torch.Tensor, style_weights: S
     device = next(model.parameters()).device
     precision = resolve_precision(precision, device)
     x = images.to(device, torch.float32)
-    with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+    with torch.inference_mode(), autocast(device, precision):
         y = model(x, style_weights).float()
     if preserve_color == "luminance":
         y = color.combine_luminance_chroma(color.luminance(y), x)
     elif preserve_color == "histogram":
         y = color.match_color_histogram(y, x)
     return y.clamp(0, 1).cpu()
+
+
+def load_for_registry(name_or_path: PathLike, device: str | torch.device = "cpu",
+                      precision: str = "auto") -> TransformerNet:
+    """:func:`load_model`, with ``precision`` kept as the model's default for
+    :func:`feedforward_run` (the registry's loader, :mod:`atelier.methods.registry`)."""
+    if precision not in ("auto", "fp32", "bf16"):
+        raise ValueError(f"precision must be auto, fp32 or bf16, got {precision!r}")
+    model = load_model(name_or_path, device=device)
+    model.default_precision = precision
+    return model
+
+
+def feedforward_run(model: TransformerNet, content: torch.Tensor, styles: Sequence[torch.Tensor] = (), *,
+                    alpha: float = 1.0, blend: StyleWeights = None, mask=None, preserve_color: str = "none",
+                    precision: Optional[str] = None) -> torch.Tensor:
+    """The registry's runner (:mod:`atelier.methods.registry`): :func:`stylize_tensor` with
+    ``blend`` as the style weights, and ``alpha`` < 1 mixing the content back in pixels
+    (``alpha * out + (1 - alpha) * content``). ``styles`` must be empty and ``mask`` None (the
+    styles are built in).
+
+    Raises:
+        ValueError: style images or a mask given, ``alpha`` outside [0, 1], or bad style weights.
+    """
+    if len(styles) or mask is not None:
+        raise ValueError("a feed-forward model has its styles built in; give no style images or mask")
+    if not 0 <= alpha <= 1:
+        raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+    precision = precision or getattr(model, "default_precision", "auto")
+    y = stylize_tensor(model, content, blend, preserve_color=preserve_color, precision=precision)
+    return y if alpha == 1 else (alpha * y + (1 - alpha) * content.cpu().float()).clamp(0, 1)
 
 
 def _output_name(rel: pathlib.Path) -> pathlib.Path:

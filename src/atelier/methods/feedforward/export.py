@@ -225,7 +225,7 @@ class OnnxStylizer:
     """Run an ONNX file written by :func:`export_onnx` with onnxruntime.
 
     The network in the file is the feed-forward network of Johnson et al. (2016) with
-    conditional instance norm (Dumoulin et al. 2017); see :mod:`atelier.export`.
+    conditional instance norm (Dumoulin et al. 2017); see :mod:`atelier.methods.feedforward.export`.
 
     Args:
         path: the ``.onnx`` file.
@@ -270,7 +270,7 @@ class OnnxStylizer:
         if "image" not in inputs or "stylized" not in outputs or not set(inputs) <= {"image", "style_weights"}:
             raise InputError(f"not an atelier style network export (inputs {sorted(inputs)}, outputs {outputs}; "
                              "expected 'image' [+ 'style_weights'] -> 'stylized'); export it with "
-                             "atelier.export.export_onnx", p)
+                             "atelier.methods.feedforward.export.export_onnx", p)
         if "style_weights" in inputs:
             s = inputs["style_weights"].shape[1]
             if not isinstance(s, int) or s < 1:

@@ -47,6 +47,7 @@ from ...training.data import make_dataset
 from ...training.cards import load_trained
 from ...training.loop import BaseTrainer, check_training_fields
 from ...training.temporal import Motion, random_affine, temporal_loss, warp_affine
+from ...core.runtime import autocast
 
 __all__ = ["TrainConfig", "FeedForwardTrainer", "load_trained"]
 
@@ -67,7 +68,7 @@ class TrainConfig:
         steps: optimizer steps in all (Johnson et al.: 40 000, two epochs of MS-COCO).
         lr: Adam learning rate (Johnson et al.: 1e-3).
         content_weight, style_weight, tv_weight: weights of the normalized losses of
-            :mod:`atelier.losses` (same defaults as :class:`~atelier.optimize.gatys.GatysConfig`).
+            :mod:`atelier.losses` (same defaults as :class:`~atelier.methods.gatys.optimize.GatysConfig`).
         style_scale: longest side of the style images relative to ``image_size`` (> 0;
             smaller gives finer brush strokes).
         width: channel multiplier of :class:`~atelier.networks.TransformerNet` (> 0).
@@ -326,7 +327,7 @@ class FeedForwardTrainer(BaseTrainer):
         onehot = F.one_hot(style_index, self.num_styles).to(device=self.device, dtype=torch.float32)
         with torch.no_grad():
             content_targets = self.encoder(x, cfg.content_layers, self.precision)
-        with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
+        with autocast(self.device, self.precision):
             y = self.model(x if net_input is None else net_input, onehot)
         y = y.float()
         feats = self.encoder(y, set(cfg.content_layers) | set(cfg.style_layers), self.precision)
@@ -347,7 +348,7 @@ class FeedForwardTrainer(BaseTrainer):
             theta = random_affine(x.shape[0], cfg.motion, self.generator, self.device)
             moved, valid = warp_affine(x, theta)
             noise = torch.randn(moved.shape, generator=self.generator).to(self.device) * cfg.motion.noise
-            with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
+            with autocast(self.device, self.precision):
                 y_moved = self.model((moved + noise).clamp(0, 1), onehot)
             lm = temporal_loss(y_moved, warp_affine(y, theta)[0], valid)
             total = total + cfg.temporal_weight * lm

@@ -5,9 +5,14 @@
 training images) are in :mod:`atelier.analysis.distribution`.
 """
 
-from .sample import GAN_CARD_FORMAT, generator_path, image_grid, interpolate, latents, load_generator, sample, \
+from ...core.lazy import lazy_exports
+from .sample import GAN_CARD_FORMAT, generator_path, image_grid, interpolate, latents, load_generator, \
     shipped_generators
-from .train import GANTrainConfig, GANTrainer, split_files
+from .sample import sample  # noqa: E402  (the function shadows the submodule of the same name)
+
+# sampling never imports the trainer: its names are imported on first use
+__getattr__, __dir__ = lazy_exports(__name__, {k: ".train" for k in ("GANTrainConfig", "GANTrainer", "split_files")},
+                                    globals())
 
 __all__ = ["GAN_CARD_FORMAT", "GANTrainConfig", "GANTrainer", "generator_path", "image_grid", "interpolate", "latents",
            "load_generator", "sample", "shipped_generators", "split_files"]

@@ -18,13 +18,14 @@ import torch
 from ...core.errors import InputError
 from ...networks.generators import DCGANGenerator
 from ...training.cards import read_verified
+from ...training.zoo import shipped_dir
 
 __all__ = ["GAN_CARD_FORMAT", "SHIPPED_DIR", "generator_path", "image_grid", "interpolate", "latents", "load_generator",
            "sample", "shipped_generators"]
 
 GAN_CARD_FORMAT = "atelier-dcgan-generator"
 #: Where shipped generators live (``<name>.safetensors`` + ``<name>.json``).
-SHIPPED_DIR = pathlib.Path(__file__).resolve().parents[2] / "models" / "gan"
+SHIPPED_DIR = shipped_dir("gan")
 PathLike = Union[str, os.PathLike]
 
 

@@ -39,7 +39,7 @@ from ...networks.generators import DCGAN_SIZES, UPSAMPLE_MODES, DCGANDiscriminat
 from ...training.adversarial import GAN_LOSSES, diff_augment, discriminator_update, ema_update, g_loss, parse_policy
 from ...training.data import list_images, make_dataset
 from ...training.loop import BaseTrainer
-from ...core.runtime import PRECISIONS
+from ...core.runtime import autocast, PRECISIONS
 from .sample import GAN_CARD_FORMAT, latents
 
 __all__ = ["GANTrainConfig", "GANTrainer", "split_files", "standing_stats"]
@@ -267,7 +267,7 @@ class GANTrainer(BaseTrainer):
 
     # -- training -----------------------------------------------------------------------
     def _autocast(self):
-        return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
+        return autocast(self.device, self.precision)
 
     def _d_step(self, real: torch.Tensor, fake: torch.Tensor) -> dict[str, torch.Tensor]:
         cfg = self.config

@@ -48,7 +48,7 @@ class GatysConfig:
         style_scale: style image longest side relative to the output's longest side (> 0).
         iterations: optimizer iterations per pyramid scale (one VGG forward+backward each).
         optimizer: ``"lbfgs"`` (default; Gatys et al.; one evaluation per iteration, steps
-            bounded to 0.5 per pixel, history of up to 100 pairs within 1 GiB, see :mod:`atelier.optimize.lbfgs`) or ``"adam"``.
+            bounded to 0.5 per pixel, history of up to 100 pairs within 1 GiB, see :mod:`atelier.methods.gatys.lbfgs`) or ``"adam"``.
         lr: Adam step size in [0, 1] pixel units (ignored for L-BFGS, whose step is 1).
         content_weight, style_weight, tv_weight: loss weights (normalized losses, see
             :mod:`atelier.losses`; the defaults suit 256 px to 2048 px alike).

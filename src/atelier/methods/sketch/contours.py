@@ -34,9 +34,9 @@ CANNY_HIGH = tuple(int(v) for v in np.round(np.geomspace(10, 400, 24)))
 
 
 def _default_path() -> pathlib.Path:
-    from importlib import resources
+    from ...training.zoo import shipped_dir
 
-    return pathlib.Path(str(resources.files("atelier") / "models")) / CONTOUR_MODEL
+    return shipped_dir("sketch") / pathlib.Path(CONTOUR_MODEL).name
 
 
 def load_contour_net(path: Optional[PathLike] = None) -> ContourNet:

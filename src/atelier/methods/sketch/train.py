@@ -32,12 +32,12 @@ import torch.nn.functional as F
 from ...core.errors import InputError
 from ...networks.contours import ContourNet
 from ...training.loop import BaseTrainer
+from .contours import CONTOUR_CARD_FORMAT
 from .data import FeatureCache
 
 __all__ = ["ContourTrainConfig", "ContourTrainer", "balanced_bce", "CONTOUR_CARD_FORMAT"]
 
 CONTOUR_CHECKPOINT_FORMAT = "atelier-contour-checkpoint"
-CONTOUR_CARD_FORMAT = "atelier-contour-net"
 PathLike = Union[str, os.PathLike]
 
 

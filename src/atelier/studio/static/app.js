@@ -73,21 +73,24 @@ async function loadMethods() {
     state.methods[m.name] = m;
     const o = document.createElement("option"); o.value = m.name; o.textContent = m.label; sel.appendChild(o);
   }
-  sel.value = "adain";
+  // the first fast method with style images (AdaIN among the built-ins) starts selected
+  const first = list.find((m) => m.fast && m.styles === "images") || list[0];
+  if (first) sel.value = first.name;
 }
-function method() { return state.methods[$("method").value] || { name: "adain", fast: true, styles: "images" }; }
+function method() { return state.methods[$("method").value] || { name: "", fast: false, styles: "images", family: "" }; }
+const optimizing = (m) => m.family === "optimization";
 function updateVisibility() {
   const m = method();
-  document.querySelectorAll(".gatys-only").forEach((e) => e.classList.toggle("hidden", m.name !== "gatys"));
+  document.querySelectorAll(".gatys-only").forEach((e) => e.classList.toggle("hidden", !optimizing(m)));
   const builtin = m.styles === "builtin" && (m.builtin_styles || []).length > 1;
   $("builtin-row").classList.toggle("hidden", !builtin);
   if (builtin && $("builtin-style").dataset.model !== m.name) {
     $("builtin-style").innerHTML = m.builtin_styles.map((s, i) => `<option value="${i}">${s.replace(/\.\w+$/, "")}</option>`).join("");
     $("builtin-style").dataset.model = m.name;
   }
-  const masked = state.mask && (m.name === "adain" || m.name === "wct");
+  const masked = state.mask && m.masks;
   $("blend-row").classList.toggle("hidden", !(m.styles === "images" && state.styles.length === 2) || !!masked);
-  $("mask-row").classList.toggle("hidden", !((m.name === "adain" || m.name === "wct") && state.styles.length === 2));
+  $("mask-row").classList.toggle("hidden", !(m.masks && state.styles.length === 2));
   $("style-list").style.opacity = m.styles === "builtin" ? 0.4 : 1;
 }
 for (const id of ["strength", "style-scale", "size", "iterations", "blend"]) {
@@ -96,8 +99,8 @@ for (const id of ["strength", "style-scale", "size", "iterations", "blend"]) {
 for (const id of ["preserve-color", "builtin-style"]) $(id).addEventListener("change", () => changed(true));
 $("method").addEventListener("change", () => {
   // Gatys: strength 0.5 is its default style weight (10); the one-pass methods start at full style
-  const gatys = $("method").value === "gatys";
-  if (gatys !== (state.lastMethod === "gatys")) {
+  const gatys = optimizing(method());
+  if (gatys !== optimizing(state.methods[state.lastMethod] || {})) {
     $("strength").value = gatys ? 0.5 : 1; $("strength-out").textContent = $("strength").value;
   }
   state.lastMethod = $("method").value; changed(true);
@@ -108,7 +111,7 @@ function params() {
   const p = { method: m.name, content: state.content, styles: m.styles === "images" ? state.styles : [],
               size: +$("size").value, strength: +$("strength").value, style_scale: +$("style-scale").value,
               preserve_color: $("preserve-color").value, iterations: +$("iterations").value };
-  const masked = state.mask && (m.name === "adain" || m.name === "wct") && state.styles.length === 2;
+  const masked = state.mask && m.masks && state.styles.length === 2;
   if (m.styles === "images" && state.styles.length === 2 && !masked) { const b = +$("blend").value; p.blend = [b, 1 - b]; }
   if (m.styles === "builtin" && (m.builtin_styles || []).length > 1) {
     p.blend = m.builtin_styles.map((_, i) => (i === +$("builtin-style").value ? 1 : 0));

@@ -17,13 +17,15 @@ from __future__ import annotations
 from typing import List, Optional
 
 import numpy as np
-from fastapi import APIRouter, HTTPException, Path, Request
+from fastapi import APIRouter, Depends, HTTPException, Path
 from pydantic import BaseModel, ConfigDict, Field
 
-from .preference import STUDIO_SPACE, PreferenceModel
-from .presets import NAME_PATTERN, save_preset
-from .requests import JobRequest, check_request
-from .store import ID_PATTERN, IMAGE_ID_PATTERN, PROFILE_PATTERN, new_id
+from ..preference import PreferenceModel, studio_space
+from ..presets import NAME_PATTERN, save_preset
+from ..requests import JobRequest, check_request
+from ..deps import get_methods, get_queue, get_store
+from ..jobs import MAX_PENDING, JobQueue, QueueFull
+from ..store import ID_PATTERN, IMAGE_ID_PATTERN, PROFILE_PATTERN, Store, new_id
 
 __all__ = ["router", "setting_to_job"]
 router = APIRouter(prefix="/api/explore", tags=["explore"])
@@ -57,9 +59,15 @@ def setting_to_job(setting: dict, content: str, styles: list, size: int) -> dict
 
 
 def _model(store, profile: str) -> PreferenceModel:
-    model = PreferenceModel(STUDIO_SPACE)
+    """The profile's learner, refitted from its stored rounds over the fast methods of the registry
+    (rounds that showed a method no longer registered are left out)."""
+    from ..render import fast_methods
+
+    methods = fast_methods()
+    model = PreferenceModel(studio_space(2, methods))
     for r in store.rounds(profile):
-        model.observe(r["shown"], r["picked"])
+        if all(s.get("method") in methods for s in r["shown"]):
+            model.observe(r["shown"], r["picked"])
     return model
 
 
@@ -72,31 +80,28 @@ def _summary(store, profile: str) -> dict:
 
 
 @router.get("/{profile}", summary="Rounds answered and the current favourite of a profile")
-def summary(request: Request, profile: str = Path(..., pattern=PROFILE_PATTERN)) -> dict:
-    return _summary(request.app.state.store, profile)
+def summary(profile: str = Path(..., pattern=PROFILE_PATTERN), store: Store = Depends(get_store)) -> dict:
+    return _summary(store, profile)
 
 
 @router.post("/{profile}/rounds", summary="Propose 4 variants and start rendering them")
-def new_round(body: RoundRequest, request: Request, profile: str = Path(..., pattern=PROFILE_PATTERN)) -> dict:
-
-    st = request.app.state
-    settings = _model(st.store, profile).propose(VARIANTS, np.random.default_rng())
+def new_round(body: RoundRequest, profile: str = Path(..., pattern=PROFILE_PATTERN),
+              store: Store = Depends(get_store), queue: JobQueue = Depends(get_queue),
+              methods: dict = Depends(get_methods)) -> dict:
+    settings = _model(store, profile).propose(VARIANTS, np.random.default_rng())
     reqs = [JobRequest(**setting_to_job(s, body.content, body.styles, body.size)) for s in settings]
-    inputs = [check_request(r, st.store, st.methods) for r in reqs]  # all checked before any is queued
-    from .jobs import MAX_PENDING, QueueFull
-
-    if st.queue.pending() + VARIANTS > MAX_PENDING:
+    inputs = [check_request(r, store, methods) for r in reqs]  # all checked before any is queued
+    if queue.pending() + VARIANTS > MAX_PENDING:
         raise QueueFull(f"{MAX_PENDING} jobs are already waiting; wait for them or cancel some")
-    jobs = [st.queue.submit(r.model_dump(), i, origin="explore").public() for r, i in zip(reqs, inputs)]
+    jobs = [queue.submit(r.model_dump(), i, origin="explore").public() for r, i in zip(reqs, inputs)]
     round_id = new_id()
-    st.store.add_round(round_id, profile, settings, [j["id"] for j in jobs])
+    store.add_round(round_id, profile, settings, [j["id"] for j in jobs])
     return {"id": round_id, "profile": profile, "settings": settings, "jobs": jobs}
 
 
 @router.post("/{profile}/rounds/{round_id}/pick", summary="The user's favourite of a round (or none)")
-def pick(body: PickRequest, request: Request, profile: str = Path(..., pattern=PROFILE_PATTERN),
-         round_id: str = Path(..., pattern=ID_PATTERN)) -> dict:
-    store = request.app.state.store
+def pick(body: PickRequest, profile: str = Path(..., pattern=PROFILE_PATTERN),
+         round_id: str = Path(..., pattern=ID_PATTERN), store: Store = Depends(get_store)) -> dict:
     r = store.round(round_id)
     if r is None or r["profile"] != profile:
         raise HTTPException(404, f"no round {round_id} in profile {profile}")
@@ -105,8 +110,9 @@ def pick(body: PickRequest, request: Request, profile: str = Path(..., pattern=P
 
 
 @router.post("/{profile}/preset", summary="Save the profile's favourite as a named preset for the CLI")
-def preset(body: PresetRequest, request: Request, profile: str = Path(..., pattern=PROFILE_PATTERN)) -> dict:
-    s = _summary(request.app.state.store, profile)
+def preset(body: PresetRequest, profile: str = Path(..., pattern=PROFILE_PATTERN),
+           store: Store = Depends(get_store)) -> dict:
+    s = _summary(store, profile)
     if s["best"] is None:
         raise HTTPException(409, f"profile {profile} has no picks yet; pick a favourite in a round first")
     best = s["best"]

@@ -1,0 +1,77 @@
+"""``/api/methods``, ``/api/jobs`` and ``/api/history``: submit a stylization job, follow its
+progress and preview, cancel it, fetch its result (PNG with its parameters), run it again."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, HTTPException, Path
+from fastapi.responses import FileResponse, Response
+
+from ..deps import get_methods, get_queue, get_store
+from ..jobs import JobQueue
+from ..requests import JobRequest, check_request
+from ..store import ID_PATTERN, Store
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api", tags=["jobs"])
+
+
+@router.get("/methods", summary="Methods and shipped models (the method registry)")
+def get_methods_list(methods: dict = Depends(get_methods)) -> list[dict]:
+    return list(methods.values())
+
+
+@router.post("/jobs", summary="Submit a stylization job")
+def submit(req: JobRequest, store: Store = Depends(get_store), jobs: JobQueue = Depends(get_queue),
+           methods: dict = Depends(get_methods)) -> dict:
+    inputs = check_request(req, store, methods)
+    return jobs.submit(req.model_dump(), inputs).public()
+
+
+@router.get("/jobs/{job_id}", summary="A job's status and progress")
+def get_job(job_id: str = Path(..., pattern=ID_PATTERN), jobs: JobQueue = Depends(get_queue)) -> dict:
+    state = jobs.get(job_id)
+    if state is None:
+        raise HTTPException(404, f"no job with id {job_id}")
+    return state
+
+
+@router.get("/jobs/{job_id}/preview", summary="The latest image of a job (PNG)", response_class=Response)
+def get_preview(job_id: str = Path(..., pattern=ID_PATTERN), jobs: JobQueue = Depends(get_queue)):
+    data = jobs.preview(job_id)
+    if data is None:
+        raise HTTPException(404, f"no preview for job {job_id} yet")
+    return Response(data, media_type="image/png", headers={"Cache-Control": "no-store"})
+
+
+@router.post("/jobs/{job_id}/cancel", summary="Cancel a queued or running job")
+def cancel(job_id: str = Path(..., pattern=ID_PATTERN), jobs: JobQueue = Depends(get_queue)) -> dict:
+    state = jobs.cancel(job_id)
+    if state is None:
+        raise HTTPException(404, f"no job with id {job_id}")
+    return state
+
+
+@router.get("/jobs/{job_id}/result", summary="The result (PNG with its parameters)", response_class=FileResponse)
+def result(job_id: str = Path(..., pattern=ID_PATTERN), download: bool = False, store: Store = Depends(get_store)):
+    p = store.result_path(job_id)
+    if p is None:
+        raise HTTPException(404, f"job {job_id} has no result (unknown, not finished, failed or cancelled)")
+    return FileResponse(p, media_type="image/png", filename=f"atelier-{job_id[:8]}.png" if download else None)
+
+
+@router.post("/jobs/{job_id}/reproduce", summary="Run a finished job's parameters again")
+def reproduce(job_id: str = Path(..., pattern=ID_PATTERN), store: Store = Depends(get_store),
+              jobs: JobQueue = Depends(get_queue), methods: dict = Depends(get_methods)) -> dict:
+    row = store.job(job_id)
+    if row is None:
+        raise HTTPException(404, f"no job with id {job_id}")
+    req = JobRequest(**row["params"])
+    return jobs.submit(req.model_dump(), check_request(req, store, methods)).public()
+
+
+@router.get("/history", summary="Finished studio jobs, newest first")
+def history(store: Store = Depends(get_store)) -> list[dict]:
+    return [{"id": r["id"], "params": r["params"], "finished": r["finished"],
+             "result_url": f"/api/jobs/{r['id']}/result", "seconds": (r["meta"] or {}).get("seconds")}
+            for r in store.history()]
