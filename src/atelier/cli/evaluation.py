@@ -59,7 +59,7 @@ def robustness(
     from ..imaging.prefilter import PREFILTERS
     from ..analysis.metrics import Scorer, ScoreConfig
 
-    _runtime(device)
+    device = str(_runtime(device))  # resolved once, passed down
     if prefilter not in PREFILTERS:
         raise _fail(f"--prefilter must be one of {', '.join(PREFILTERS)}, got {prefilter!r}")
     if output.suffix.lower() != ".png":

@@ -44,7 +44,7 @@ def evaluate(
     from ..core.errors import InputError
     from ..methods.gatys.optimize import GatysConfig
 
-    _runtime(device)
+    device = str(_runtime(device))  # resolved once, passed down
     if output is not None:
         _check_json_output(output, _input_files(image=image, content=content, style=list(style)), overwrite)
     try:

@@ -54,8 +54,7 @@ def sketch(
         raise _fail(f"--detail must be between 0 and 1, got {detail}")
     if size is not None and size < img.MIN_SIDE:
         raise _fail(f"--size must be at least {img.MIN_SIDE} px, got {size}")
-    if precision not in ("auto", "fp32", "bf16"):
-        raise _fail(f"--precision must be auto, fp32 or bf16, got {precision!r}")
+    dev = _runtime("cpu", precision)
     try:
         skipped: list = []
         files = _inputs(inputs, skipped)
@@ -72,7 +71,7 @@ def sketch(
         net, encoder = load_contour_net(contours), get_encoder()
     except (InputError, ValueError) as e:
         raise _fail(str(e)) from None
-    prec = resolve_precision(precision, _runtime("cpu", precision))
+    prec = resolve_precision(precision, dev)
     for _, reason in skipped:
         err.print(f"[yellow]skipped:[/] {escape(reason)}", highlight=False, soft_wrap=True)
     meta = {"atelier_version": __version__, "method": "sketch", "style": style, "lines_only": lines_only,

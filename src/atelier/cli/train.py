@@ -39,7 +39,7 @@ def _start_training(output: Path, resume: bool, build, steps: int = 1, inputs=()
     """The output paths and ``build(weights_path)``, the trainer; bad options exit 2 with the message."""
     from ..core.errors import InputError
 
-    _runtime(device, precision)
+    device = str(_runtime(device, precision))  # resolved once, passed down
     try:
         paths = _check_training_output(output, resume, steps, inputs)
         return paths, build(str(paths["weights"]))

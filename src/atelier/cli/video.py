@@ -47,7 +47,7 @@ def video(
 
     if temporal not in TEMPORAL:
         raise _fail(f"--temporal must be one of {', '.join(TEMPORAL)}, got {temporal!r}")
-    _runtime(device, precision)
+    device = str(_runtime(device, precision))  # resolved once, passed down
     columns = [TextColumn("[bold]frames"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
                TimeElapsedColumn(), TimeRemainingColumn()]
     with Progress(*columns, console=err, disable=quiet) as bar:

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import platform
+from dataclasses import dataclass
 from typing import Optional
 
 import torch
 
-__all__ = ["PRECISIONS", "autocast", "check_runtime", "cpu_model", "resolve_device", "set_threads", "single_thread"]
+__all__ = ["PRECISIONS", "Runtime", "autocast", "check_precision", "check_runtime", "cpu_model", "resolve_device", "set_threads", "single_thread"]
 
 #: Accepted precision names.
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -38,6 +39,28 @@ def resolve_device(device: str = "auto") -> torch.device:
     return dev
 
 
+def check_precision(precision: str, what: str = "precision") -> str:
+    """The one check of a precision name: returns it, or raises ValueError naming ``what`` and
+    the accepted values (:data:`PRECISIONS`)."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"{what} must be auto, fp32 or bf16, got {precision!r}")
+    return precision
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Where and how a job runs, resolved once at the edge (CLI, API, studio) and passed down:
+    ``device`` a torch.device, ``precision`` ``"fp32"`` or ``"bf16"`` (never ``"auto"``; see
+    :func:`atelier.encoders.precision.resolve_runtime`)."""
+
+    device: torch.device
+    precision: str
+
+    def autocast(self):
+        """:func:`autocast` on this device at this precision."""
+        return autocast(self.device, self.precision)
+
+
 def check_runtime(device: str = "auto", precision: str = "auto") -> torch.device:
     """Validate a ``--device`` and ``--precision`` pair before any work (every CLI command uses
     this): the precision name, the device name, and that the device exists here.
@@ -48,8 +71,7 @@ def check_runtime(device: str = "auto", precision: str = "auto") -> torch.device
     Raises:
         ValueError: a one-line message naming the option and the accepted values.
     """
-    if precision not in PRECISIONS:
-        raise ValueError(f"--precision must be auto, fp32 or bf16, got {precision!r}")
+    check_precision(precision, "--precision")
     name = str(device).strip().lower()
     if name != "auto":
         try:

@@ -19,7 +19,7 @@ from typing import Optional
 import torch
 
 from ..core.files import atomic_write, cache_dir
-from ..core.runtime import PRECISIONS, cpu_model
+from ..core.runtime import PRECISIONS, Runtime, check_runtime, cpu_model
 
 __all__ = ["BF16_MARGIN", "CALIBRATION_SIZE", "calibrate_cpu_precision", "precision_note", "resolve_precision"]
 
@@ -130,3 +130,14 @@ def precision_note(precision: str, device: torch.device) -> Optional[str]:
     rec = _cpu_decision()
     bf = "n/a" if rec.get("bf16_s") is None else f"{rec['bf16_s']:.3g} s"
     return f"auto: {chosen} (measured bf16 {bf} vs fp32 {rec['fp32_s']:.3g} s per VGG pass at {rec['size']} px)"
+
+
+def resolve_runtime(device: str = "auto", precision: str = "auto") -> Runtime:
+    """``--device`` and ``--precision`` resolved once into a :class:`~atelier.core.runtime.Runtime`
+    (``auto`` precision measured on the CPU, see :func:`resolve_precision`).
+
+    Raises:
+        ValueError: an unknown or unavailable device, or an unknown precision.
+    """
+    dev = check_runtime(device, precision)
+    return Runtime(dev, resolve_precision(precision, dev))

@@ -31,7 +31,7 @@ from ...io import images as img
 from ...training.zoo import DEFAULT_DECODER, decoder_path
 from . import common as _common
 from .model import AdaINModel, StyleFeatures, load_adain_file
-from ...core.runtime import resolve_device
+from ...core.runtime import check_precision, resolve_device
 from ...encoders.precision import resolve_precision
 
 __all__ = ["DEFAULT_DECODER", "DEFAULT_STYLE_SIZE", "decoder_path", "load_adain", "stylize_adain",
@@ -65,8 +65,7 @@ def load_adain(name_or_path: Optional[PathLike] = None, device: str = "auto", pr
         ValueError: an unavailable device or an unknown precision.
     """
     dev = resolve_device(str(device))
-    if precision not in ("auto", "fp32", "bf16"):
-        raise ValueError(f"precision must be auto, fp32 or bf16, got {precision!r}")
+    check_precision(precision)
     return load_adain_file(decoder_path(name_or_path), device=dev, precision=resolve_precision(precision, dev))
 
 

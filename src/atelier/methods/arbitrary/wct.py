@@ -26,7 +26,7 @@ from PIL import Image
 
 from ...io import images as img
 from ...core.errors import InputError
-from ...core.runtime import resolve_device
+from ...core.runtime import check_precision, resolve_device
 from ...encoders.precision import resolve_precision
 from ...encoders.vgg import get_encoder
 from ...networks.decoders import DECODER_LAYERS
@@ -87,8 +87,7 @@ def load_wct(path: Optional[PathLike] = None, layers: Sequence[str] = DEFAULT_LA
     bad = [k for k in layers if k not in DECODER_LAYERS]
     if bad or not layers:
         raise ValueError(f"WCT layers must be some of {', '.join(DECODER_LAYERS)}, got {layers}")
-    if precision not in ("auto", "fp32", "bf16"):
-        raise ValueError(f"precision must be auto, fp32 or bf16, got {precision!r}")
+    check_precision(precision)
     dev = resolve_device(str(device))
     folder = decoders_dir(path)
     decoders = {k: load_inversion_decoder(folder / f"decoder-{k}.safetensors", device=dev) for k in layers}

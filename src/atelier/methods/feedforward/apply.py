@@ -28,7 +28,7 @@ from ...core.errors import InputError
 from ...core.files import check_not_input
 from ...core.limits import check_memory
 from ...networks.transformer import StyleWeights, TransformerNet
-from ...core.runtime import autocast, resolve_device
+from ...core.runtime import autocast, check_precision, resolve_device
 from ...encoders.precision import resolve_precision
 from ...training.data import IMAGE_EXTENSIONS
 from ...training.cards import load_trained
@@ -105,8 +105,7 @@ def load_for_registry(name_or_path: PathLike, device: str | torch.device = "cpu"
                       precision: str = "auto") -> TransformerNet:
     """:func:`load_model`, with ``precision`` kept as the model's default for
     :func:`feedforward_run` (the registry's loader, :mod:`atelier.methods.registry`)."""
-    if precision not in ("auto", "fp32", "bf16"):
-        raise ValueError(f"precision must be auto, fp32 or bf16, got {precision!r}")
+    check_precision(precision)
     model = load_model(name_or_path, device=device)
     model.default_precision = precision
     return model

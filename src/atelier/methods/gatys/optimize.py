@@ -22,7 +22,7 @@ from ...io import images as img
 from ...imaging import color
 from ...core.protocols import ExtraLoss
 from ...core.limits import check_memory, check_pixels, scaled_dims
-from ...core.runtime import resolve_device
+from ...core.runtime import check_precision, resolve_device
 from ...encoders.precision import resolve_precision
 from ...encoders.vgg import VGGEncoder, get_encoder, validate_layers
 from ...losses import StyleTarget, content_loss, gram_matrix, normalize_weights, tv_loss
@@ -30,7 +30,6 @@ from .lbfgs import LBFGS
 
 PRESERVE_COLOR_MODES = color.PRESERVE_COLOR_MODES
 OPTIMIZERS = ("lbfgs", "adam")
-PRECISIONS = ("auto", "fp32", "bf16")
 #: Longest side (pixels) above which a coarse-to-fine pyramid is used by default.
 PYRAMID_THRESHOLD = 512
 #: Smallest pyramid level (pixels, longest side).
@@ -106,8 +105,7 @@ class GatysConfig:
             raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
         if self.preserve_color not in PRESERVE_COLOR_MODES:
             raise ValueError(f"preserve color must be one of {PRESERVE_COLOR_MODES}, got {self.preserve_color!r}")
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        check_precision(self.precision)
         if self.pooling not in ("max", "avg"):
             raise ValueError(f"pooling must be 'max' or 'avg', got {self.pooling!r}")
         for name in ("content_weight", "style_weight", "tv_weight", "lr"):
