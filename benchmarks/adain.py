@@ -12,7 +12,7 @@ Speed (``--speed``): images/s at 512 x 512 with the style cached (:class:`StyleF
 encoder to relu4_1 plus the decoder, for decoder widths 1.0 (the paper's, shipped) and 0.5, fp32
 and bf16 autocast; the multiply-adds per image are counted from the convolutions.
 
-    python benchmarks/adain.py --quality --speed --json docs/bench-adain.json \
+    python benchmarks/adain.py --quality --speed --json docs/results/adain.json \
         --figure docs/images/adain-grid.png
 """
 

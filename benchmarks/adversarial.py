@@ -19,7 +19,7 @@ Runs are resumable (checkpoints under ``--work``); each run's wall time is recor
 machine it measures the load as much as the method: the per-step cost ratio is the number to
 read). Writes a JSON and a grid (photo | shipped | plain fine-tune | adversarial fine-tune(s)).
 
-    python benchmarks/adversarial.py --work /tmp/adv-bench --json docs/bench-adversarial.json \
+    python benchmarks/adversarial.py --work /tmp/adv-bench --json docs/results/adversarial.json \
         --figure docs/images/adversarial-grid.png
 """
 

@@ -26,7 +26,7 @@
    IndexFlatL2, and scikit-learn brute force), median of ``--repeats`` calls; and the whole
    ``Collection.search`` call on a 10,000-row collection file.
 
-    python benchmarks/analysis.py --json docs/bench-analysis.json
+    python benchmarks/analysis.py --json docs/results/analysis.json
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ never saw. Writes the model card JSON, the confusion matrix PNG, and a JSON of t
 Caveat: the van Gogh images all come from one data set (square 256 px crops), the others from
 many; the probe may learn the source as well as the painter. The held-out styles give a check.
 
-    python benchmarks/classify.py --json docs/bench-classify.json --confusion docs/images/classify-vangogh.png
+    python benchmarks/classify.py --json docs/results/classify.json --confusion docs/images/classify-vangogh.png
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ Speed (``--speed``): images/s at 512 x 512 for widths 1.0 and 0.5 (the weights d
 the time), PyTorch fp32 and bf16 autocast, and onnxruntime (CPU provider) on the exported graph;
 the multiply-adds per image are counted from the convolutions.
 
-    python benchmarks/feedforward.py --quality --speed --json docs/bench-feedforward.json \
+    python benchmarks/feedforward.py --quality --speed --json docs/results/feedforward.json \
         --figure docs/images/feedforward-grid.png
 """
 

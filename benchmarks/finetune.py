@@ -6,7 +6,7 @@ k-fold: :func:`atelier.analysis.finetune.finetune_cross_validate` trains conv5_1
 head on each fold and scores the linear probe on the same folds and the same frozen statistics.
 Small and time-boxed (``--budget`` seconds) so that it fits a shared CPU.
 
-    OMP_NUM_THREADS=1 nice -n 10 python benchmarks/finetune.py --limit 60 --json docs/bench-finetune.json
+    OMP_NUM_THREADS=1 nice -n 10 python benchmarks/finetune.py --limit 60 --json docs/results/finetune.json
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ others; and steadier on a shared machine), and the cost of the other steps of a 
 there (one consistency mask, one warp of a (1, 3, H, W) frame). Writes a JSON and prints
 markdown tables.
 
-    python benchmarks/flow.py --json docs/bench-flow.json
+    python benchmarks/flow.py --json docs/results/flow.json
 """
 
 from __future__ import annotations

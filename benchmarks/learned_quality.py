@@ -19,7 +19,7 @@ Speed (``--speed``): images/s at 512 x 512 on this machine, feed-forward fp32/bf
 style cached. A contact sheet per method (photo, painting, result, Gatys-100) goes to
 ``--sheets``.
 
-    python benchmarks/learned_quality.py --json docs/bench-learned-quality.json --sheets docs/images \
+    python benchmarks/learned_quality.py --json docs/results/learned-quality.json --sheets docs/images \
         --adain shipped=src/atelier/models/adain/decoder.safetensors --wct shipped --ff shipped --speed
 """
 

@@ -18,7 +18,7 @@ of its range and every categorical one equal. Strategies:
 50 users (seeded), at most ``--max-rounds`` rounds each (a user not reached counts as
 ``max-rounds`` in the mean; the count of such users is reported).
 
-    python benchmarks/preference.py --json docs/bench-preference.json
+    python benchmarks/preference.py --json docs/results/preference.json
 """
 
 from __future__ import annotations

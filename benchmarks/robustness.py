@@ -12,9 +12,9 @@ Gatys runs at 128 px with 40 L-BFGS iterations (it stays affordable on a shared 
 one-pass methods at 256 px. Results are merged into the JSON file as each (method, photo)
 finishes, so a stopped run goes on where it stopped when started again.
 
-    OMP_NUM_THREADS=1 nice -n 10 python benchmarks/robustness.py --json docs/bench-robustness.json
+    OMP_NUM_THREADS=1 nice -n 10 python benchmarks/robustness.py --json docs/results/robustness.json
     # feed-forward models trained with and without --augment-corruptions (issue 15):
-    python benchmarks/robustness.py --json docs/bench-robustness-augment.json --methods A.safetensors,B.safetensors
+    python benchmarks/robustness.py --json docs/results/robustness-augment.json --methods A.safetensors,B.safetensors
 """
 
 from __future__ import annotations

@@ -12,8 +12,8 @@ NMS, 49 thresholds, thinning, matching tolerance 0.0075 of the diagonal):
 Per-photo counts are kept in ``--work`` so an interrupted run continues. Speed (``--speed``):
 seconds per photo for ``atelier.methods.sketch.draw.sketch_tensor`` at 512 px, median of runs.
 
-    OMP_NUM_THREADS=1 nice -n 10 python benchmarks/sketch.py --json docs/bench-sketch.json [--limit N]
-    python benchmarks/sketch.py --speed --json docs/bench-sketch.json   # on a quiet machine
+    OMP_NUM_THREADS=1 nice -n 10 python benchmarks/sketch.py --json docs/results/sketch.json [--limit N]
+    python benchmarks/sketch.py --speed --json docs/results/sketch.json   # on a quiet machine
 """
 
 from __future__ import annotations
@@ -107,7 +107,7 @@ def speed(runs: int, size: int, precision: str) -> dict:
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
-    ap.add_argument("--json", type=pathlib.Path, default=ROOT / "docs" / "bench-sketch.json")
+    ap.add_argument("--json", type=pathlib.Path, default=ROOT / "docs" / "results" / "sketch.json")
     ap.add_argument("--limit", type=int, default=0, help="evaluate an evenly spaced subset of this many val photos")
     ap.add_argument("--methods", default="contours,vgg-gradient,canny-s2,canny-s1,canny-s3")
     ap.add_argument("--work", type=pathlib.Path, default=pathlib.Path("/tmp/atelier-sketch-bench"))

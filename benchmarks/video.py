@@ -15,7 +15,7 @@ Throughput (``--speed``): end to end (decode, stylize, flow, blend, encode an mp
 Target: >= 3 frames/s on the CPU. A side-by-side GIF (input | per frame | consistent) is written
 with ``--gif``.
 
-    python benchmarks/video.py --json docs/bench-video.json --gif docs/images/video-side-by-side.gif --speed
+    python benchmarks/video.py --json docs/results/video.json --gif docs/images/video-side-by-side.gif --speed
 """
 
 from __future__ import annotations
