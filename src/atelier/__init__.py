@@ -37,7 +37,7 @@ _LAZY = {
     "load_wct": ".methods.arbitrary.wct", "stylize_wct": ".methods.arbitrary.wct",
     "AtelierError": ".core.errors", "InputError": ".core.errors",
     "list_models": ".training.zoo", "model_card": ".training.zoo", "load_model": ".methods.feedforward.apply",
-    "load_image": ".io.images", "save_image": ".io.images",
+    "load_image": ".io.images", "save_image": ".io.images", "demo_images": ".io.images",
     "GatysConfig": ".methods.gatys.optimize", "GatysStyleTransfer": ".methods.gatys.optimize",
     "Progress": ".methods.gatys.optimize", "StyleTransferInterrupted": ".methods.gatys.optimize",
     "sketch": ".api",  # issue 17: photo to sketch
@@ -65,6 +65,7 @@ __all__ = [
     "load_model",
     "model_card",
     "load_image",
+    "demo_images",
     "save_image",
     "stylize",
     "sketch",

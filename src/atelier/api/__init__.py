@@ -60,8 +60,13 @@ def stylize(content: ImageLike, styles: Union[ImageLike, Sequence[ImageLike]] = 
 
     Example:
         >>> import atelier
-        >>> out = atelier.stylize("photo.jpg", ["starry.jpg"], size=512, iterations=200)  # doctest: +SKIP
-        >>> fast = atelier.stylize("photo.jpg", method="starry_night", size=512)  # doctest: +SKIP
+        >>> photo, painting = atelier.demo_images()
+        >>> atelier.stylize(photo, [painting], size=64, iterations=3, seed=0).size
+        (64, 42)
+        >>> atelier.stylize(photo, method="starry_night", size=64).size
+        (64, 42)
+        >>> atelier.stylize(photo, painting, method="adain", size=64, alpha=0.5).mode
+        'RGB'
     """
     from ..methods.registry import get_method
 
@@ -124,7 +129,9 @@ def sketch(image: ImageLike, *, style: str = "pencil", lines_only: bool = False,
 
     Example:
         >>> import atelier
-        >>> atelier.sketch("photo.jpg", style="pencil", size=512).save("sketch.png")
+        >>> photo, _ = atelier.demo_images()
+        >>> atelier.sketch(photo, style="ink", size=64).size
+        (64, 42)
     """
     from ..methods.sketch.draw import sketch_tensor
 

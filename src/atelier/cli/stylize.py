@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 from typing import List, Optional, Tuple
 
@@ -276,12 +275,6 @@ def _apply_preset(ctx: typer.Context, name: str, content: Path, style, size, val
     return out
 
 
-def demo_images() -> Tuple[Path, Path]:
-    """Paths of the bundled demo content photo and style painting."""
-    base = resources.files("atelier") / "assets"
-    return Path(str(base / "chelsea.jpg")), Path(str(base / "starry_night.jpg"))
-
-
 @app.command()
 def demo(
     output: Path = typer.Option(Path("atelier-demo.png"), "--output", "-o", help="Where to write the result."),
@@ -291,6 +284,8 @@ def demo(
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ):
     """Stylize the bundled photo (a cat, CC0) with the bundled painting (The Starry Night)."""
+    from ..io.images import demo_images
+
     content, style = demo_images()
     opts = dict(size=size, iterations=iterations, seed=seed)
     _run_stylize(content, [style], output, opts, max_pixels=None, save_every=None, metrics=None, quiet=quiet)

@@ -355,3 +355,18 @@ def read_metadata(path: str | os.PathLike) -> dict | None:
     except ValueError:
         return None
     return obj if isinstance(obj, dict) else None
+
+
+def demo_images() -> tuple[pathlib.Path, pathlib.Path]:
+    """The bundled demo images: (content photo, style painting) -- scikit-image's "chelsea" (CC0)
+    and Van Gogh's The Starry Night (public domain), as files inside the package.
+
+    Example:
+        >>> photo, painting = demo_images()
+        >>> photo.name, painting.name
+        ('chelsea.jpg', 'starry_night.jpg')
+    """
+    from importlib import resources
+
+    base = resources.files("atelier") / "assets"
+    return pathlib.Path(str(base / "chelsea.jpg")), pathlib.Path(str(base / "starry_night.jpg"))

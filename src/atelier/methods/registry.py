@@ -240,6 +240,10 @@ def get_method(name: Union[str, os.PathLike]) -> Method:
 
     Raises:
         InputError: no such method or model (the message lists the methods).
+
+    Example:
+        >>> get_method("adain").family, get_method("starry_night").styles
+        ('arbitrary', 'builtin')
     """
     from ..training.zoo import list_models
 
