@@ -38,10 +38,54 @@ def _load_inputs(spec, content, styles, mask, size, style_size, max_pixels):
     return c, [img.load_image(p, size=style_size, max_pixels=max_pixels) for p in styles], m
 
 
+def _bytes(text: str) -> int:
+    """``8G``, ``512M``, ``2.5GiB`` or a byte count -> bytes; ValueError otherwise."""
+    t = text.strip().upper().removesuffix("IB").removesuffix("B")
+    unit = {"K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}.get(t[-1:], 1)
+    try:
+        value = float(t[:-1] if unit != 1 else t) * unit
+    except ValueError:
+        value = -1
+    if not value > 0 or value == float("inf"):
+        raise ValueError(f"--max-memory expects a size like 8G or 512M, got {text!r}")
+    return int(value)
+
+
+def _tile_plan(spec, content, tile: str, max_memory: Optional[str], device):
+    """The tiling of a feed-forward run (None: untiled). ``auto`` tiles only when the untiled run's
+    estimate exceeds the budget; raises InputError when even the smallest tiles do not fit."""
+    from ..core.errors import InputError
+    from ..core.limits import BYTES_PER_PIXEL, available_memory
+    from ..methods.feedforward.tiled import choose_tile, tile_plan
+
+    h, w = content.shape[-2:]
+    free = available_memory(device)
+    budget = _bytes(max_memory) if max_memory else (int(0.8 * free) if free else None)
+    if tile == "off":
+        return None
+    if tile != "auto":
+        try:
+            px = int(tile)
+        except ValueError:
+            raise ValueError(f"--tile must be auto, off or a tile side in px, got {tile!r}") from None
+        plan = tile_plan(h, w, px, min(96, (px // 2) // 4 * 4))
+    elif budget is None or h * w * BYTES_PER_PIXEL["one-pass"] <= budget:
+        return None
+    else:
+        plan = choose_tile(h, w, budget)
+        if plan is None:
+            raise InputError(f"--method {spec.name} at {w}x{h} does not fit {budget / 2**30:.1f} GiB even in "
+                             "256 px tiles; ask for a smaller size or allow more with --max-memory")
+    if budget is not None and plan.peak_bytes > budget:
+        raise InputError(f"{plan.describe()}: more than the {budget / 2**30:.1f} GiB allowed; use smaller "
+                         "--tile or a larger --max-memory")
+    return plan
+
+
 def run_one_pass(method: str, content: Path, styles: List[Path], output: Path, *, size, alpha, blend, mask,
                  style_size, decoder, preserve_color, device, precision, max_pixels, quiet,
                  wct_layers: Optional[str] = None, metrics: Optional[Path] = None, full_metadata: bool = False,
-                 prefilter: str = "none") -> None:
+                 prefilter: str = "none", tile: str = "auto", max_memory: Optional[str] = None) -> None:
     from .. import __version__
     from ..core.errors import InputError
     from ..core.limits import check_memory
@@ -61,7 +105,11 @@ def run_one_pass(method: str, content: Path, styles: List[Path], output: Path, *
 
             c, meta["prefilter"] = _clean(c, prefilter)
         largest = max([c.shape[-2] * c.shape[-1]] + [s.shape[-2] * s.shape[-1] for s in style_imgs])
-        check_memory(largest, spec.memory, f"--method {method} at {c.shape[-1]}x{c.shape[-2]}", device=device)
+        plan = _tile_plan(spec, c, tile, max_memory, device) if spec.family == "feedforward" else None
+        if plan is None:
+            check_memory(largest, spec.memory, f"--method {method} at {c.shape[-1]}x{c.shape[-2]}", device=device)
+        elif not quiet:
+            err.print(f"print size: {plan.describe()}", highlight=False)
         weights = _floats(blend, "--style-blend")
         options = {}
         if decoder is not None:
@@ -73,7 +121,17 @@ def run_one_pass(method: str, content: Path, styles: List[Path], output: Path, *
             meta["wct_layers"] = list(options["layers"])
         model = spec.build(device=device, precision=precision, **options)
         t0 = time.perf_counter()
-        result = spec.stylize(model, c, style_imgs, alpha=alpha, blend=weights, mask=m, preserve_color=preserve_color)
+        if plan is not None:
+            from ..encoders.precision import resolve_precision as _rp
+            from ..methods.feedforward.tiled import stylize_tiled
+
+            dev = next(model.parameters()).device
+            result = stylize_tiled(model, c, weights, tile=plan.tile, overlap=plan.overlap,
+                                   precision=_rp(precision, dev), preserve_color=preserve_color)
+            meta["tiles"] = {"tile": plan.tile, "overlap": plan.overlap, "count": plan.count}
+        else:
+            result = spec.stylize(model, c, style_imgs, alpha=alpha, blend=weights, mask=m,
+                                  preserve_color=preserve_color)
         if spec.family == "feedforward":
             meta.update(method="feedforward", model=Path(method).name, model_sha256=weights_sha256(model),
                         style_weights=weights)

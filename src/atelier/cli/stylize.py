@@ -187,6 +187,10 @@ def stylize(
     save_every: Optional[Tuple[int, Path]] = typer.Option(None, metavar="N DIR", help="Save every N iterations to DIR."),
     metrics: Optional[Path] = typer.Option(None, help="Write metrics JSON here."),
     max_pixels: Optional[int] = typer.Option(None, help="Refuse images larger than this many pixels [default: 100M]."),
+    tile: str = typer.Option("auto", help="Feed-forward models: auto (tiles only when the image would not fit "
+                             "--max-memory), off, or a tile side in px; tiles share one set of statistics (no seams)."),
+    max_memory: Optional[str] = typer.Option(None, help="Feed-forward models: memory the run may use, e.g. 8G or 512M "
+                                             "[default: 80% of the memory available now]."),
     prefilter: str = typer.Option("none", help="Clean a noisy or JPEG-blocky photo first: auto, nlm, deblock or none."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Allow --output to replace an input file."),
     metadata: str = typer.Option("short", help="Inputs recorded in the output: short (file names and sha256) "
@@ -227,7 +231,8 @@ def stylize(
         run_one_pass(method, content, style or [], output, size=size, alpha=alpha, blend=style_blend, mask=mask,
                      style_size=style_size, decoder=decoder, preserve_color=preserve_color, device=str(dev),
                      precision=precision, max_pixels=max_pixels, quiet=quiet, wct_layers=wct_layers,
-                     metrics=metrics, full_metadata=metadata == "full", prefilter=prefilter)
+                     metrics=metrics, full_metadata=metadata == "full", prefilter=prefilter, tile=tile,
+                     max_memory=max_memory)
         return
     if not style:
         raise _fail("give at least one --style image (or --method MODEL_NAME for a feed-forward model)")

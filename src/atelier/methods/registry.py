@@ -167,11 +167,15 @@ _BUILTIN = (
 )
 
 
+#: Options of every feed-forward model: tiling for print sizes (:mod:`atelier.methods.feedforward.tiled`).
+_FEEDFORWARD_OPTIONS = ("tile", "max_memory")
+
+
 def _feedforward(name: str) -> Method:
     return Method(name, f"{pathlib.Path(name).stem} (feed-forward)", "feedforward",
                   "Johnson, Alahi & Fei-Fei 2016; Dumoulin, Shlens & Kudlur 2017 (several styles)",
                   load="atelier.methods.feedforward.apply:load_for_registry",
-                  run="atelier.methods.feedforward.apply:feedforward_run", model=name)
+                  run="atelier.methods.feedforward.apply:feedforward_run", model=name, options=_FEEDFORWARD_OPTIONS)
 
 
 def _read_entry_points() -> None:
@@ -214,7 +218,8 @@ def unregister_method(name: str) -> None:
 
 def method_options() -> tuple[str, ...]:
     """Every method-specific option of ``atelier stylize`` (the union of :attr:`Method.options`)."""
-    return tuple(dict.fromkeys(o for m in list_methods(include_models=False) for o in m.options))
+    return tuple(dict.fromkeys([o for m in list_methods(include_models=False) for o in m.options]
+                               + list(_FEEDFORWARD_OPTIONS)))
 
 
 def list_methods(include_models: bool = True) -> list[Method]:
