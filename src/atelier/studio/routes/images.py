@@ -14,7 +14,7 @@ from ...core.errors import InputError
 from ...core.files import atomic_write
 from ...io.decode import open_image
 from ..deps import Limits, get_limits, get_store
-from ..requests import one_line
+from ..requests import errors, one_line
 from ..store import IMAGE_ID_PATTERN, Store, new_id
 
 __all__ = ["router", "image_public"]
@@ -40,7 +40,7 @@ def get_images(store: Store = Depends(get_store)) -> list[dict]:
     return [image_public(r) for r in store.list_images()]
 
 
-@router.post("", summary="Upload an image (PNG, JPEG, WebP, TIFF, BMP, GIF)")
+@router.post("", summary="Upload an image (PNG, JPEG, WebP, TIFF, BMP, GIF)", responses=errors(400, 413))
 async def upload(file: UploadFile = File(...), kind: Literal["content", "style", "mask"] = Form("content"),
                  store: Store = Depends(get_store), limits: Limits = Depends(get_limits)) -> dict:
     name = _client_name(file.filename)
@@ -72,7 +72,7 @@ async def upload(file: UploadFile = File(...), kind: Literal["content", "style",
     return image_public(store.add_image(image_id, kind, name, dest.name, w, h))
 
 
-@router.get("/{image_id}", summary="An image file", response_class=FileResponse)
+@router.get("/{image_id}", summary="An image file", response_class=FileResponse, responses=errors(404))
 def get_image(image_id: str = Path(..., pattern=IMAGE_ID_PATTERN), store: Store = Depends(get_store)):
     p = store.image_path(image_id)
     if p is None:
