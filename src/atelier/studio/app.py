@@ -40,7 +40,7 @@ from ..core.files import atomic_write
 from ..io.decode import open_image
 from .deps import Limits
 from .jobs import JobQueue, QueueFull
-from .requests import JobRequest, json_safe, method_list, one_line
+from .requests import JobRequest, json_safe, method_list, one_line, readable
 from .security import LOOPBACK_HOSTS, OriginGuard, TokenGuard
 from .store import Store
 
@@ -103,7 +103,7 @@ def create_app(data_dir, *, max_pixels: Optional[int] = None,
     async def _invalid(request: Request, exc: RequestValidationError):
         # NaN/Infinity (or 1e400) in the body are refused by the schema (allow_inf_nan=False);
         # the error quotes them, so they are made strict-JSON before it is sent
-        return JSONResponse({"detail": json_safe(jsonable_encoder(exc.errors()))}, status_code=422)
+        return JSONResponse({"detail": json_safe(jsonable_encoder(readable(exc.errors())))}, status_code=422)
 
     @app.exception_handler(InputError)
     async def _input_error(request: Request, exc: InputError):

@@ -127,6 +127,12 @@ class JobQueue:
                 self._end(job, "cancelled", message="cancelled")
         return job.public()
 
+    def counts(self) -> dict:
+        """``{"running": n, "queued": n}``: jobs of any origin (studio, explore) not yet ended."""
+        with self._lock:
+            status = [j.status for j in self._jobs.values()]
+        return {"running": status.count("running"), "queued": status.count("queued")}
+
     def pending(self) -> int:
         with self._lock:
             return sum(j.status in ("queued", "running") for j in self._jobs.values())

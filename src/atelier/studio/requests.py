@@ -12,9 +12,11 @@ from fastapi import HTTPException
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..core.errors import InputError
-from .store import IMAGE_ID_PATTERN, Store
+from .presets import NAME_PATTERN
+from .store import ID_PATTERN, IMAGE_ID_PATTERN, PROFILE_PATTERN, Store
 
-__all__ = ["ErrorDetail", "JobRequest", "check_request", "errors", "json_safe", "method_list", "one_line"]
+__all__ = ["ErrorDetail", "JobRequest", "PATTERN_WORDS", "check_request", "errors", "json_safe", "method_list",
+           "one_line", "readable"]
 
 
 class ErrorDetail(BaseModel):
@@ -26,6 +28,24 @@ class ErrorDetail(BaseModel):
 _ERRORS = {400: "refused: the detail says why in one line", 404: "no such image, job or round",
            409: "not possible yet (the detail says what to do first)", 413: "the upload is too large",
            429: "too many jobs are waiting; nothing was queued"}
+
+
+#: What a pattern means, in words, for the 422 message (instead of the raw regular expression).
+PATTERN_WORDS = {
+    NAME_PATTERN: "a name is 1 to 64 letters, digits, '-' or '_', starting with a letter or digit",
+    PROFILE_PATTERN: "a profile is 1 to 40 letters, digits, '-' or '_', starting with a letter or digit",
+    ID_PATTERN: "an id is 32 hexadecimal digits (as the server made it)",
+    IMAGE_ID_PATTERN: "an image id is 32 hexadecimal digits or bundled-NAME (as GET /api/images lists them)",
+}
+
+
+def readable(errors_: list) -> list:
+    """FastAPI's validation errors with pattern mismatches said in words (:data:`PATTERN_WORDS`)."""
+    out = []
+    for e in errors_:
+        words = PATTERN_WORDS.get((e.get("ctx") or {}).get("pattern")) if e.get("type") == "string_pattern_mismatch" else None
+        out.append({**e, "msg": words} if words else e)
+    return out
 
 
 def errors(*codes: int) -> dict:

@@ -73,6 +73,11 @@ def reproduce(job_id: str = Path(..., pattern=ID_PATTERN), store: Store = Depend
     return jobs.submit(req.model_dump(), check_request(req, store, methods)).public()
 
 
+@router.get("/queue", summary="How many jobs are running and waiting (all views)")
+def queue_counts(jobs: JobQueue = Depends(get_queue)) -> dict:
+    return jobs.counts()
+
+
 @router.get("/history", summary="Finished studio jobs, newest first")
 def history(store: Store = Depends(get_store)) -> list[dict]:
     return [{"id": r["id"], "params": r["params"], "finished": r["finished"],
