@@ -110,7 +110,13 @@ def test_studio_in_a_browser(server):
 
             page.click("#tab-explore")
             page.click("#new-round")
+            page.wait_for_selector("#variants .variant")
+            # while the variants render: no broken-image icons (an image without src is hidden)
+            assert page.evaluate("[...document.querySelectorAll('#variants img')].every(i => i.getAttribute('src') || "
+                                 "getComputedStyle(i).visibility === 'hidden')")
             page.wait_for_selector("#variants .variant .pick:not([disabled])", timeout=60_000)
+            ready = page.locator("#variants .variant:has(.pick:not([disabled]))").first
+            assert ready.locator("a.download").get_attribute("href").endswith("/result?download=true")
             page.click("#variants .variant .pick:not([disabled])")
             page.wait_for_function("document.getElementById('explore-summary').textContent.startsWith('1 pick')")
 

@@ -8,12 +8,15 @@ with a 4xx status):
 
 * Images (:mod:`atelier.studio.routes.images`): ``GET /api/images``; ``POST /api/images``
   (multipart ``file`` and ``kind`` = content|style|mask) -> the stored image;
-  ``GET /api/images/{id}`` (the file).
+  ``GET /api/images/{id}`` (the file); ``DELETE /api/images/{id}`` (an upload).
 * Jobs (:mod:`atelier.studio.routes.jobs`): ``GET /api/methods``; ``POST /api/jobs``
   (:class:`~atelier.studio.requests.JobRequest`) -> the job; ``GET /api/jobs/{id}`` (status,
   progress, message); ``GET /api/jobs/{id}/preview`` (PNG, the latest image);
   ``POST /api/jobs/{id}/cancel``; ``GET /api/jobs/{id}/result`` (PNG, parameters embedded);
-  ``POST /api/jobs/{id}/reproduce`` (the same parameters again); ``GET /api/history``.
+  ``POST /api/jobs/{id}/reproduce`` (the same parameters again); ``DELETE /api/jobs/{id}`` (an
+  ended job and its result); ``GET /api/history``; ``GET /api/queue`` (running and waiting counts).
+* Who may call (:mod:`atelier.studio.security`): the Host header is checked (400), cross-origin
+  state-changing requests are refused (403), and with a token every request needs it (401/403).
 * Explore (:mod:`atelier.studio.routes.explore`): ``/api/explore/{profile}/...`` (rounds, picks, presets).
 
 No client-supplied name or path reaches the file system: files are stored under ids made by

@@ -25,7 +25,8 @@ class ErrorDetail(BaseModel):
     detail: str
 
 
-_ERRORS = {400: "refused: the detail says why in one line", 404: "no such image, job or round",
+_ERRORS = {400: "refused (or a body that cannot be parsed): the detail says why in one line",
+           404: "no such image, job or round",
            409: "not possible yet (the detail says what to do first)", 413: "the upload is too large",
            429: "too many jobs are waiting; nothing was queued"}
 

@@ -101,7 +101,7 @@ def new_round(body: RoundRequest, profile: str = Path(..., pattern=PROFILE_PATTE
 
 
 @router.post("/{profile}/rounds/{round_id}/pick", summary="The user's favourite of a round (or none)",
-             responses=errors(404))
+             responses=errors(400, 404))
 def pick(body: PickRequest, profile: str = Path(..., pattern=PROFILE_PATTERN),
          round_id: str = Path(..., pattern=ID_PATTERN), store: Store = Depends(get_store)) -> dict:
     r = store.round(round_id)
@@ -112,7 +112,7 @@ def pick(body: PickRequest, profile: str = Path(..., pattern=PROFILE_PATTERN),
 
 
 @router.post("/{profile}/preset", summary="Save the profile's favourite as a named preset for the CLI",
-             responses=errors(409))
+             responses=errors(400, 409))
 def preset(body: PresetRequest, profile: str = Path(..., pattern=PROFILE_PATTERN),
            store: Store = Depends(get_store)) -> dict:
     s = _summary(store, profile)

@@ -62,6 +62,17 @@ def result(job_id: str = Path(..., pattern=ID_PATTERN), download: bool = False, 
     return FileResponse(p, media_type="image/png", filename=f"atelier-{job_id[:8]}.png" if download else None)
 
 
+@router.delete("/jobs/{job_id}", summary="Delete an ended job and its result (out of History)",
+               responses=errors(404, 409))
+def delete_job(job_id: str = Path(..., pattern=ID_PATTERN), store: Store = Depends(get_store),
+               jobs: JobQueue = Depends(get_queue)) -> dict:
+    if jobs.get(job_id) is None:
+        raise HTTPException(404, f"no job with id {job_id}")
+    if not jobs.forget(job_id):
+        raise HTTPException(409, f"job {job_id} is queued or running; cancel it first")
+    return {"deleted": job_id}
+
+
 @router.post("/jobs/{job_id}/reproduce", summary="Run a finished job's parameters again",
              responses=errors(400, 404, 429))
 def reproduce(job_id: str = Path(..., pattern=ID_PATTERN), store: Store = Depends(get_store),

@@ -31,11 +31,19 @@ function renderThumbs() {
   const fill = (el, kind, selected, onClick) => {
     el.innerHTML = "";
     for (const im of state.images.filter((i) => i.kind === kind)) {
-      const t = document.createElement("img");
+      const box = document.createElement("span"), t = document.createElement("img");
+      box.className = "thumb";
       t.src = im.url; t.title = im.name; t.alt = im.name; t.dataset.id = im.id;
       if (selected(im.id)) t.classList.add("selected");
       t.onclick = () => onClick(im.id);
-      el.appendChild(t);
+      box.appendChild(t);
+      if (!im.id.startsWith("bundled-")) {  // uploads can be deleted; the bundled images stay
+        const x = document.createElement("button");
+        x.className = "del"; x.textContent = "×"; x.title = `delete ${im.name}`; x.setAttribute("aria-label", x.title);
+        x.onclick = () => deleteImage(im);
+        box.appendChild(x);
+      }
+      el.appendChild(box);
     }
   };
   fill($("content-list"), "content", (id) => id === state.content, (id) => { state.content = id; changed(true); });
@@ -47,6 +55,15 @@ function renderThumbs() {
   });
   const c = state.images.find((i) => i.id === state.content);
   if (c && !$("before").src.endsWith(c.url)) { $("before").src = c.url; $("after").removeAttribute("src"); }
+}
+async function deleteImage(im) {
+  try { await api(`/api/images/${im.id}`, { method: "DELETE" }); } catch (e) { setStatus(e.message, true); return; }
+  state.images = state.images.filter((i) => i.id !== im.id);
+  if (state.content === im.id) state.content = (state.images.find((i) => i.kind === "content") || {}).id || null;
+  state.styles = state.styles.filter((s) => s !== im.id);
+  if (!state.styles.length) { const s = state.images.find((i) => i.kind === "style"); if (s) state.styles = [s.id]; }
+  if (state.mask === im.id) { state.mask = null; $("mask-note").textContent = ""; }
+  setStatus(`deleted ${im.name}`); changed(false);
 }
 async function upload(file, kind) {
   const form = new FormData(); form.append("file", file); form.append("kind", kind);
@@ -248,9 +265,13 @@ async function loadHistory() {
     card.innerHTML = `<img src="${h.result_url}" alt="result ${h.id}"><div class="meta"><span class="uses"></span><br>` +
       `${p.method} · strength ${p.strength}` +
       ` · scale ${p.style_scale} · ${p.size}px · colours ${p.preserve_color}${h.seconds ? ` · ${h.seconds.toFixed(1)} s` : ""}</div>` +
-      `<div class="buttons"><button class="reproduce">Reproduce</button><a class="button" href="${h.result_url}?download=true" download>Download</a></div>`;
+      `<div class="buttons"><button class="reproduce">Reproduce</button><a class="button" href="${h.result_url}?download=true" download>Download</a>` +
+      `<button class="delete">Delete</button></div>`;
     card.querySelector(".uses").textContent = uses(p);  // the painting(s), as text (names come from uploads)
     card.querySelector(".reproduce").onclick = () => reproduce(h);
+    card.querySelector(".delete").onclick = async () => {
+      try { await api(`/api/jobs/${h.id}`, { method: "DELETE" }); card.remove(); } catch (e) { setStatus(e.message, true); }
+    };
     el.appendChild(card);
   }
 }
