@@ -211,7 +211,10 @@ $("run").onclick = () => {  // on a phone the picture is below the controls: sho
   if (window.matchMedia("(max-width: 760px)").matches) $("compare").scrollIntoView({ behavior: "smooth" });
   run();
 };
-$("cancel").onclick = () => { cancelAll(state.studioJobs); cancelAll(state.exploreJobs); setStatus("cancelling…"); };
+$("cancel").onclick = () => {  // every job this page started and has not seen end
+  const n = cancelAll(state.studioJobs), m = cancelAll(state.exploreJobs);
+  setStatus(n ? "cancelling…" : `cancelled ${m} Explore variant(s)`);
+};
 
 // ---------------------------------------------------------------- the header's queue indicator
 async function refreshQueue() {
@@ -283,7 +286,8 @@ async function reproduce(h) {
   for (const id of ["strength", "style-scale", "size", "iterations", "blend"]) $(`${id}-out`).textContent = $(id).value;
   state.content = p.content; if (p.styles.length) state.styles = p.styles; state.mask = p.mask || null;
   showTab("studio"); renderThumbs(); updateVisibility();
-  try { follow(await api(`/api/jobs/${h.id}/reproduce`, { method: "POST" })); } catch (e) { setStatus(e.message, true); }
+  const stopped = cancelAll(state.studioJobs);  // one run at a time here too
+  try { follow(await api(`/api/jobs/${h.id}/reproduce`, { method: "POST" }), stopped); } catch (e) { setStatus(e.message, true); }
 }
 
 // ---------------------------------------------------------------- Explore
