@@ -107,7 +107,7 @@ def test_a_registered_method_appears_in_cli_api_video_and_studio(registered, tmp
     from atelier.studio.app import create_app
 
     studio = create_app(tmp_path / "studio")
-    with TestClient(studio) as client:
+    with TestClient(studio, base_url="http://127.0.0.1") as client:
         listed = {m["name"]: m for m in client.get("/api/methods").json()}
         assert listed[NAME]["family"] == "arbitrary" and listed[NAME]["styles"] == "images"
         assert listed[NAME]["masks"] is False

@@ -34,7 +34,7 @@ def _png_bytes(w=80, h=60, seed=0) -> bytes:
 def studio(tmp_path_factory):
     root = tmp_path_factory.mktemp("studio")
     app = create_app(root / "data")
-    with TestClient(app) as client:
+    with TestClient(app, base_url="http://127.0.0.1") as client:
         client.app_state = app.state
         client.data = root / "data"
         yield client
@@ -90,7 +90,7 @@ def test_bad_uploads_are_refused_with_one_line(studio, data, name, status, words
 def test_upload_limits_bytes_and_pixels(tmp_path):
     app = create_app(tmp_path / "d", max_pixels=3000, max_upload_bytes=30_000)
     try:
-        with TestClient(app) as client:
+        with TestClient(app, base_url="http://127.0.0.1") as client:
             big = client.post("/api/images", files={"file": ("big.bmp", b"BM" + b"\0" * 40_000)})
             assert big.status_code == 413 and "larger than" in big.json()["detail"]
             many = client.post("/api/images", files={"file": ("wide.png", _png_bytes(100, 60))})

@@ -8,12 +8,15 @@ with a 4xx status):
 
 * Images (:mod:`atelier.studio.routes.images`): ``GET /api/images``; ``POST /api/images``
   (multipart ``file`` and ``kind`` = content|style|mask) -> the stored image;
-  ``GET /api/images/{id}`` (the file).
+  ``GET /api/images/{id}`` (the file); ``DELETE /api/images/{id}`` (an upload).
 * Jobs (:mod:`atelier.studio.routes.jobs`): ``GET /api/methods``; ``POST /api/jobs``
   (:class:`~atelier.studio.requests.JobRequest`) -> the job; ``GET /api/jobs/{id}`` (status,
   progress, message); ``GET /api/jobs/{id}/preview`` (PNG, the latest image);
   ``POST /api/jobs/{id}/cancel``; ``GET /api/jobs/{id}/result`` (PNG, parameters embedded);
-  ``POST /api/jobs/{id}/reproduce`` (the same parameters again); ``GET /api/history``.
+  ``POST /api/jobs/{id}/reproduce`` (the same parameters again); ``DELETE /api/jobs/{id}`` (an
+  ended job and its result); ``GET /api/history``; ``GET /api/queue`` (running and waiting counts).
+* Who may call (:mod:`atelier.studio.security`): the Host header is checked (400), cross-origin
+  state-changing requests are refused (403), and with a token every request needs it (401/403).
 * Explore (:mod:`atelier.studio.routes.explore`): ``/api/explore/{profile}/...`` (rounds, picks, presets).
 
 No client-supplied name or path reaches the file system: files are stored under ids made by
@@ -27,9 +30,11 @@ import os
 import pathlib
 import tempfile
 from importlib import resources
-from typing import Optional
+from typing import Optional, Sequence
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
@@ -38,7 +43,8 @@ from ..core.files import atomic_write
 from ..io.decode import open_image
 from .deps import Limits
 from .jobs import JobQueue, QueueFull
-from .requests import JobRequest, method_list, one_line
+from .requests import JobRequest, json_safe, method_list, one_line, readable
+from .security import LOOPBACK_HOSTS, OriginGuard, TokenGuard
 from .store import Store
 
 __all__ = ["JobRequest", "create_app", "default_data_dir", "DEFAULT_MAX_UPLOAD_BYTES"]  # JobRequest: re-exported
@@ -63,9 +69,21 @@ def _bundle(store: Store) -> None:
 
 
 def create_app(data_dir, *, max_pixels: Optional[int] = None,
-               max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES) -> FastAPI:
+               max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
+               allowed_hosts: Optional[Sequence[str]] = None, token: Optional[str] = None) -> FastAPI:
     """The studio app over the data folder ``data_dir`` (created if missing). The job queue's
-    worker thread starts here; ``app.state.queue.stop()`` ends it."""
+    worker thread starts here; ``app.state.queue.stop()`` ends it.
+
+    Args:
+        allowed_hosts: the ``Host`` header values answered (others: HTTP 400); default the
+            loopback names ``localhost``, ``127.0.0.1``, ``[::1]``; ``["*"]``: any.
+        token: when given, every request must carry it (cookie, ``Authorization: Bearer``,
+            ``X-Atelier-Token`` or ``?token=``): HTTP 401 without, 403 when wrong.
+            Cross-origin POST/PUT/PATCH/DELETE requests get HTTP 403 in any case
+            (:mod:`atelier.studio.security`).
+    """
+    from starlette.middleware.trustedhost import TrustedHostMiddleware
+
     from .. import __version__
     from .routes.explore import router as explore_router
     from .routes.images import router as images_router
@@ -84,6 +102,12 @@ def create_app(data_dir, *, max_pixels: Optional[int] = None,
     async def _queue_full(request: Request, exc: QueueFull):
         return JSONResponse({"detail": str(exc)}, status_code=429)
 
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError):
+        # NaN/Infinity (or 1e400) in the body are refused by the schema (allow_inf_nan=False);
+        # the error quotes them, so they are made strict-JSON before it is sent
+        return JSONResponse({"detail": json_safe(jsonable_encoder(readable(exc.errors())))}, status_code=422)
+
     @app.exception_handler(InputError)
     async def _input_error(request: Request, exc: InputError):
         return JSONResponse({"detail": one_line(exc)}, status_code=400)
@@ -96,6 +120,12 @@ def create_app(data_dir, *, max_pixels: Optional[int] = None,
         app.include_router(router)
     static = pathlib.Path(__file__).resolve().parent / "static"
     app.mount("/static", StaticFiles(directory=static), name="static")
+    # outermost last: Host check, then the origin check, then the token
+    if token:
+        app.add_middleware(TokenGuard, token=token)
+    app.add_middleware(OriginGuard)
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts or LOOPBACK_HOSTS), www_redirect=False)
+    app.state.token = token
     return app
 
 

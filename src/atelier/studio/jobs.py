@@ -127,6 +127,33 @@ class JobQueue:
                 self._end(job, "cancelled", message="cancelled")
         return job.public()
 
+    def active_uses(self, path) -> bool:
+        """Whether a queued or running job reads the file ``path``."""
+        with self._lock:
+            jobs = [j for j in self._jobs.values() if j.status in ("queued", "running")]
+        return any(path == j.inputs.get("content") or path == j.inputs.get("mask") or path in j.inputs.get("styles", ())
+                   for j in jobs)
+
+    def forget(self, job_id: str) -> bool:
+        """Drop an ended job from memory and the database (its result file too); False while it
+        is queued or running (cancel it first)."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is not None and job.status in ("queued", "running"):
+                return False
+            self._jobs.pop(job_id, None)
+        row = self.store.job(job_id)
+        if row is not None and row["status"] in ("queued", "running"):
+            return False
+        self.store.delete_job(job_id)
+        return True
+
+    def counts(self) -> dict:
+        """``{"running": n, "queued": n}``: jobs of any origin (studio, explore) not yet ended."""
+        with self._lock:
+            status = [j.status for j in self._jobs.values()]
+        return {"running": status.count("running"), "queued": status.count("queued")}
+
     def pending(self) -> int:
         with self._lock:
             return sum(j.status in ("queued", "running") for j in self._jobs.values())

@@ -12,9 +12,47 @@ from fastapi import HTTPException
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..core.errors import InputError
-from .store import IMAGE_ID_PATTERN, Store
+from .presets import NAME_PATTERN
+from .store import ID_PATTERN, IMAGE_ID_PATTERN, PROFILE_PATTERN, Store
 
-__all__ = ["JobRequest", "check_request", "method_list", "one_line"]
+__all__ = ["ErrorDetail", "JobRequest", "PATTERN_WORDS", "check_request", "errors", "json_safe", "method_list",
+           "one_line", "readable"]
+
+
+class ErrorDetail(BaseModel):
+    """Every refusal: HTTP 4xx with one line (422: FastAPI's list of schema errors)."""
+
+    detail: str
+
+
+_ERRORS = {400: "refused (or a body that cannot be parsed): the detail says why in one line",
+           404: "no such image, job or round",
+           409: "not possible yet (the detail says what to do first)", 413: "the upload is too large",
+           429: "too many jobs are waiting; nothing was queued"}
+
+
+#: What a pattern means, in words, for the 422 message (instead of the raw regular expression).
+PATTERN_WORDS = {
+    NAME_PATTERN: "a name is 1 to 64 letters, digits, '-' or '_', starting with a letter or digit",
+    PROFILE_PATTERN: "a profile is 1 to 40 letters, digits, '-' or '_', starting with a letter or digit",
+    ID_PATTERN: "an id is 32 hexadecimal digits (as the server made it)",
+    IMAGE_ID_PATTERN: "an image id is 32 hexadecimal digits or bundled-NAME (as GET /api/images lists them)",
+}
+
+
+def readable(errors_: list) -> list:
+    """FastAPI's validation errors with pattern mismatches said in words (:data:`PATTERN_WORDS`)."""
+    out = []
+    for e in errors_:
+        words = PATTERN_WORDS.get((e.get("ctx") or {}).get("pattern")) if e.get("type") == "string_pattern_mismatch" else None
+        out.append({**e, "msg": words} if words else e)
+    return out
+
+
+def errors(*codes: int) -> dict:
+    """The ``responses=`` entry of a route that may answer these 4xx codes (the OpenAPI schema
+    documents them; the schema fuzz test checks that no other code comes back)."""
+    return {c: {"model": ErrorDetail, "description": _ERRORS[c]} for c in codes}
 
 
 class JobRequest(BaseModel):
@@ -33,6 +71,21 @@ class JobRequest(BaseModel):
     blend: Optional[List[float]] = Field(None, max_length=16, description="one weight per style")
     iterations: int = Field(100, ge=1, le=2000, description="gatys: L-BFGS iterations")
     seed: Optional[int] = Field(None, ge=0, le=2**31 - 1, description="gatys: random seed")
+
+
+def json_safe(value):
+    """``value`` (nested lists/dicts) with every non-finite float (NaN, ±Infinity, which strict
+    JSON cannot carry) written as a string, so that a validation error quoting the client's
+    input can be sent back (HTTP 422 instead of a failure to encode, HTTP 500)."""
+    import math
+
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
 
 
 def one_line(text: str) -> str:

@@ -97,6 +97,16 @@ class Store:
         p = (self.images / row["file"]).resolve()
         return p if p.parent == self.images and p.is_file() else None
 
+    def delete_image(self, image_id: str) -> bool:
+        """Remove an image's row and file; False when there is no such image."""
+        path, row = self.image_path(image_id), self.image(image_id)
+        if row is None:
+            return False
+        self._q("DELETE FROM images WHERE id = ?", (image_id,))
+        if path is not None:
+            path.unlink(missing_ok=True)
+        return True
+
     def list_images(self) -> list[dict]:
         return [dict(r) for r in self._q("SELECT * FROM images ORDER BY id LIKE 'bundled-%' DESC, created DESC")]
 
@@ -123,6 +133,16 @@ class Store:
         rows = self._q("SELECT * FROM jobs WHERE status = 'done' AND origin = 'studio' ORDER BY finished DESC "
                        "LIMIT ?", (int(limit),))
         return [_job_row(r) for r in rows]
+
+    def delete_job(self, job_id: str) -> bool:
+        """Remove a job's row and its result file; False when there is no such job."""
+        path, row = self.result_path(job_id), self.job(job_id)
+        if row is None:
+            return False
+        self._q("DELETE FROM jobs WHERE id = ?", (job_id,))
+        if path is not None:
+            path.unlink(missing_ok=True)
+        return True
 
     def result_path(self, job_id: str) -> Optional[pathlib.Path]:
         row = self.job(job_id)

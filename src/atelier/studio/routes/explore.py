@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..preference import PreferenceModel, studio_space
 from ..presets import NAME_PATTERN, save_preset
-from ..requests import JobRequest, check_request
+from ..requests import JobRequest, check_request, errors
 from ..deps import get_methods, get_queue, get_store
 from ..jobs import MAX_PENDING, JobQueue, QueueFull
 from ..store import ID_PATTERN, IMAGE_ID_PATTERN, PROFILE_PATTERN, Store, new_id
@@ -84,7 +84,8 @@ def summary(profile: str = Path(..., pattern=PROFILE_PATTERN), store: Store = De
     return _summary(store, profile)
 
 
-@router.post("/{profile}/rounds", summary="Propose 4 variants and start rendering them")
+@router.post("/{profile}/rounds", summary="Propose 4 variants and start rendering them",
+             responses=errors(400, 404, 429))
 def new_round(body: RoundRequest, profile: str = Path(..., pattern=PROFILE_PATTERN),
               store: Store = Depends(get_store), queue: JobQueue = Depends(get_queue),
               methods: dict = Depends(get_methods)) -> dict:
@@ -99,7 +100,8 @@ def new_round(body: RoundRequest, profile: str = Path(..., pattern=PROFILE_PATTE
     return {"id": round_id, "profile": profile, "settings": settings, "jobs": jobs}
 
 
-@router.post("/{profile}/rounds/{round_id}/pick", summary="The user's favourite of a round (or none)")
+@router.post("/{profile}/rounds/{round_id}/pick", summary="The user's favourite of a round (or none)",
+             responses=errors(400, 404))
 def pick(body: PickRequest, profile: str = Path(..., pattern=PROFILE_PATTERN),
          round_id: str = Path(..., pattern=ID_PATTERN), store: Store = Depends(get_store)) -> dict:
     r = store.round(round_id)
@@ -109,7 +111,8 @@ def pick(body: PickRequest, profile: str = Path(..., pattern=PROFILE_PATTERN),
     return _summary(store, profile)
 
 
-@router.post("/{profile}/preset", summary="Save the profile's favourite as a named preset for the CLI")
+@router.post("/{profile}/preset", summary="Save the profile's favourite as a named preset for the CLI",
+             responses=errors(400, 409))
 def preset(body: PresetRequest, profile: str = Path(..., pattern=PROFILE_PATTERN),
            store: Store = Depends(get_store)) -> dict:
     s = _summary(store, profile)

@@ -10,11 +10,13 @@ from typing import Literal, Optional
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Path, UploadFile
 from fastapi.responses import FileResponse
 
+from ..jobs import JobQueue
+
 from ...core.errors import InputError
 from ...core.files import atomic_write
 from ...io.decode import open_image
-from ..deps import Limits, get_limits, get_store
-from ..requests import one_line
+from ..deps import Limits, get_limits, get_queue, get_store
+from ..requests import errors, one_line
 from ..store import IMAGE_ID_PATTERN, Store, new_id
 
 __all__ = ["router", "image_public"]
@@ -40,7 +42,7 @@ def get_images(store: Store = Depends(get_store)) -> list[dict]:
     return [image_public(r) for r in store.list_images()]
 
 
-@router.post("", summary="Upload an image (PNG, JPEG, WebP, TIFF, BMP, GIF)")
+@router.post("", summary="Upload an image (PNG, JPEG, WebP, TIFF, BMP, GIF)", responses=errors(400, 413))
 async def upload(file: UploadFile = File(...), kind: Literal["content", "style", "mask"] = Form("content"),
                  store: Store = Depends(get_store), limits: Limits = Depends(get_limits)) -> dict:
     name = _client_name(file.filename)
@@ -72,9 +74,24 @@ async def upload(file: UploadFile = File(...), kind: Literal["content", "style",
     return image_public(store.add_image(image_id, kind, name, dest.name, w, h))
 
 
-@router.get("/{image_id}", summary="An image file", response_class=FileResponse)
+@router.get("/{image_id}", summary="An image file", response_class=FileResponse, responses=errors(404))
 def get_image(image_id: str = Path(..., pattern=IMAGE_ID_PATTERN), store: Store = Depends(get_store)):
     p = store.image_path(image_id)
     if p is None:
         raise HTTPException(404, f"no image with id {image_id}")
     return FileResponse(p)
+
+
+@router.delete("/{image_id}", summary="Delete an uploaded image (results made from it stay)",
+               responses=errors(400, 404, 409))
+def delete_image(image_id: str = Path(..., pattern=IMAGE_ID_PATTERN), store: Store = Depends(get_store),
+                 jobs: JobQueue = Depends(get_queue)) -> dict:
+    if image_id.startswith("bundled-"):
+        raise HTTPException(400, f"{image_id} comes with the studio and cannot be deleted")
+    p = store.image_path(image_id)
+    if store.image(image_id) is None:
+        raise HTTPException(404, f"no image with id {image_id}")
+    if p is not None and jobs.active_uses(p):
+        raise HTTPException(409, "a queued or running job uses this image; cancel it first")
+    store.delete_image(image_id)
+    return {"deleted": image_id}

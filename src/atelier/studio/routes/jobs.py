@@ -8,7 +8,7 @@ from fastapi.responses import FileResponse, Response
 
 from ..deps import get_methods, get_queue, get_store
 from ..jobs import JobQueue
-from ..requests import JobRequest, check_request
+from ..requests import JobRequest, check_request, errors
 from ..store import ID_PATTERN, Store
 
 __all__ = ["router"]
@@ -21,14 +21,14 @@ def get_methods_list(methods: dict = Depends(get_methods)) -> list[dict]:
     return list(methods.values())
 
 
-@router.post("/jobs", summary="Submit a stylization job")
+@router.post("/jobs", summary="Submit a stylization job", responses=errors(400, 404, 429))
 def submit(req: JobRequest, store: Store = Depends(get_store), jobs: JobQueue = Depends(get_queue),
            methods: dict = Depends(get_methods)) -> dict:
     inputs = check_request(req, store, methods)
     return jobs.submit(req.model_dump(), inputs).public()
 
 
-@router.get("/jobs/{job_id}", summary="A job's status and progress")
+@router.get("/jobs/{job_id}", summary="A job's status and progress", responses=errors(404))
 def get_job(job_id: str = Path(..., pattern=ID_PATTERN), jobs: JobQueue = Depends(get_queue)) -> dict:
     state = jobs.get(job_id)
     if state is None:
@@ -36,7 +36,8 @@ def get_job(job_id: str = Path(..., pattern=ID_PATTERN), jobs: JobQueue = Depend
     return state
 
 
-@router.get("/jobs/{job_id}/preview", summary="The latest image of a job (PNG)", response_class=Response)
+@router.get("/jobs/{job_id}/preview", summary="The latest image of a job (PNG)", response_class=Response,
+            responses=errors(404))
 def get_preview(job_id: str = Path(..., pattern=ID_PATTERN), jobs: JobQueue = Depends(get_queue)):
     data = jobs.preview(job_id)
     if data is None:
@@ -44,7 +45,7 @@ def get_preview(job_id: str = Path(..., pattern=ID_PATTERN), jobs: JobQueue = De
     return Response(data, media_type="image/png", headers={"Cache-Control": "no-store"})
 
 
-@router.post("/jobs/{job_id}/cancel", summary="Cancel a queued or running job")
+@router.post("/jobs/{job_id}/cancel", summary="Cancel a queued or running job", responses=errors(404))
 def cancel(job_id: str = Path(..., pattern=ID_PATTERN), jobs: JobQueue = Depends(get_queue)) -> dict:
     state = jobs.cancel(job_id)
     if state is None:
@@ -52,7 +53,8 @@ def cancel(job_id: str = Path(..., pattern=ID_PATTERN), jobs: JobQueue = Depends
     return state
 
 
-@router.get("/jobs/{job_id}/result", summary="The result (PNG with its parameters)", response_class=FileResponse)
+@router.get("/jobs/{job_id}/result", summary="The result (PNG with its parameters)", response_class=FileResponse,
+            responses=errors(404))
 def result(job_id: str = Path(..., pattern=ID_PATTERN), download: bool = False, store: Store = Depends(get_store)):
     p = store.result_path(job_id)
     if p is None:
@@ -60,7 +62,19 @@ def result(job_id: str = Path(..., pattern=ID_PATTERN), download: bool = False, 
     return FileResponse(p, media_type="image/png", filename=f"atelier-{job_id[:8]}.png" if download else None)
 
 
-@router.post("/jobs/{job_id}/reproduce", summary="Run a finished job's parameters again")
+@router.delete("/jobs/{job_id}", summary="Delete an ended job and its result (out of History)",
+               responses=errors(404, 409))
+def delete_job(job_id: str = Path(..., pattern=ID_PATTERN), store: Store = Depends(get_store),
+               jobs: JobQueue = Depends(get_queue)) -> dict:
+    if jobs.get(job_id) is None:
+        raise HTTPException(404, f"no job with id {job_id}")
+    if not jobs.forget(job_id):
+        raise HTTPException(409, f"job {job_id} is queued or running; cancel it first")
+    return {"deleted": job_id}
+
+
+@router.post("/jobs/{job_id}/reproduce", summary="Run a finished job's parameters again",
+             responses=errors(400, 404, 429))
 def reproduce(job_id: str = Path(..., pattern=ID_PATTERN), store: Store = Depends(get_store),
               jobs: JobQueue = Depends(get_queue), methods: dict = Depends(get_methods)) -> dict:
     row = store.job(job_id)
@@ -68,6 +82,11 @@ def reproduce(job_id: str = Path(..., pattern=ID_PATTERN), store: Store = Depend
         raise HTTPException(404, f"no job with id {job_id}")
     req = JobRequest(**row["params"])
     return jobs.submit(req.model_dump(), check_request(req, store, methods)).public()
+
+
+@router.get("/queue", summary="How many jobs are running and waiting (all views)")
+def queue_counts(jobs: JobQueue = Depends(get_queue)) -> dict:
+    return jobs.counts()
 
 
 @router.get("/history", summary="Finished studio jobs, newest first")

@@ -2,7 +2,9 @@
 "use strict";
 const $ = (id) => document.getElementById(id);
 const state = { images: [], methods: {}, content: null, styles: [], mask: null, job: null, result: null,
-                round: null, polling: {} };
+                round: null, polling: {},
+                // every job this page started and has not seen end, per view: Cancel reaches all of them
+                studioJobs: new Set(), exploreJobs: new Set() };
 
 async function api(path, options = {}) {
   const r = await fetch(path, options);
@@ -29,21 +31,39 @@ function renderThumbs() {
   const fill = (el, kind, selected, onClick) => {
     el.innerHTML = "";
     for (const im of state.images.filter((i) => i.kind === kind)) {
-      const t = document.createElement("img");
+      const box = document.createElement("span"), t = document.createElement("img");
+      box.className = "thumb";
       t.src = im.url; t.title = im.name; t.alt = im.name; t.dataset.id = im.id;
       if (selected(im.id)) t.classList.add("selected");
       t.onclick = () => onClick(im.id);
-      el.appendChild(t);
+      box.appendChild(t);
+      if (!im.id.startsWith("bundled-")) {  // uploads can be deleted; the bundled images stay
+        const x = document.createElement("button");
+        x.className = "del"; x.textContent = "×"; x.title = `delete ${im.name}`; x.setAttribute("aria-label", x.title);
+        x.onclick = () => deleteImage(im);
+        box.appendChild(x);
+      }
+      el.appendChild(box);
     }
   };
   fill($("content-list"), "content", (id) => id === state.content, (id) => { state.content = id; changed(true); });
   fill($("style-list"), "style", (id) => state.styles.includes(id), (id) => {
-    if (state.styles.includes(id)) { if (state.styles.length > 1) state.styles = state.styles.filter((s) => s !== id); }
+    if (!$("style-add").checked) state.styles = [id];  // a click picks this painting alone
+    else if (state.styles.includes(id)) { if (state.styles.length > 1) state.styles = state.styles.filter((s) => s !== id); }
     else state.styles = [...state.styles, id].slice(-4);
     changed(true);
   });
   const c = state.images.find((i) => i.id === state.content);
   if (c && !$("before").src.endsWith(c.url)) { $("before").src = c.url; $("after").removeAttribute("src"); }
+}
+async function deleteImage(im) {
+  try { await api(`/api/images/${im.id}`, { method: "DELETE" }); } catch (e) { setStatus(e.message, true); return; }
+  state.images = state.images.filter((i) => i.id !== im.id);
+  if (state.content === im.id) state.content = (state.images.find((i) => i.kind === "content") || {}).id || null;
+  state.styles = state.styles.filter((s) => s !== im.id);
+  if (!state.styles.length) { const s = state.images.find((i) => i.kind === "style"); if (s) state.styles = [s.id]; }
+  if (state.mask === im.id) { state.mask = null; $("mask-note").textContent = ""; }
+  setStatus(`deleted ${im.name}`); changed(false);
 }
 async function upload(file, kind) {
   const form = new FormData(); form.append("file", file); form.append("kind", kind);
@@ -62,7 +82,9 @@ $("content-file").onchange = async (ev) => {
 $("style-file").onchange = async (ev) => {
   const added = [];
   for (const f of ev.target.files) { const im = await upload(f, "style"); if (im) added.push(im.id); }
-  if (added.length) { state.styles = [...state.styles, ...added].slice(-4); changed(true); } ev.target.value = "";
+  // a new painting replaces the selection, unless the user chose to add it to the blend
+  if (added.length) { state.styles = ($("style-add").checked ? [...state.styles, ...added] : added).slice(-4); changed(true); }
+  ev.target.value = "";
 };
 
 // ---------------------------------------------------------------- methods and form
@@ -119,27 +141,54 @@ function params() {
   if (masked) p.mask = state.mask;
   return p;
 }
+const imageName = (id) => (state.images.find((i) => i.id === id) || {}).name || id;
+// which paintings (and weights) a job with these parameters uses, in words
+function uses(p) {
+  const m = state.methods[p.method] || {};
+  if (m.styles === "builtin") {
+    const names = (m.builtin_styles || []).map((s) => s.replace(/\.\w+$/, ""));
+    const picked = p.blend ? names.filter((_, i) => p.blend[i] > 0) : names;
+    return `${m.label || p.method}${picked.length ? ` (${picked.join(" + ")})` : ""}`;
+  }
+  if (!p.styles || !p.styles.length) return "no painting";
+  if (p.mask) return `${imageName(p.styles[0])} (white in the mask) + ${imageName(p.styles[1])} (the rest)`;
+  const w = p.blend || p.styles.map(() => 1), total = w.reduce((a, b) => a + b, 0) || 1;
+  if (p.styles.length === 1) return imageName(p.styles[0]);
+  return p.styles.map((s, i) => `${imageName(s)} ${Math.round((100 * w[i]) / total)}%`).join(" + ");
+}
 let debounce = null;
 function changed(now) {
   renderThumbs(); updateVisibility();
+  $("uses").textContent = state.content ? `uses ${uses(params())}` : "";
   if (!$("live").checked || !method().fast || !state.result) return;
   clearTimeout(debounce);
   debounce = setTimeout(run, now ? 0 : 450);
 }
 
 // ---------------------------------------------------------------- jobs
+const cancelJob = (id) => api(`/api/jobs/${id}/cancel`, { method: "POST" }).catch(() => {});
+function cancelAll(set) { for (const id of set) cancelJob(id); return set.size; }
+function updateCancel() { $("cancel").disabled = !(state.studioJobs.size || state.exploreJobs.size); }
 async function run() {
   if (!state.content) { setStatus("upload or pick a photo first", true); return; }
-  if (state.job && method().fast) { api(`/api/jobs/${state.job}/cancel`, { method: "POST" }).catch(() => {}); }
-  try { follow(await postJSON("/api/jobs", params())); }
+  // one run at a time in this view: a new Stylize stops the one before (queued or running)
+  const stopped = cancelAll(state.studioJobs);
+  try { follow(await postJSON("/api/jobs", params()), stopped); }
   catch (e) { setStatus(e.message, true); }
 }
-async function follow(job) {
-  state.job = job.id; $("cancel").disabled = false; setStatus(`${job.params.method}: queued`);
+async function follow(job, stopped = 0) {
+  state.job = job.id; state.studioJobs.add(job.id); updateCancel();
+  const before = stopped ? "previous run cancelled; " : "";
+  setStatus(`${before}${job.params.method}: queued`);
   let seen = 0;
-  while (state.job === job.id) {
+  while (true) {
     let s;
-    try { s = await api(`/api/jobs/${job.id}`); } catch (e) { setStatus(e.message, true); break; }
+    try { s = await api(`/api/jobs/${job.id}`); } catch (e) { if (state.job === job.id) setStatus(e.message, true); break; }
+    if (!["queued", "running"].includes(s.status)) state.studioJobs.delete(job.id);
+    if (state.job !== job.id) {  // superseded: only watch it end, so that Cancel reaches it until then
+      if (!state.studioJobs.has(job.id)) break;
+      await new Promise((r) => setTimeout(r, 300)); continue;
+    }
     $("progress-bar").style.width = `${Math.round(100 * s.progress)}%`;
     if (s.preview_version > seen && s.status === "running") {
       seen = s.preview_version; $("after").src = `/api/jobs/${job.id}/preview?v=${seen}`;
@@ -147,17 +196,34 @@ async function follow(job) {
     if (s.status === "done") {
       $("after").src = s.result_url; state.result = job.id;
       $("download").href = `${s.result_url}?download=true`; $("download").classList.remove("hidden");
-      setStatus(`done: ${s.params.method}, ${s.params.size}px`); loadHistory(); break;
+      setStatus(`done: ${s.params.method}, ${s.params.size}px, ${uses(s.params)}`); loadHistory(); break;
     }
     if (s.status === "failed") { setStatus(s.error || "failed", true); break; }
     if (s.status === "cancelled") { setStatus("cancelled"); break; }
-    setStatus(`${s.params.method}: ${s.message}`);
+    setStatus(`${before}${s.params.method}: ${s.message} (${uses(s.params)})`);
     await new Promise((r) => setTimeout(r, 300));
   }
-  if (state.job === job.id) { state.job = null; $("cancel").disabled = true; }
+  state.studioJobs.delete(job.id);
+  if (state.job === job.id) state.job = null;
+  updateCancel(); refreshQueue();
 }
-$("run").onclick = run;
-$("cancel").onclick = () => state.job && api(`/api/jobs/${state.job}/cancel`, { method: "POST" });
+$("run").onclick = () => {  // on a phone the picture is below the controls: show it
+  if (window.matchMedia("(max-width: 760px)").matches) $("compare").scrollIntoView({ behavior: "smooth" });
+  run();
+};
+$("cancel").onclick = () => {  // every job this page started and has not seen end
+  const n = cancelAll(state.studioJobs), m = cancelAll(state.exploreJobs);
+  setStatus(n ? "cancelling…" : `cancelled ${m} Explore variant(s)`);
+};
+
+// ---------------------------------------------------------------- the header's queue indicator
+async function refreshQueue() {
+  try {
+    const q = await api("/api/queue");
+    $("queue-note").textContent = q.running || q.queued ? `queue: ${q.running} running, ${q.queued} waiting` : "queue: idle";
+  } catch (e) { $("queue-note").textContent = ""; }
+}
+setInterval(() => { if (!document.hidden) refreshQueue(); }, 2000);
 
 // ---------------------------------------------------------------- before/after
 function fitAfter() { $("after").style.width = `${$("before").clientWidth}px`; $("after").style.height = `${$("before").clientHeight}px`; }
@@ -199,10 +265,16 @@ async function loadHistory() {
   for (const h of items) {
     const p = h.params, card = document.createElement("div");
     card.className = "card"; card.dataset.id = h.id;
-    card.innerHTML = `<img src="${h.result_url}" alt="result ${h.id}"><div class="meta">${p.method} · strength ${p.strength}` +
+    card.innerHTML = `<img src="${h.result_url}" alt="result ${h.id}"><div class="meta"><span class="uses"></span><br>` +
+      `${p.method} · strength ${p.strength}` +
       ` · scale ${p.style_scale} · ${p.size}px · colours ${p.preserve_color}${h.seconds ? ` · ${h.seconds.toFixed(1)} s` : ""}</div>` +
-      `<div class="buttons"><button class="reproduce">Reproduce</button><a class="button" href="${h.result_url}?download=true" download>Download</a></div>`;
+      `<div class="buttons"><button class="reproduce">Reproduce</button><a class="button" href="${h.result_url}?download=true" download>Download</a>` +
+      `<button class="delete">Delete</button></div>`;
+    card.querySelector(".uses").textContent = uses(p);  // the painting(s), as text (names come from uploads)
     card.querySelector(".reproduce").onclick = () => reproduce(h);
+    card.querySelector(".delete").onclick = async () => {
+      try { await api(`/api/jobs/${h.id}`, { method: "DELETE" }); card.remove(); } catch (e) { setStatus(e.message, true); }
+    };
     el.appendChild(card);
   }
 }
@@ -214,7 +286,8 @@ async function reproduce(h) {
   for (const id of ["strength", "style-scale", "size", "iterations", "blend"]) $(`${id}-out`).textContent = $(id).value;
   state.content = p.content; if (p.styles.length) state.styles = p.styles; state.mask = p.mask || null;
   showTab("studio"); renderThumbs(); updateVisibility();
-  try { follow(await api(`/api/jobs/${h.id}/reproduce`, { method: "POST" })); } catch (e) { setStatus(e.message, true); }
+  const stopped = cancelAll(state.studioJobs);  // one run at a time here too
+  try { follow(await api(`/api/jobs/${h.id}/reproduce`, { method: "POST" }), stopped); } catch (e) { setStatus(e.message, true); }
 }
 
 // ---------------------------------------------------------------- Explore
@@ -230,6 +303,7 @@ async function exploreSummary() {
 async function newRound() {
   if (!state.content || !state.styles.length) { setStatus("pick a photo and a painting first", true); return; }
   $("new-round").disabled = true;
+  cancelAll(state.exploreJobs);  // one round at a time: the variants still rendering for the last one stop
   let r;
   try { r = await postJSON(`/api/explore/${encodeURIComponent(profile())}/rounds`,
                            { content: state.content, styles: state.styles.slice(0, 2), size: Math.min(256, +$("size").value) }); }
@@ -239,18 +313,29 @@ async function newRound() {
   r.jobs.forEach((job, i) => {
     const s = r.settings[i], card = document.createElement("div");
     card.className = "variant"; card.dataset.index = i;
-    card.innerHTML = `<img alt="variant ${i + 1}"><div class="meta">${s.method} · strength ${s.alpha.toFixed(2)} · scale ` +
+    card.innerHTML = `<div class="slot"><img alt="variant ${i + 1}"><span class="muted">rendering…</span></div>` +
+      `<div class="meta">${s.method} · strength ${s.alpha.toFixed(2)} · scale ` +
       `${s.style_scale.toFixed(2)} · colours ${s.preserve_color}${state.styles.length > 1 ? ` · blend ${s.blend.toFixed(2)}` : ""}` +
-      `</div><button class="pick" disabled>Pick this one</button>`;
+      `</div><div class="buttons"><button class="pick" disabled>Pick this one</button>` +
+      `<a class="button download hidden" download>Download</a></div>`;
     card.querySelector(".pick").onclick = () => pick(i);
     el.appendChild(card);
+    state.exploreJobs.add(job.id); updateCancel();
     (async () => {
+      const slot = card.querySelector(".slot span");
       while (true) {
-        const st = await api(`/api/jobs/${job.id}`);
-        if (st.status === "done") { card.querySelector("img").src = st.result_url; card.querySelector(".pick").disabled = false; break; }
-        if (st.status === "failed" || st.status === "cancelled") { card.querySelector(".meta").textContent += ` (${st.error || st.status})`; break; }
+        let st;
+        try { st = await api(`/api/jobs/${job.id}`); } catch (e) { slot.textContent = e.message; break; }
+        if (st.status === "done") {
+          card.querySelector("img").src = st.result_url; slot.remove(); card.querySelector(".pick").disabled = false;
+          const a = card.querySelector(".download"); a.href = `${st.result_url}?download=true`; a.classList.remove("hidden");
+          break;
+        }
+        if (st.status === "failed" || st.status === "cancelled") { slot.textContent = st.error || st.status; break; }
+        if (st.status === "running") slot.textContent = `rendering… ${Math.round(100 * st.progress)}%`;
         await new Promise((res) => setTimeout(res, 400));
       }
+      state.exploreJobs.delete(job.id); updateCancel();
     })();
   });
   $("pick-none").disabled = false; $("new-round").disabled = false;
@@ -282,6 +367,6 @@ function showTab(name) {
 }
 document.querySelectorAll(".tab").forEach((t) => { t.onclick = () => showTab(t.dataset.tab); });
 (async () => {
-  try { await loadMethods(); await loadImages(); updateVisibility(); loadHistory(); }
+  try { await loadMethods(); await loadImages(); changed(false); loadHistory(); refreshQueue(); }
   catch (e) { setStatus(`cannot reach the studio server: ${e.message}`, true); }
 })();
