@@ -125,7 +125,7 @@ def test_gatys_is_estimated_from_its_first_iterations(small, tmp_path, monkeypat
                         duration=2 / 25, notify=lambda kind, msg: notes.append((kind, msg)))
     assert res.frames == 2
     estimates = [m for k, m in notes if k == "estimate"]
-    assert len(estimates) == 1 and "the first 2 iterations of frame 1" in estimates[0]
+    assert len(estimates) == 1 and "iteration 2 of frame 1" in estimates[0]
     assert "for the 2 frames to go" in estimates[0]
 
 

@@ -163,11 +163,12 @@ def stylize_video(source: PathLike, output: PathLike, *, method: str = "starry_n
             file) is stylized up to the break with a "warning" notice, and the result says
             ``partial``; without it such a source is refused.
         callback: called after each frame (:data:`FrameCallback`).
-        notify: called with notices (:data:`Notify`): warnings, and a time estimate when the run
-            looks longer than :data:`ESTIMATE_AFTER` s (from the first frame, or for Gatys from
-            the first tenth of its iterations).
-        on_start: called once, with the frames expected (or None), when the input checks are
-            done and the first frame is about to be stylized.
+        notify: called with notices (:data:`Notify`): warnings, Gatys' iteration progress, and a
+            time estimate when the run looks longer than :data:`ESTIMATE_AFTER` s
+            (:class:`~atelier.api.video_eta.Estimator`).
+        on_start: called once, with the frames expected (or None; for a truncated source with
+            ``allow_partial``, those it holds), when the input checks are done and the first frame
+            is about to be stylized.
 
     Returns:
         A :class:`VideoResult`.
@@ -219,7 +220,7 @@ def stylize_video(source: PathLike, output: PathLike, *, method: str = "starry_n
         if notify is not None:
             notify("warning", message)
 
-    partial = False
+    partial, total = False, expected  # total: the frames this run should give (for the progress bar)
     where = "" if not start and duration is None else " in the requested window"
     if info.kind == "file" and info.frames_exact:  # a cut file announces more than it holds: say so before any work
         announced, stored = announced_frames(info, start, duration), count_stored_frames(info, start, duration)
@@ -230,13 +231,13 @@ def stylize_video(source: PathLike, output: PathLike, *, method: str = "starry_n
                 raise InputError(f"{message}; re-export or re-download it, or pass --allow-partial to stylize the "
                                  f"{stored} frames there", source)
             warn(f"{message}; stylizing the frames there (--allow-partial)")
-            partial = True
+            partial, total = True, -(-stored // every)
     if size is not None and size > max(info.width, info.height):
         h, w = even_size(info.height, info.width, size)
         warn(f"--size {size} upscales the {info.width}x{info.height} source {w / info.width:.1f}x to {w}x{h} "
              f"({w * h / (info.width * info.height):.1f}x the pixels: slower, and no detail is added); leave out "
              "--size to keep the source's size")
-    timer = Estimator(expected, iterations if spec.family == "optimization" else None, notify)
+    timer = Estimator(total, iterations if spec.family == "optimization" else None, notify)
     kind, fn = build_stylizer(method, styles, style_index=style_index, alpha=alpha, iterations=iterations,
                               device=device, precision=precision, on_iteration=timer.iteration)
     # an optimizer also serves per frame (from the content, no temporal term) for --temporal none/blend
@@ -277,7 +278,7 @@ def stylize_video(source: PathLike, output: PathLike, *, method: str = "starry_n
                 if i == skip - 1 and writer.last_frame is not None:
                     vs.prime(_tensor(item[1]), _tensor(writer.last_frame))
             if on_start is not None:
-                on_start(expected)
+                on_start(total)
             timer.begin()
             for _, frame in _chain(pending, frames):
                 read += 1
@@ -287,7 +288,7 @@ def stylize_video(source: PathLike, output: PathLike, *, method: str = "starry_n
                 new += 1
                 timer.frame(new)
                 if callback is not None:
-                    callback(writer.frames_written, expected, y)
+                    callback(writer.frames_written, total, y)
             if info.frames_exact and expected is not None and read < expected:
                 # fewer decoded than announced: after a cut (allowed above), or frames the decoder dropped
                 partial = True

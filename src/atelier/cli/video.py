@@ -55,6 +55,8 @@ def video(
     def notify(kind, message):
         if kind == "warning":
             bar.print(f"[yellow]warning:[/] {message}")
+        elif kind == "progress":
+            bar.detail(message)
         elif not quiet:
             bar.print(message)
 
@@ -93,6 +95,7 @@ class _LazyBar:
         self.label, self.quiet, self.info = label, quiet, info
         self.bar = self.task = None
         self.t0, self.n0 = None, 0
+        self.rate, self.extra = "", ""
 
     def start(self, total=None) -> None:
         if self.quiet or self.bar is not None:
@@ -114,8 +117,13 @@ class _LazyBar:
         if self.t0 is None:
             self.t0, self.n0 = time.perf_counter(), done
         rate = (done - self.n0) / max(time.perf_counter() - self.t0, 1e-9)
-        self.bar.update(self.task, completed=done, total=expected,
-                        info=f"{rate:.2f} fps" if done > self.n0 else "")
+        self.rate = f"{rate:.2f} fps" if done > self.n0 else ""
+        self.bar.update(self.task, completed=done, total=expected, info=self.rate)
+
+    def detail(self, text: str) -> None:
+        """Show ``text`` (Gatys: the iteration within the frame) beside the frame rate."""
+        if self.bar is not None:
+            self.bar.update(self.task, info=" ".join(t for t in (self.rate, text) if t))
 
     def print(self, message: str) -> None:
         (self.bar.console if self.bar is not None else err).print(message, highlight=False, soft_wrap=True)
