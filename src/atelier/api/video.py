@@ -28,8 +28,9 @@ from ..io import images as img
 from ..core.errors import InputError
 from ..core.files import atomic_write, check_not_input
 from ..imaging.flow import FlowEstimator, consistency_mask
-from ..io.video import VideoWriter, probe, read_frames
+from ..io.video import VideoWriter, announced_frames, count_stored_frames, even_size, expected_frames, probe, read_frames
 from ..methods.video import TemporalConfig, VideoStylizer
+from .video_eta import ESTIMATE_AFTER, Estimator, Notify  # noqa: F401
 
 PathLike = os.PathLike | str
 #: Called after each frame: (frames done, frames expected or None, the stylized frame (1, 3, H, W)).
@@ -44,7 +45,11 @@ class VideoResult:
         path: the output written; frames: frames in it (resumed ones included); new_frames: frames
         stylized in this call; seconds: wall time of this call; fps: new frames per second;
         interrupted: stopped by Ctrl-C (the output holds the frames done); stats: the
-        :class:`VideoStylizer` stats; audio_note: why the audio was not copied, or None.
+        :class:`VideoStylizer` stats; audio_note: why the audio was not copied, or None;
+        frames_read: source frames read (resumed ones included); frames_announced: frames the
+        source's container (or folder) announces for the window and ``every``, None when
+        unknown; partial: fewer were read than announced (a truncated source, ``allow_partial``);
+        warnings: the "warning" notices given (see :data:`Notify`).
     """
 
     path: pathlib.Path
@@ -55,6 +60,10 @@ class VideoResult:
     interrupted: bool = False
     stats: dict = field(default_factory=dict)
     audio_note: Optional[str] = None
+    frames_read: int = 0
+    frames_announced: Optional[int] = None
+    partial: bool = False
+    warnings: list = field(default_factory=list)
 
 
 class VideoInterrupted(KeyboardInterrupt):
@@ -73,7 +82,8 @@ def progress_path(output: PathLike) -> pathlib.Path:
 
 
 def build_stylizer(method: str, styles: Sequence[PathLike] = (), *, style_index: int = 0, alpha: float = 1.0,
-                   iterations: int = 100, device: str = "auto", precision: str = "auto"):
+                   iterations: int = 100, device: str = "auto", precision: str = "auto",
+                   on_iteration: Optional[Callable] = None):
     """The per-frame stylizer of a method, with what it needs loaded once.
 
     Args:
@@ -83,6 +93,8 @@ def build_stylizer(method: str, styles: Sequence[PathLike] = (), *, style_index:
         style_index: which style of a multi-style feed-forward model.
         alpha: style strength of AdaIN/WCT in [0, 1].
         iterations: L-BFGS iterations per frame (Gatys).
+        on_iteration: Gatys: called after every iteration with its
+            :class:`~atelier.methods.gatys.optimize.Progress` (for a time estimate).
 
     Returns:
         ``("stylizer", fn)`` with ``fn(x)`` (1, 3, H, W) -> (1, 3, H, W), or ``("optimizer", fn)``
@@ -105,7 +117,7 @@ def build_stylizer(method: str, styles: Sequence[PathLike] = (), *, style_index:
 
         st = GatysStyleTransfer(GatysConfig(iterations=iterations, device=device, precision=precision, seed=0))
         style_ts = [img.load_image(s) for s in styles]
-        return "optimizer", lambda x, init, extra: st.run(x, style_ts, init=init, extra_losses=extra)
+        return "optimizer", lambda x, init, extra: st.run(x, style_ts, on_iteration, init=init, extra_losses=extra)
     model = spec.build(device=device, precision=precision)
     if spec.family == "feedforward":
         if not 0 <= style_index < model.num_styles:
@@ -126,7 +138,9 @@ def stylize_video(source: PathLike, output: PathLike, *, method: str = "starry_n
                   start: float = 0.0, duration: Optional[float] = None, every: int = 1,
                   preserve_color: bool = False, style_index: int = 0, alpha: float = 1.0, iterations: int = 100,
                   device: str = "auto", precision: str = "auto", resume: bool = False, overwrite: bool = False,
-                  callback: Optional[FrameCallback] = None) -> VideoResult:
+                  allow_partial: bool = False, callback: Optional[FrameCallback] = None,
+                  notify: Optional[Notify] = None, on_start: Optional[Callable[[Optional[int]], None]] = None
+                  ) -> VideoResult:
     """Stylize a video file or a folder of frames into a video file or a folder of frames.
 
     Args:
@@ -138,13 +152,23 @@ def stylize_video(source: PathLike, output: PathLike, *, method: str = "starry_n
             ``"optimize"`` (Gatys only); ``temporal_weight``, ``long_term``, ``flow``,
             ``flow_preset``: see :class:`~atelier.methods.video.TemporalConfig` (the blend
             weight's default is 0.7, for AdaIN 0.5: the method's ``video_blend_weight``).
-        size: longest side of the output in px (default: the source's).
+        size: longest side of the output in px (default: the source's); larger than the
+            source's gives a "warning" notice (an upscale adds pixels, not detail).
         start, duration: seconds of the source to stylize; every: keep every N-th frame (previews).
         preserve_color: keep the source's colours (luminance transfer).
         resume: continue a stopped run into ``output`` (same parameters; see
-            :func:`progress_path`).
+            :func:`progress_path`); the flow statistics continue those of the stopped run.
         overwrite: allow ``output`` to be one of the inputs (refused otherwise).
+        allow_partial: a source that holds fewer frames than its container announces (a cut
+            file) is stylized up to the break with a "warning" notice, and the result says
+            ``partial``; without it such a source is refused.
         callback: called after each frame (:data:`FrameCallback`).
+        notify: called with notices (:data:`Notify`): warnings, Gatys' iteration progress, and a
+            time estimate when the run looks longer than :data:`ESTIMATE_AFTER` s
+            (:class:`~atelier.api.video_eta.Estimator`).
+        on_start: called once, with the frames expected (or None; for a truncated source with
+            ``allow_partial``, those it holds), when the input checks are done and the first frame
+            is about to be stylized.
 
     Returns:
         A :class:`VideoResult`.
@@ -152,8 +176,10 @@ def stylize_video(source: PathLike, output: PathLike, *, method: str = "starry_n
     Raises:
         VideoInterrupted: Ctrl-C; the output holds the frames done so far (a KeyboardInterrupt).
         InputError: a bad source (not a video, no video stream, empty, mixed frame sizes, a
-            non-image file in a frame folder), an unwritable output, or a resume whose
-            parameters differ; nothing is left at ``output`` on error.
+            non-image file in a frame folder, fewer frames than the container announces without
+            ``allow_partial``: checked from the packets before stylizing and again from the frames
+            decoded), an unwritable output, or a resume whose parameters differ; nothing is left
+            at ``output`` on error.
         ValueError: bad options.
     """
     if every < 1:
@@ -176,6 +202,7 @@ def stylize_video(source: PathLike, output: PathLike, *, method: str = "starry_n
               "size": size, "start": start, "duration": duration, "every": every, "preserve_color": preserve_color,
               "style_index": style_index, "alpha": alpha, "iterations": iterations}
     prog = progress_path(output)
+    before: dict = {}
     if resume:
         if not prog.is_file() or not pathlib.Path(os.fspath(output)).exists():
             raise InputError("nothing to resume: no output and progress file from a stopped run", output)
@@ -185,50 +212,88 @@ def stylize_video(source: PathLike, output: PathLike, *, method: str = "starry_n
         if before.get("params") != params:
             diff = sorted(k for k in params if before.get("params", {}).get(k) != params[k])
             raise InputError(f"cannot resume: the parameters differ from the stopped run's ({', '.join(diff)})", output)
+    expected = expected_frames(info, start, duration, every)  # exact from an index or a folder, else an estimate
+    warnings: list = []
+
+    def warn(message: str) -> None:
+        warnings.append(message)
+        if notify is not None:
+            notify("warning", message)
+
+    partial, total = False, expected  # total: the frames this run should give (for the progress bar)
+    where = "" if not start and duration is None else " in the requested window"
+    if info.kind == "file" and info.frames_exact:  # a cut file announces more than it holds: say so before any work
+        announced, stored = announced_frames(info, start, duration), count_stored_frames(info, start, duration)
+        if announced and stored < announced:
+            message = (f"the container announces {announced} frames{where} but the file holds only {stored}: it is "
+                       "truncated")
+            if not allow_partial:
+                raise InputError(f"{message}; re-export or re-download it, or pass --allow-partial to stylize the "
+                                 f"{stored} frames there", source)
+            warn(f"{message}; stylizing the frames there (--allow-partial)")
+            partial, total = True, -(-stored // every)
+    if size is not None and size > max(info.width, info.height):
+        h, w = even_size(info.height, info.width, size)
+        warn(f"--size {size} upscales the {info.width}x{info.height} source {w / info.width:.1f}x to {w}x{h} "
+             f"({w * h / (info.width * info.height):.1f}x the pixels: slower, and no detail is added); leave out "
+             "--size to keep the source's size")
+    timer = Estimator(total, iterations if spec.family == "optimization" else None, notify)
     kind, fn = build_stylizer(method, styles, style_index=style_index, alpha=alpha, iterations=iterations,
-                              device=device, precision=precision)
+                              device=device, precision=precision, on_iteration=timer.iteration)
     # an optimizer also serves per frame (from the content, no temporal term) for --temporal none/blend
     stylizer = fn if kind == "stylizer" else (lambda x: fn(x, None, ()))
     vs = VideoStylizer(stylizer=stylizer, optimizer=fn if kind == "optimizer" else None, config=tconf)
     frames = read_frames(source, start=start, duration=duration, every=every, size=size)
-    expected = None
-    if info.frames:
-        n = info.frames - int(round(start * info.fps))
-        if duration is not None:
-            n = min(n, int(round(duration * info.fps)))
-        expected = max(0, -(-n // every))
     first = next(frames, None)
     if first is None:
         raise InputError("no frame in the requested range (check --start and --duration)", source)
     height, width = first[1].shape[:2]
     audio = source if info.kind == "file" and info.has_audio else None
     t0 = time.perf_counter()
-    new = 0
+    new = read = 0
+    counted = dict(vs.counters())  # the flow statistics of the frames in the output (saved for a resume)
 
     def _finish(complete: bool) -> VideoResult:
-        _write_progress(prog, {"params": params, "frames": writer.frames_written, "complete": complete})
+        _write_progress(prog, {"params": params, "frames": writer.frames_written, "complete": complete,
+                               "counters": counted})
         seconds = time.perf_counter() - t0
         return VideoResult(pathlib.Path(os.fspath(output)), writer.frames_written, new, seconds,
-                           new / max(seconds, 1e-9), not complete, dict(vs.stats), getattr(writer, "audio_note", None))
+                           new / max(seconds, 1e-9), not complete, dict(vs.stats), getattr(writer, "audio_note", None),
+                           read, expected if info.frames_exact else None, partial, warnings)
 
     writer = VideoWriter(output, info.fps / every, width, height, audio_from=audio, audio_start=start,
                          audio_duration=duration, resume=resume)
     try:
         with writer:  # closes the output on success and on Ctrl-C, removes it on any other error
             skip = writer.resume_frames if resume else 0
+            if skip:
+                vs.restore_counters(before.get("counters", {}))
+                counted = vs.counters()
             pending = [first]
             for i in range(skip):  # frames already in the output: the last one primes the stylizer
                 item = pending.pop() if pending else next(frames, None)
                 if item is None:
                     break
+                read += 1
                 if i == skip - 1 and writer.last_frame is not None:
                     vs.prime(_tensor(item[1]), _tensor(writer.last_frame))
+            if on_start is not None:
+                on_start(total)
+            timer.begin()
             for _, frame in _chain(pending, frames):
+                read += 1
                 y = vs(_tensor(frame))
                 writer.write(_array(y))
+                counted = vs.counters()
                 new += 1
+                timer.frame(new)
                 if callback is not None:
-                    callback(writer.frames_written, expected, y)
+                    callback(writer.frames_written, total, y)
+            if info.frames_exact and expected is not None and read < expected:
+                # fewer decoded than announced: after a cut (allowed above), or frames the decoder dropped
+                partial = True
+                warn(f"read {read} of the {expected} frames the container announces{where}"
+                     + ("" if allow_partial else "; the rest could not be decoded (the output has the frames read)"))
     except KeyboardInterrupt:
         raise VideoInterrupted(_finish(False)) from None
     return _finish(True)
@@ -256,6 +321,7 @@ def _array(x: torch.Tensor):
 
 def evaluate_video(stylized: PathLike, source: PathLike, *, styles: Sequence[PathLike] = (), losses: bool = True,
                    long_term_gap: int = 10, flow: str = "dis", flow_preset: str = "medium",
+                   start: Optional[float] = None, duration: Optional[float] = None, every: Optional[int] = None,
                    callback: Optional[Callable[[int], None]] = None) -> dict:
     """Temporal consistency and style/content of a stylized video against its source.
 
@@ -267,8 +333,14 @@ def evaluate_video(stylized: PathLike, source: PathLike, *, styles: Sequence[Pat
     warping error (the flow's residual on the input) is reported as the floor.
 
     Args:
-        stylized, source: video files or frame folders with the same number of frames (the source
-            is resized to the stylized size).
+        stylized, source: video files or frame folders; the source's frames in the window (below)
+            must be as many as the stylized video's (the source is resized to the stylized size).
+            The counts are compared up front from the containers (or folders) when both know
+            theirs exactly, so a mismatch is refused before any frame is decoded.
+        start, duration, every: the window of the source the stylized video was made from, as
+            given to :func:`stylize_video` (seconds, seconds, every N-th frame). When all three are
+            None they are read from the stylized video's progress file (:func:`progress_path`,
+            written by :func:`stylize_video`) if it names this source, else the whole source.
         styles: style images for the per-frame style loss (none: no style loss).
         losses: compute per-frame content (and style) losses (a VGG pass per frame).
         callback: called with the number of frames done.
@@ -278,10 +350,13 @@ def evaluate_video(stylized: PathLike, source: PathLike, *, styles: Sequence[Pat
         ``source_short_term`` (the floor); ``content_loss`` and ``style_loss`` (``mean``,
         ``per_frame``; None when not computed); ``luminance`` (``stylized`` and ``source`` per-frame
         means in [0, 1]) and ``luminance_drift`` (the stylized/source luminance ratio over the last
-        tenth of the frames minus that over the first tenth: 0 = no drift); the flow settings.
+        tenth of the frames minus that over the first tenth: 0 = no drift); the flow settings;
+        ``window`` (``start``, ``duration``, ``every`` used, and ``from``: ``"options"``,
+        ``"progress file"`` or ``"whole source"``).
 
     Raises:
-        InputError: unreadable inputs, or frame counts that differ.
+        InputError: unreadable inputs, or frame counts that differ (up front when the containers
+            give exact counts, else when one video ends before the other).
     """
     from collections import deque
 
@@ -289,12 +364,23 @@ def evaluate_video(stylized: PathLike, source: PathLike, *, styles: Sequence[Pat
 
     if long_term_gap < 1:
         raise ValueError(f"long_term_gap must be >= 1, not {long_term_gap}")
+    window = _evaluation_window(stylized, source, start, duration, every)
+    start, duration, every = window["start"], window["duration"], window["every"]
+    a_info, b_info = probe(stylized), probe(source)
+    n_a, n_b = a_info.frames, expected_frames(b_info, start, duration, every)
+    if a_info.frames_exact and b_info.frames_exact and n_a != n_b:
+        told = {"options": " in the window given", "progress file": " in the window of its progress file",
+                "whole source": ""}[window["from"]]
+        hint = ("" if window["from"] != "whole source" else
+                "; give the --start, --duration and --every it was stylized with")
+        raise InputError(f"has {n_a} frames but its source {pathlib.Path(os.fspath(source)).name} has {n_b}{told}"
+                         f"{hint}", stylized)
     est = FlowEstimator(flow, flow_preset)
     scorer = Scorer() if losses else None
     style_ts = [img.load_image(s) for s in styles]
     history: deque = deque(maxlen=long_term_gap + 1)  # (source uint8, stylized tensor, source tensor)
     out = {"short": [], "long": [], "source_short": [], "content": [], "style": [], "lum_out": [], "lum_src": []}
-    a_iter, b_iter = read_frames(stylized), read_frames(source)
+    a_iter, b_iter = read_frames(stylized), read_frames(source, start=start, duration=duration, every=every)
     n = 0
     while True:
         a, b = next(a_iter, None), next(b_iter, None)
@@ -339,7 +425,22 @@ def evaluate_video(stylized: PathLike, source: PathLike, *, styles: Sequence[Pat
             "content_loss": summary(out["content"]), "style_loss": summary(out["style"]),
             "luminance": {"stylized": out["lum_out"], "source": out["lum_src"]},
             "luminance_drift": sum(ratio[-tenth:]) / tenth - sum(ratio[:tenth]) / tenth,
-            "flow": {"method": flow, "preset": flow_preset}}
+            "flow": {"method": flow, "preset": flow_preset}, "window": window}
+
+
+def _evaluation_window(stylized: PathLike, source: PathLike, start, duration, every) -> dict:
+    """The source window of :func:`evaluate_video`: the options, else the progress file's, else all."""
+    if start is not None or duration is not None or every is not None:
+        return {"start": float(start or 0.0), "duration": duration, "every": int(every or 1), "from": "options"}
+    prog = progress_path(stylized)
+    try:
+        params = json.loads(prog.read_text()).get("params", {}) if prog.is_file() else {}
+    except (OSError, ValueError):
+        params = {}
+    if params.get("source") == str(pathlib.Path(os.fspath(source)).resolve()):
+        return {"start": float(params.get("start") or 0.0), "duration": params.get("duration"),
+                "every": int(params.get("every") or 1), "from": "progress file"}
+    return {"start": 0.0, "duration": None, "every": 1, "from": "whole source"}
 
 
 def plot_evaluation(report: dict, path: PathLike, title: str = "") -> pathlib.Path:

@@ -39,7 +39,9 @@ def video(
     precision: str = typer.Option("auto", help="auto, fp32 or bf16."),
     resume: bool = typer.Option(False, "--resume", help="Continue a stopped run into OUTPUT."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Allow OUTPUT to be an input file."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    allow_partial: bool = typer.Option(False, "--allow-partial",
+                                       help="Stylize a truncated source up to the break (a warning, exit 0)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar, no estimate (warnings still show)."),
 ):
     """Stylize a video without flicker (optical-flow blending; Gatys with a temporal loss)."""
     from ..core.errors import InputError
@@ -48,40 +50,88 @@ def video(
     if temporal not in TEMPORAL:
         raise _fail(f"--temporal must be one of {', '.join(TEMPORAL)}, got {temporal!r}")
     device = str(_runtime(device, precision))  # resolved once, passed down
-    columns = [TextColumn("[bold]frames"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-               TimeElapsedColumn(), TimeRemainingColumn()]
-    with Progress(*columns, console=err, disable=quiet) as bar:
-        task = bar.add_task("video", total=None, info="")
-        state = {"t0": None, "n0": 0}
+    bar = _LazyBar("frames", quiet, info=True)
 
-        def callback(done, expected, frame):
-            import time
+    def notify(kind, message):
+        if kind == "warning":
+            bar.print(f"[yellow]warning:[/] {message}")
+        elif kind == "progress":
+            bar.detail(message)
+        elif not quiet:
+            bar.print(message)
 
-            if state["t0"] is None:
-                state["t0"], state["n0"] = time.perf_counter(), done
-            rate = (done - state["n0"]) / max(time.perf_counter() - state["t0"], 1e-9)
-            bar.update(task, completed=done, total=expected, info=f"{rate:.2f} fps" if done > state["n0"] else "")
-
-        try:
-            result = stylize_video(source, output, method=method, styles=style, temporal=temporal,
-                                   temporal_weight=temporal_weight, long_term=long_term, flow=flow,
-                                   flow_preset=flow_preset, size=size, start=start, duration=duration, every=every,
-                                   preserve_color=preserve_color, style_index=style_index, alpha=alpha,
-                                   iterations=iterations, device=device, precision=precision, resume=resume,
-                                   overwrite=overwrite, callback=callback)
-        except VideoInterrupted as e:
-            bar.stop()
-            err.print(f"interrupted; {e.result.path} holds the {e.result.frames} frames done; continue with the "
-                      "same command and --resume", highlight=False, soft_wrap=True)
-            raise typer.Exit(130)
-        except (InputError, ValueError) as e:
-            raise _fail(str(e)) from None
+    try:
+        result = stylize_video(source, output, method=method, styles=style, temporal=temporal,
+                               temporal_weight=temporal_weight, long_term=long_term, flow=flow,
+                               flow_preset=flow_preset, size=size, start=start, duration=duration, every=every,
+                               preserve_color=preserve_color, style_index=style_index, alpha=alpha,
+                               iterations=iterations, device=device, precision=precision, resume=resume,
+                               overwrite=overwrite, allow_partial=allow_partial, callback=bar.frame, notify=notify,
+                               on_start=bar.start)
+    except VideoInterrupted as e:
+        bar.stop()
+        err.print(f"interrupted; {e.result.path} holds the {e.result.frames} frames done; continue with the "
+                  "same command and --resume", highlight=False, soft_wrap=True)
+        raise typer.Exit(130)
+    except (InputError, ValueError) as e:
+        bar.stop()
+        raise _fail(str(e)) from None
+    finally:
+        bar.stop()
     if result.audio_note:
         err.print(f"[yellow]note:[/] {result.audio_note}")
     stats = result.stats
     reliable = f", flow reliable on {100 * stats['reliable']:.0f} % of pixels" if stats.get("reliable") else ""
-    err.print(f"wrote {result.path} ({result.frames} frames, {result.fps:.2f} frames/s{reliable})", highlight=False,
-              soft_wrap=True)
+    of = f" of {result.frames_announced} announced" if result.partial and result.frames_announced else ""
+    err.print(f"wrote {result.path} ({result.frames} frames{of}, {result.fps:.2f} frames/s{reliable})",
+              highlight=False, soft_wrap=True)
+
+
+class _LazyBar:
+    """A progress bar drawn only once work starts (:meth:`start`), so an error found while checking
+    the inputs is one line with no empty bar above it; messages print above the bar when it is up."""
+
+    def __init__(self, label: str, quiet: bool, info: bool = False):
+        self.label, self.quiet, self.info = label, quiet, info
+        self.bar = self.task = None
+        self.t0, self.n0 = None, 0
+        self.rate, self.extra = "", ""
+
+    def start(self, total=None) -> None:
+        if self.quiet or self.bar is not None:
+            return
+        columns = [TextColumn(f"[bold]{self.label}"), BarColumn(), MofNCompleteColumn()]
+        if self.info:
+            columns.append(TextColumn("{task.fields[info]}"))
+        columns += [TimeElapsedColumn(), TimeRemainingColumn()]
+        self.bar = Progress(*columns, console=err)
+        self.task = self.bar.add_task(self.label, total=total, info="")
+        self.bar.start()
+
+    def frame(self, done, expected=None, _frame=None) -> None:
+        import time
+
+        self.start(expected)
+        if self.bar is None:
+            return
+        if self.t0 is None:
+            self.t0, self.n0 = time.perf_counter(), done
+        rate = (done - self.n0) / max(time.perf_counter() - self.t0, 1e-9)
+        self.rate = f"{rate:.2f} fps" if done > self.n0 else ""
+        self.bar.update(self.task, completed=done, total=expected, info=self.rate)
+
+    def detail(self, text: str) -> None:
+        """Show ``text`` (Gatys: the iteration within the frame) beside the frame rate."""
+        if self.bar is not None:
+            self.bar.update(self.task, info=" ".join(t for t in (self.rate, text) if t))
+
+    def print(self, message: str) -> None:
+        (self.bar.console if self.bar is not None else err).print(message, highlight=False, soft_wrap=True)
+
+    def stop(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+            self.bar = None
 
 
 @app.command("evaluate-video")
@@ -95,20 +145,29 @@ def evaluate_video(
     long_term_gap: int = typer.Option(10, help="Frames between the two of the long-term warping error."),
     flow: str = typer.Option("dis", help="Optical flow: dis or farneback."),
     flow_preset: str = typer.Option("medium", help="DIS preset: ultrafast, fast or medium."),
+    start: Optional[float] = typer.Option(None, help="The --start the video was stylized with (seconds of the "
+                                          "source; default: from its progress file, else 0)."),
+    duration: Optional[float] = typer.Option(None, help="The --duration it was stylized with (seconds)."),
+    every: Optional[int] = typer.Option(None, help="The --every it was stylized with."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ):
-    """Temporal consistency of a stylized video: short/long-term warping error, losses, drift."""
+    """Temporal consistency of a stylized video: short/long-term warping error, losses, drift.
+
+    The source window (--start, --duration, --every) is read from the stylized video's progress
+    file (OUTPUT.atelier.json, written by atelier video) when it is not given."""
     from ..core.errors import InputError
     from ..api.video import evaluate_video as run, plot_evaluation
 
-    with Progress(TextColumn("[bold]evaluating"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=err, disable=quiet) as bar:
-        task = bar.add_task("eval", total=None)
-        try:
-            report = run(stylized, source, styles=style, losses=not no_losses, long_term_gap=long_term_gap,
-                         flow=flow, flow_preset=flow_preset, callback=lambda n: bar.update(task, completed=n))
-        except (InputError, ValueError) as e:
-            raise _fail(str(e)) from None
+    bar = _LazyBar("evaluating", quiet)
+    try:
+        report = run(stylized, source, styles=style, losses=not no_losses, long_term_gap=long_term_gap,
+                     flow=flow, flow_preset=flow_preset, start=start, duration=duration, every=every,
+                     callback=bar.frame)
+    except (InputError, ValueError) as e:
+        bar.stop()
+        raise _fail(str(e)) from None
+    finally:
+        bar.stop()
     if output is not None:
         _write_json_or_fail(output, report)
     if plot is not None:

@@ -30,9 +30,10 @@ from ..core.errors import InputError
 from ..core.files import umask
 from .video_read import (FRAME_EXTENSIONS, VIDEO_EXTENSIONS, AudioPackets, VideoInfo, header_size, natural_key,
                          positive_number, whole_number, even_size, is_video_path, probe, read_frames, video_rate)  # noqa: F401
+from .video_count import announced_frames, count_stored_frames, expected_frames  # noqa: F401
 
 __all__ = ["AudioPackets", "FRAME_EXTENSIONS", "OUTPUT_FORMATS", "VIDEO_EXTENSIONS", "VideoInfo", "VideoWriter",
-           "even_size", "is_video_path", "probe", "read_frames", "video_rate"]
+           "announced_frames", "count_stored_frames", "even_size", "expected_frames", "is_video_path", "probe", "read_frames", "video_rate"]
 
 #: Output extension -> (FFmpeg container, video encoders in order of preference).
 OUTPUT_FORMATS = {

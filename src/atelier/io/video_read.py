@@ -54,6 +54,8 @@ class VideoInfo:
             records, else ``round(duration * fps)`` (an estimate), else ``None``.
         duration: length in seconds (a folder: ``frames / fps``), ``None`` if unknown.
         has_audio: the file has an audio stream (always ``False`` for a folder).
+        frames_exact: ``frames`` is a count the folder or the container's index gives (not an
+            estimate from the duration).
     """
 
     path: pathlib.Path
@@ -64,6 +66,7 @@ class VideoInfo:
     frames: int | None
     duration: float | None
     has_audio: bool
+    frames_exact: bool = False
 
 
 def is_video_path(path: str | os.PathLike) -> bool:
@@ -210,7 +213,7 @@ def probe(path: str | os.PathLike, fps: float | None = None) -> VideoInfo:
                 raise InputError(f"frame is {size[0]}x{size[1]} but {files[0].name} is {w}x{h}; all frames of "
                                  "a folder must have the same size", f)
         rate = fps or DEFAULT_FOLDER_FPS
-        return VideoInfo(p, "folder", w, h, rate, len(files), len(files) / rate, False)
+        return VideoInfo(p, "folder", w, h, rate, len(files), len(files) / rate, False, True)
     with _open_input(p) as c:
         s = _video_stream(c, p)
         cc = s.codec_context
@@ -231,7 +234,7 @@ def probe(path: str | os.PathLike, fps: float | None = None) -> VideoInfo:
             if s.start_time is not None and c.start_time is not None:
                 duration -= float(s.start_time * s.time_base) - c.start_time / av.time_base
         frames = s.frames or (round(duration * rate) if duration else None)
-        return VideoInfo(p, "file", w, h, rate, frames, duration, bool(c.streams.audio))
+        return VideoInfo(p, "file", w, h, rate, frames, duration, bool(c.streams.audio), bool(s.frames))
 
 
 # --------------------------------------------------------------------------- reading

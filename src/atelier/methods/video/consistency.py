@@ -113,8 +113,9 @@ class VideoStylizer:
         flow: a :class:`~atelier.imaging.flow.FlowEstimator`; default: from the config.
 
     Attributes:
-        stats: ``frames``, ``flow_seconds``, ``stylize_seconds`` and ``reliable`` (mean share of
-            pixels whose flow was reliable) so far; ``temporal_terms``: frames in the last
+        stats: ``frames``, ``flow_seconds``, ``stylize_seconds`` and ``reliable`` (mean share in
+            [0, 1] of the pixels whose flow was reliable, over the frame pairs that had a flow; None
+            before the first pair; carried over a resume by :meth:`restore_counters`) so far; ``temporal_terms``: frames in the last
             optimize-mode temporal loss (1, or up to 3 with ``long_term``).
         last_masks: optimize mode: the masks (1, 1, H, W) of those terms, nearest frame first.
 
@@ -136,7 +137,7 @@ class VideoStylizer:
         depth = max(self.config.offsets, default=0)
         self._history: deque = deque(maxlen=max(depth, 1))  # (input uint8 HxWx3, output tensor), newest last
         self.stats = {"frames": 0, "flow_seconds": 0.0, "stylize_seconds": 0.0, "reliable": None}
-        self._reliable_sum = 0.0
+        self._reliable_sum, self._pairs = 0.0, 0  # mask means summed over the frame pairs that had a flow
         self._colour_offset: torch.Tensor | None = None  # optimize mode: first frame's output - input means
 
     def reset(self) -> None:
@@ -149,6 +150,26 @@ class VideoStylizer:
         run): both float32 (1, 3, H, W) in [0, 1]."""
         self._check(frame)
         self._history.append((_to_uint8(frame), output.float().cpu()))
+
+    def counters(self) -> dict:
+        """The running sums behind ``stats["reliable"]`` (JSON-safe), to carry over a resume with
+        :meth:`restore_counters` so the share covers the whole clip: ``reliable_sum`` (sum of the
+        per-pair shares of reliable pixels) and ``pairs`` (frame pairs with a flow)."""
+        return {"reliable_sum": self._reliable_sum, "pairs": self._pairs}
+
+    def restore_counters(self, counters: dict) -> None:
+        """Continue the counts of :meth:`counters` (from a stopped run) instead of adding to them."""
+        self._reliable_sum = float(counters.get("reliable_sum", 0.0))
+        self._pairs = int(counters.get("pairs", 0))
+        self._update_reliable()
+
+    def _update_reliable(self) -> None:
+        self.stats["reliable"] = self._reliable_sum / self._pairs if self._pairs else None
+
+    def _add_pair(self, mask: torch.Tensor) -> None:
+        self._reliable_sum += float(mask.mean())
+        self._pairs += 1
+        self._update_reliable()
 
     def _check(self, frame: torch.Tensor) -> None:
         if frame.dim() != 4 or frame.shape[:2] != (1, 3):
@@ -193,7 +214,7 @@ class VideoStylizer:
             prev = self._previous(x8, 1) if cfg.mode == "blend" and cfg.weight > 0 else None
             if prev is not None:
                 mask, warped = prev
-                self._reliable_sum += float(mask.mean())
+                self._add_pair(mask)
                 y = s + cfg.weight * mask * (warped - s)
                 if cfg.track_colour:  # no drift: each channel's mean stays the per-frame result's
                     y = y + (s.mean(dim=(2, 3), keepdim=True) - y.mean(dim=(2, 3), keepdim=True))
@@ -202,8 +223,6 @@ class VideoStylizer:
             y = _keep_colours(y, x)
         self._history.append((x8, y))
         self.stats["frames"] += 1
-        if self.stats["frames"] > 1 and cfg.mode != "none":
-            self.stats["reliable"] = self._reliable_sum / (self.stats["frames"] - 1)
         return y
 
     def _optimize(self, x: torch.Tensor, x8: np.ndarray) -> torch.Tensor:
@@ -216,7 +235,7 @@ class VideoStylizer:
             mask, warped = prev
             if j == 1:
                 init = warped
-                self._reliable_sum += float(mask.mean())
+                self._add_pair(mask)
             if covered is not None:  # c_long: only what no nearer frame already covers
                 mask = (mask - covered).clamp_min(0)
             covered = mask if covered is None else (covered + mask).clamp(max=1)
