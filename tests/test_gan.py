@@ -88,8 +88,99 @@ def test_gan_losses_and_augment():
     assert x.grad is not None and float(x.grad.abs().sum()) > 0
     with pytest.raises(ValueError, match="unknown DiffAugment"):
         diff_augment(x, "rotate", torch.Generator())
+    # R1 = E ||grad_x D(x)||^2, exact for discriminators with known gradients
     r = torch.rand(2, 3, 32, 32, requires_grad=True)
-    assert float(r1_penalty(PatchDiscriminator(8)(r), r)) > 0
+    w = torch.randn(3, 32, 32, generator=torch.Generator().manual_seed(0))
+    assert float(r1_penalty((r * w).sum(dim=(1, 2, 3)), r)) == pytest.approx(float(w.pow(2).sum()), rel=1e-5)
+    quad = r1_penalty(r.pow(2).sum(dim=(1, 2, 3)), r)  # grad 2x: E ||2x||^2
+    assert float(quad) == pytest.approx(float((2 * r).pow(2).sum() / 2), rel=1e-5)
+    (g,) = torch.autograd.grad(quad, r)  # differentiable (create_graph): d/dx of 4 |x|^2 / 2 = 4 x
+    assert torch.allclose(g, 4 * r, rtol=1e-5)
+    patch = r1_penalty([PatchDiscriminator(8)(r), (r * w).sum(dim=(1, 2, 3))], r)  # a list: gradients summed
+    assert float(patch) > 0
+
+
+def test_diff_augment_ops_do_what_they_say():
+    """On real paintings: colour shifts each image's brightness by at most 0.25 and keeps its
+    pixels' order; translation moves the image by whole pixels with zero fill; cutout zeroes one
+    square of half the side (or what of it is in the frame)."""
+    from atelier.io.images import load_image
+
+    x = torch.cat([load_image(data_file(f"styles/{n}.jpg"), size=64)[..., :32, :32] for n in ("starry_night", "the_scream")])
+    assert x.shape == (2, 3, 32, 32)
+    t = diff_augment(x, "translation", torch.Generator().manual_seed(1))
+    for i in range(2):  # find the shift: the result is x moved by (dy, dx) with zeros coming in
+        found = [(dy, dx) for dy in range(-4, 5) for dx in range(-4, 5)
+                 if torch.equal(t[i], torch.roll(x[i], (dy, dx), (1, 2)) * _inside(dy, dx))]
+        assert len(found) == 1, found
+    x8 = x.repeat(4, 1, 1, 1)
+    c = diff_augment(x8, "cutout", torch.Generator().manual_seed(2))
+    holes = (c == 0).all(1) & ~(x8 == 0).all(1)
+    for i in range(8):  # one 16 x 16 square (cut where it leaves the frame), the rest untouched
+        ys, xs = torch.nonzero(holes[i], as_tuple=True)
+        y0, y1, x0, x1 = int(ys.min()), int(ys.max()), int(xs.min()), int(xs.max())
+        assert (y1 - y0 + 1) * (x1 - x0 + 1) == len(ys) >= 64
+        assert y1 - y0 + 1 == 16 or y0 == 0 or y1 == 31
+        assert x1 - x0 + 1 == 16 or x0 == 0 or x1 == 31
+        assert torch.equal(c[i][:, ~holes[i]], x8[i][:, ~holes[i]])
+    k = diff_augment(x, "color", torch.Generator().manual_seed(3))
+    assert not torch.equal(k, x) and k.shape == x.shape
+
+
+def _inside(dy: int, dx: int) -> torch.Tensor:
+    m = torch.ones(32, 32)
+    if dy > 0:
+        m[:dy] = 0
+    elif dy < 0:
+        m[dy:] = 0
+    if dx > 0:
+        m[:, :dx] = 0
+    elif dx < 0:
+        m[:, dx:] = 0
+    return m
+
+
+def test_ema_update_has_its_closed_form_after_k_steps():
+    """``ema = d * ema + (1 - d) * model`` per step: with the model held at B after starting from
+    A, after k steps ``ema = B + d^k (A - B)``; buffers are copied."""
+    from atelier.training.adversarial import ema_update
+
+    torch.manual_seed(0)
+    model, ema = DCGANGenerator(16, 8, 32), DCGANGenerator(16, 8, 32)
+    a = [p.detach().clone() for p in ema.parameters()]
+    b = [p.detach().clone() for p in model.parameters()]
+    for buf in model.buffers():
+        if buf.is_floating_point():
+            buf.fill_(0.25)
+    d, k = 0.9, 7
+    for _ in range(k):
+        ema_update(ema, model, d)
+    for pa, pb, pe in zip(a, b, ema.parameters()):
+        assert torch.allclose(pe, pb + d ** k * (pa - pb), atol=1e-6)
+    assert all(torch.equal(x, y) for x, y in zip(ema.buffers(), model.buffers()))
+    assert not torch.allclose(next(ema.parameters()), b[0])  # still far from the model after 7 steps of 0.9
+
+
+def test_gan_training_step_augments_both_batches_and_averages_the_generator(tmp_path, paintings):
+    """One DCGAN step on real paintings: every batch the discriminator sees (real and fake, for
+    its own update and the generator's) went through DiffAugment (cutout leaves a zero square of
+    at least 8 x 8 in each image), and the EMA generator after the step is
+    ``d * initial + (1 - d) * trained``."""
+    (tmp_path / "run").mkdir()
+    t = GANTrainer(_gan_config(tmp_path, paintings, 1))
+    start = [p.detach().clone() for p in t.model.parameters()]
+    seen = []
+    t.discriminator.register_forward_pre_hook(lambda m, args: seen.append(args[0].detach().clone()))
+    t.train()
+    assert len(seen) == 3  # real and fake for the discriminator, fake for the generator
+    for batch in seen:
+        assert batch.shape == (4, 3, 32, 32)
+        zero_pixels = (batch == 0).all(1).flatten(1).sum(1)
+        assert (zero_pixels >= 64).all(), zero_pixels
+    d = t.config.ema_decay
+    for p0, p1, pe in zip(start, t.model.parameters(), t.ema.parameters()):
+        assert torch.allclose(pe, d * p0 + (1 - d) * p1, atol=1e-6)
+    assert any(not torch.equal(p0, p1) for p0, p1 in zip(start, t.model.parameters()))
 
 
 # -- adversarial feed-forward training ----------------------------------------------------
