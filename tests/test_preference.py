@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from atelier.studio.preference import Dim, PreferenceModel, Space, studio_space
+from atelier.studio.preference import STUDIO_SPACE, Dim, PreferenceModel, Space, studio_space
 
 SPACE = studio_space(2)
 
@@ -124,3 +124,93 @@ def test_space_round_trips_and_argmax():
     # utility -(u - 0.8)^2 on the centred feature v = u - 0.5: b = 0.6, a = -1; c prefers "y"
     best = space.argmax(np.array([0.6, -1.0, 0.0, 1.0]))
     assert best == {"a": pytest.approx(0.8), "c": "y"}
+
+
+def test_studio_space_lists_the_parameters_explore_varies():
+    one, two = studio_space(1), studio_space(2, methods=("adain",))
+    assert one.to_json() == [
+        {"name": "method", "low": 0.0, "high": 1.0, "log": False, "choices": ["adain", "wct"]},
+        {"name": "alpha", "low": 0.2, "high": 1.0, "log": False, "choices": []},
+        {"name": "style_scale", "low": 0.5, "high": 2.0, "log": True, "choices": []},
+        {"name": "preserve_color", "low": 0.0, "high": 1.0, "log": False, "choices": ["none", "luminance", "histogram"]}]
+    assert [d["name"] for d in two.to_json()] == ["method", "alpha", "style_scale", "preserve_color", "blend"]
+    assert two.to_json()[0]["choices"] == ["adain"] and two.to_json()[-1] == {
+        "name": "blend", "low": 0.0, "high": 1.0, "log": False, "choices": []}
+    assert one.n_features == 2 + 2 + 2 + 3 and STUDIO_SPACE.to_json() == studio_space(2).to_json()
+
+
+def test_unit_scale_features_and_prior_mean_by_hand():
+    alpha = Dim("alpha", 0.2, 1.0)
+    assert alpha.to_unit(0.4) == pytest.approx(0.25) and alpha.from_unit(0.25) == pytest.approx(0.4)
+    assert alpha.to_unit(1.7) == 1.0 and alpha.to_unit(-3) == 0.0  # clipped to the range
+    assert alpha.from_unit(1.5) == 1.0 and alpha.from_unit(-0.5) == pytest.approx(0.2)
+    space = Space((alpha, Dim("c", choices=("x", "y", "z"))))
+    phi = space.features({"alpha": 0.4, "c": "y"})
+    assert phi.dtype == np.float64 and phi.tolist() == pytest.approx([-0.25, 0.0625, 0.0, 1.0, 0.0])
+    model = PreferenceModel(space, prior_curvature=7.0)
+    assert model.prior_mean().tolist() == [0.0, -7.0, 0.0, 0.0, 0.0]
+    two = PreferenceModel(space)
+    two.observe([{"alpha": 0.4, "c": "y"}, {"alpha": 0.9, "c": "x"}], 0)  # two variants are a round
+    assert len(two.rounds) == 1
+    with pytest.raises(ValueError, match=r"picked must be None or 0\.\.1, got 2"):
+        two.observe([{"alpha": 0.4, "c": "y"}, {"alpha": 0.9, "c": "x"}], 2)
+
+
+def test_argmax_picks_the_best_end_or_the_vertex():
+    space = Space((Dim("a"),))
+    # utility b t + a t^2 on t = u - 0.5 in [-0.5, 0.5]
+    assert space.argmax(np.array([0.5, 1.0]))["a"] == pytest.approx(1.0)   # convex, rising: the high end
+    assert space.argmax(np.array([-0.5, 1.0]))["a"] == pytest.approx(0.0)  # convex, falling: the low end
+    assert space.argmax(np.array([-0.2, 0.0]))["a"] == pytest.approx(0.0)  # linear (a = 0): an end
+    assert space.argmax(np.array([0.2, 0.0]))["a"] == pytest.approx(1.0)
+    assert space.argmax(np.array([0.3, -1.0]))["a"] == pytest.approx(0.65)  # concave: the vertex -b / 2a
+    assert space.argmax(np.array([3.0, -1.0]))["a"] == pytest.approx(1.0)   # vertex beyond the range: clipped
+    assert space.argmax(np.array([-3.0, -1.0]))["a"] == pytest.approx(0.0)
+
+
+def test_laplace_fit_is_the_map_and_its_covariance_the_inverse_hessian():
+    """The fit against a log posterior written out here (Gaussian prior, multinomial logit per
+    round, "none" rounds ignored) and differentiated numerically: the gradient vanishes at the
+    mean and the covariance is the inverse of the negative Hessian there."""
+    space = Space((Dim("a", 0.0, 2.0), Dim("c", choices=("x", "y"))))
+    model = PreferenceModel(space, prior_scale=1.5, prior_curvature=3.0)
+    rng = np.random.default_rng(0)
+    for k in range(8):
+        shown = [space.random(rng) for _ in range(3)]
+        model.observe(shown, None if k == 5 else int(np.argmax([s["a"] for s in shown])))
+    mean, cov = model.fit()
+    mu = model.prior_mean()
+    rounds = [(X, c) for X, c in model.rounds if c is not None]
+
+    def log_post(w):
+        val = -0.5 * (w - mu) @ (w - mu) / 1.5 ** 2
+        for X, c in rounds:
+            u = X @ w
+            val += u[c] - np.log(np.exp(u).sum())
+        return val
+
+    p, h = len(mean), 1e-4
+    eye = np.eye(p)
+    grad = np.array([(log_post(mean + h * e) - log_post(mean - h * e)) / (2 * h) for e in eye])
+    assert np.abs(grad).max() < 1e-5, grad
+    hess = np.array([[(log_post(mean + h * a + h * b) - log_post(mean + h * a - h * b)
+                       - log_post(mean - h * a + h * b) + log_post(mean - h * a - h * b)) / (4 * h * h)
+                      for b in eye] for a in eye])
+    assert np.allclose(cov, np.linalg.inv(-hess), rtol=1e-3, atol=1e-6)
+    assert np.abs(mean - mu).max() > 0.1  # the picks moved it from the prior
+
+
+def test_propose_without_a_generator_and_draws_with_small_variances():
+    model = PreferenceModel(SPACE, prior_scale=1.0)
+    rng = np.random.default_rng(2)
+    for _ in range(3):
+        shown = [SPACE.random(rng) for _ in range(4)]
+        model.observe(shown, 0)
+    assert len(model.propose(3)) == 3  # its own generator
+    seen = []
+    model.space = _RecordingSpace(SPACE.dims, seen)
+    model.propose(4001, np.random.default_rng(1))
+    _, cov = model.fit()
+    err = np.cov(np.stack(seen[1:]).T) - cov
+    sd = np.sqrt(np.diag(cov))
+    assert np.abs(err / np.outer(sd, sd)).max() < 0.15 and sd.max() <= 1.0
