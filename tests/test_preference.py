@@ -137,6 +137,7 @@ def test_studio_space_lists_the_parameters_explore_varies():
     assert two.to_json()[0]["choices"] == ["adain"] and two.to_json()[-1] == {
         "name": "blend", "low": 0.0, "high": 1.0, "log": False, "choices": []}
     assert one.n_features == 2 + 2 + 2 + 3 and STUDIO_SPACE.to_json() == studio_space(2).to_json()
+    assert studio_space().to_json() == one.to_json()  # one style by default
 
 
 def test_unit_scale_features_and_prior_mean_by_hand():
@@ -164,6 +165,7 @@ def test_argmax_picks_the_best_end_or_the_vertex():
     assert space.argmax(np.array([-0.2, 0.0]))["a"] == pytest.approx(0.0)  # linear (a = 0): an end
     assert space.argmax(np.array([0.2, 0.0]))["a"] == pytest.approx(1.0)
     assert space.argmax(np.array([0.3, -1.0]))["a"] == pytest.approx(0.65)  # concave: the vertex -b / 2a
+    assert space.argmax(np.array([0.0, -1.0]))["a"] == pytest.approx(0.5)  # the vertex at the middle
     assert space.argmax(np.array([3.0, -1.0]))["a"] == pytest.approx(1.0)   # vertex beyond the range: clipped
     assert space.argmax(np.array([-3.0, -1.0]))["a"] == pytest.approx(0.0)
 
@@ -206,7 +208,7 @@ def test_propose_without_a_generator_and_draws_with_small_variances():
     for _ in range(3):
         shown = [SPACE.random(rng) for _ in range(4)]
         model.observe(shown, 0)
-    assert len(model.propose(3)) == 3  # its own generator
+    assert len(model.propose(3)) == 3 and len(model.propose()) == 4  # its own generator; 4 by default
     seen = []
     model.space = _RecordingSpace(SPACE.dims, seen)
     model.propose(4001, np.random.default_rng(1))
