@@ -73,6 +73,31 @@ def test_shipped_whitening_is_verified_and_on_by_default(tmp_path, monkeypatch):
         embeddings.load_whitening(bad)
 
 
+def test_default_embedding_applies_the_shipped_whitening(embedder, style_path):
+    """The default embedding, rebuilt by hand from the raw statistics: square roots, each layer's
+    block to unit length, the seeded projection to 256 numbers, then the shipped whitening
+    ``(x - mean) @ matrix`` and unit length; without whitening the last two steps are skipped."""
+    from dataclasses import replace
+
+    from atelier.analysis import embeddings
+
+    assert embedder.config.whiten is True
+    stats = embedder.statistics([load_image(style_path, size=256)])
+    x = np.sqrt(np.maximum(stats.astype(np.float64), 0))
+    widths = [2 * c for c in (64, 128, 256, 512, 512)]  # mean and std per channel, relu1_1 ... relu5_1
+    blocks = np.split(x, np.cumsum(widths)[:-1], axis=1)
+    x = np.concatenate([b / np.linalg.norm(b) for b in blocks], 1) / np.sqrt(5)
+    x = x @ embeddings.projection_matrix(x.shape[1], 256, 0).astype(np.float64)
+    mean, matrix = embeddings.load_whitening()
+    white = (x - mean) @ matrix
+    white /= np.linalg.norm(white)
+    got = embedder.embed_file(style_path)
+    assert np.abs(got - white[0]).max() < 1e-5
+    plain = embeddings.embed_statistics(stats, replace(embedder.config, whiten=False))[0]
+    assert np.abs(plain - x[0] / np.linalg.norm(x)).max() < 1e-5
+    assert 1 - float(plain @ got) > 0.1  # the whitening changes the embedding substantially
+
+
 def test_embedding_nearly_invariant_to_image_size(embedder, style_path, style2_path):
     full = load_image(style_path)
     half = load_image(style_path, size=max(full.shape[-2:]) // 2)
@@ -134,6 +159,30 @@ def test_incremental_index_skips_unchanged_and_reembeds_changed(tmp_path, small,
         assert np.array_equal(after[key], before[key])
 
 
+def test_search_sees_every_update_made_on_the_same_collection_object(tmp_path, small):
+    """The search cache is refreshed after each update on one open collection: a second update
+    (a new file, a copy reused by hash, a pruned file) shows in items() and search() at once."""
+    folder = _paintings(tmp_path, ["starry_night", "the_scream"])
+    with Collection.create(tmp_path / "c.db", embedder=small) as col:
+        col.update(list_images(folder))
+        q = small.embed_file(folder / "starry_night.jpg")
+        assert [h.path for h in col.search(q, k=5)][0] == str(folder / "starry_night.jpg")  # fills the cache
+        shutil.copy(data_file("styles/great_wave.jpg"), folder / "great_wave.jpg")
+        col.update(list_images(folder))  # second update, same object
+        paths, mat = col.items()
+        assert paths == sorted(str(folder / f"{n}.jpg") for n in ("great_wave", "starry_night", "the_scream"))
+        assert mat.shape == (3, 32)
+        wave = small.embed_file(folder / "great_wave.jpg")
+        assert col.search(wave, k=1)[0].path == str(folder / "great_wave.jpg")
+        shutil.copy(folder / "the_scream.jpg", folder / "copy.jpg")  # reused by hash, no embedding
+        r = col.update(list_images(folder))
+        assert r.reused == [str(folder / "copy.jpg")] and len(col.search(q, k=10)) == 4
+        (folder / "starry_night.jpg").unlink()
+        r = col.update(list_images(folder), prune_under=folder)
+        assert len(r.removed) == 1 and str(folder / "starry_night.jpg") not in [h.path for h in col.search(q, k=10)]
+        assert len(col.items()[0]) == len(col) == 3
+
+
 def test_search_cosine_and_euclidean_agree(tmp_path, small):
     folder = _paintings(tmp_path)
     with Collection.create(tmp_path / "c.db", embedder=small) as col:
@@ -179,7 +228,19 @@ def test_contact_sheet_with_unreadable_file(tmp_path, style_path):
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"junk")
     sheet = contact_sheet([str(style_path), str(bad)], ["a", "b"], thumb=64)
-    assert sheet.width > 128 and sheet.mode == "RGB"
+    # two tiles of 64 px in one row with 8 px gaps, a 30 px caption band under them
+    assert sheet.mode == "RGB" and sheet.size == (8 + 2 * 72, 8 + 64 + 30 + 8)
+    a = np.asarray(sheet, np.int16)
+    thumb = Image.open(style_path).convert("RGB")
+    thumb.thumbnail((64, 64), Image.Resampling.LANCZOS)  # the painting, shrunk, centred in its tile
+    y0 = 8 + (64 - thumb.height) // 2
+    x0 = 8 + (64 - thumb.width) // 2
+    tile = a[y0:y0 + thumb.height, x0:x0 + thumb.width]
+    assert np.abs(tile - np.asarray(thumb, np.int16)).max() <= 1
+    grey = a[8:8 + 64, 80:80 + 64]  # the unreadable file: a grey tile with a word on it
+    assert (grey == 200).all(-1).mean() > 0.8 and (grey < 150).any()
+    for x in (8, 80):  # a caption under each tile
+        assert (a[8 + 64 + 2:8 + 64 + 16, x:x + 20] < 128).any()
 
 
 # --------------------------------------------------------------------------- commands
@@ -296,6 +357,37 @@ def test_classifier_separates_two_real_groups_and_round_trips(tmp_path):
         StyleClassifier.load(tmp_path / "clf.safetensors")
 
 
+def test_exported_classifier_gives_scikit_learns_probabilities(tmp_path):
+    """The exported probe (standardization folded into coef and intercept, float32 safetensors)
+    gives the probabilities of the scikit-learn pipeline it came from, to 1e-6, for three labels
+    (softmax) and for two (one logistic row), before and after a save / load round trip."""
+    from atelier.analysis.classify import StyleClassifier, _folded, _probe, labelled_files, train_classifier
+
+    cfg = EmbeddingConfig(size=64, dim=32)
+    root = _labelled(tmp_path, per_label=3)
+    rows = [r for r in csv.DictReader(open(data_file("train/sources.csv"))) if r["set"] == "photos"][:3]
+    (root / "photo").mkdir()
+    for r in rows:
+        shutil.copy(data_file(f"train/{r['file']}"), root / "photo" / os.path.basename(r["file"]))
+    clf3, card = train_classifier(root, folds=2, config=cfg)
+    files, labels = labelled_files(root)
+    _, vecs = StyleEmbedder(cfg).embed_files(files)
+    labels = np.asarray(labels)
+    ref3 = _probe(1.0, 0).fit(vecs, labels)
+    two = labels != "photo"
+    ref2 = _probe(1.0, 0).fit(vecs[two], labels[two])
+    clf2 = StyleClassifier([str(c) for c in ref2.classes_], *_folded(ref2), clf3.identity)
+    assert clf2.coef.shape == (1, 32) and clf3.coef.shape == (3, 32)
+    for n, clf, ref, x in ((3, clf3, ref3, vecs), (2, clf2, ref2, vecs[two])):
+        assert clf.classes == list(ref.classes_)
+        clf.save(tmp_path / f"clf{n}", card)
+        back = StyleClassifier.load(tmp_path / f"clf{n}.safetensors")
+        want = ref.predict_proba(x)
+        for c in (clf, back):
+            assert np.abs(c.probabilities(x) - want).max() < 1e-6, n
+        assert want.max(1).min() < 0.999 and want.min() < 0.5  # not saturated: the check has teeth
+
+
 def test_classify_commands(tmp_path):
     root = _labelled(tmp_path, per_label=3)
     r = _cli("classify", "train", root, "-o", tmp_path / "clf", "--folds", 2, "-q")
@@ -303,8 +395,20 @@ def test_classify_commands(tmp_path):
     assert (tmp_path / "clf.json").is_file() and Image.open(tmp_path / "clf.confusion.png").size[0] > 100
     card = json.loads((tmp_path / "clf.json").read_text())
     assert card["format"] == "atelier-style-classifier" and card["trained_on"]["per_label"] == {"other": 3, "vangogh": 3}
-    r = _cli("classify", "predict", tmp_path / "clf", next((root / "other").iterdir()), "--top", 1)
-    assert r.exit_code == 0 and ("other" in r.output or "vangogh" in r.output), r.output
+    from atelier.analysis.classify import StyleClassifier
+
+    images = [sorted((root / "other").iterdir())[0], sorted((root / "vangogh").iterdir())[0]]
+    r = _cli("classify", "predict", tmp_path / "clf", *images, "--top", 2)
+    assert r.exit_code == 0, r.output
+    table = [[c.strip() for c in line.strip().strip("│").split("│")] for line in r.output.splitlines()
+             if line.startswith("│")]
+    shown = [(c[1], c[2]) for c in table if len(c) == 3 and c[1] and c[2]]
+    _, probs = StyleClassifier.load(tmp_path / "clf.safetensors").predict_files(images)
+    want = []
+    for row in probs:  # each image's labels, most likely first, with the probabilities of the probe
+        want += [(lab, f"{p:.3f}") for p, lab in sorted(zip(row, ["other", "vangogh"]), reverse=True)]
+    assert shown == want, r.output
+    assert [shown[0][0], shown[2][0]] == ["other", "vangogh"]  # training images: their own label first
     for args in (["classify", "train", root / "other", "-o", tmp_path / "x"],          # no label folders
                  ["classify", "train", root, "-o", tmp_path / "x", "--folds", 5],     # too few per label
                  ["classify", "predict", tmp_path / "nope", root / "other"],
@@ -383,6 +487,15 @@ def test_classify_train_fine_tune_reports_both_on_the_same_folds(tmp_path):
     assert r.exit_code == 0, r.output
     ft = json.loads((tmp_path / "clf.json").read_text())["fine_tune"]
     assert ft["images"] == 6 and ft["folds"] == 2 and not ft["stopped_early"]
-    for key in ("fine_tuned", "linear_probe"):
-        assert len(ft[key]["fold_accuracy"]) == 2 and 0 <= ft[key]["accuracy"] <= 1
-    assert "fine-tuned conv5_1 + head" in r.output
+    for key in ("fine_tuned", "linear_probe", "head_only"):
+        accs = ft[key]["fold_accuracy"]
+        # each fold tests 3 of the 6 images (stratified: 3 per label, 2 folds): a count out of 3
+        assert len(accs) == 2 and all(abs(3 * a - round(3 * a)) < 1e-6 for a in accs), (key, accs)
+        assert ft[key]["accuracy"] == pytest.approx(np.mean(accs)) and ft[key]["accuracy_std"] == pytest.approx(np.std(accs))
+    fine, probe = ft["fine_tuned"], ft["linear_probe"]
+    assert (f"fine-tuned conv5_1 + head: 2-fold accuracy {fine['accuracy']:.3f} ± {fine['accuracy_std']:.3f}; "
+            f"linear probe on the same folds and statistics {probe['accuracy']:.3f} ± {probe['accuracy_std']:.3f}"
+            ) in " ".join(r.output.split()), r.output
+    # the card's linear probe is the one reported, and the plain probe's cross-validation is kept beside it
+    card = json.loads((tmp_path / "clf.json").read_text())
+    assert len(card["cross_validation"]["fold_accuracy"]) == 2

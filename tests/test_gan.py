@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 import pytest
 import torch
 from typer.testing import CliRunner
@@ -88,8 +90,99 @@ def test_gan_losses_and_augment():
     assert x.grad is not None and float(x.grad.abs().sum()) > 0
     with pytest.raises(ValueError, match="unknown DiffAugment"):
         diff_augment(x, "rotate", torch.Generator())
+    # R1 = E ||grad_x D(x)||^2, exact for discriminators with known gradients
     r = torch.rand(2, 3, 32, 32, requires_grad=True)
-    assert float(r1_penalty(PatchDiscriminator(8)(r), r)) > 0
+    w = torch.randn(3, 32, 32, generator=torch.Generator().manual_seed(0))
+    assert float(r1_penalty((r * w).sum(dim=(1, 2, 3)), r)) == pytest.approx(float(w.pow(2).sum()), rel=1e-5)
+    quad = r1_penalty(r.pow(2).sum(dim=(1, 2, 3)), r)  # grad 2x: E ||2x||^2
+    assert float(quad) == pytest.approx(float((2 * r).pow(2).sum() / 2), rel=1e-5)
+    (g,) = torch.autograd.grad(quad, r)  # differentiable (create_graph): d/dx of 4 |x|^2 / 2 = 4 x
+    assert torch.allclose(g, 4 * r, rtol=1e-5)
+    patch = r1_penalty([PatchDiscriminator(8)(r), (r * w).sum(dim=(1, 2, 3))], r)  # a list: gradients summed
+    assert float(patch) > 0
+
+
+def test_diff_augment_ops_do_what_they_say():
+    """On real paintings: colour shifts each image's brightness by at most 0.25 and keeps its
+    pixels' order; translation moves the image by whole pixels with zero fill; cutout zeroes one
+    square of half the side (or what of it is in the frame)."""
+    from atelier.io.images import load_image
+
+    x = torch.cat([load_image(data_file(f"styles/{n}.jpg"), size=64)[..., :32, :32] for n in ("starry_night", "the_scream")])
+    assert x.shape == (2, 3, 32, 32)
+    t = diff_augment(x, "translation", torch.Generator().manual_seed(1))
+    for i in range(2):  # find the shift: the result is x moved by (dy, dx) with zeros coming in
+        found = [(dy, dx) for dy in range(-4, 5) for dx in range(-4, 5)
+                 if torch.equal(t[i], torch.roll(x[i], (dy, dx), (1, 2)) * _inside(dy, dx))]
+        assert len(found) == 1, found
+    x8 = x.repeat(4, 1, 1, 1)
+    c = diff_augment(x8, "cutout", torch.Generator().manual_seed(2))
+    holes = (c == 0).all(1) & ~(x8 == 0).all(1)
+    for i in range(8):  # one 16 x 16 square (cut where it leaves the frame), the rest untouched
+        ys, xs = torch.nonzero(holes[i], as_tuple=True)
+        y0, y1, x0, x1 = int(ys.min()), int(ys.max()), int(xs.min()), int(xs.max())
+        assert (y1 - y0 + 1) * (x1 - x0 + 1) == len(ys) >= 64
+        assert y1 - y0 + 1 == 16 or y0 == 0 or y1 == 31
+        assert x1 - x0 + 1 == 16 or x0 == 0 or x1 == 31
+        assert torch.equal(c[i][:, ~holes[i]], x8[i][:, ~holes[i]])
+    k = diff_augment(x, "color", torch.Generator().manual_seed(3))
+    assert not torch.equal(k, x) and k.shape == x.shape
+
+
+def _inside(dy: int, dx: int) -> torch.Tensor:
+    m = torch.ones(32, 32)
+    if dy > 0:
+        m[:dy] = 0
+    elif dy < 0:
+        m[dy:] = 0
+    if dx > 0:
+        m[:, :dx] = 0
+    elif dx < 0:
+        m[:, dx:] = 0
+    return m
+
+
+def test_ema_update_has_its_closed_form_after_k_steps():
+    """``ema = d * ema + (1 - d) * model`` per step: with the model held at B after starting from
+    A, after k steps ``ema = B + d^k (A - B)``; buffers are copied."""
+    from atelier.training.adversarial import ema_update
+
+    torch.manual_seed(0)
+    model, ema = DCGANGenerator(16, 8, 32), DCGANGenerator(16, 8, 32)
+    a = [p.detach().clone() for p in ema.parameters()]
+    b = [p.detach().clone() for p in model.parameters()]
+    for buf in model.buffers():
+        if buf.is_floating_point():
+            buf.fill_(0.25)
+    d, k = 0.9, 7
+    for _ in range(k):
+        ema_update(ema, model, d)
+    for pa, pb, pe in zip(a, b, ema.parameters()):
+        assert torch.allclose(pe, pb + d ** k * (pa - pb), atol=1e-6)
+    assert all(torch.equal(x, y) for x, y in zip(ema.buffers(), model.buffers()))
+    assert not torch.allclose(next(ema.parameters()), b[0])  # still far from the model after 7 steps of 0.9
+
+
+def test_gan_training_step_augments_both_batches_and_averages_the_generator(tmp_path, paintings):
+    """One DCGAN step on real paintings: every batch the discriminator sees (real and fake, for
+    its own update and the generator's) went through DiffAugment (cutout leaves a zero square of
+    at least 8 x 8 in each image), and the EMA generator after the step is
+    ``d * initial + (1 - d) * trained``."""
+    (tmp_path / "run").mkdir()
+    t = GANTrainer(_gan_config(tmp_path, paintings, 1))
+    start = [p.detach().clone() for p in t.model.parameters()]
+    seen = []
+    t.discriminator.register_forward_pre_hook(lambda m, args: seen.append(args[0].detach().clone()))
+    t.train()
+    assert len(seen) == 3  # real and fake for the discriminator, fake for the generator
+    for batch in seen:
+        assert batch.shape == (4, 3, 32, 32)
+        zero_pixels = (batch == 0).all(1).flatten(1).sum(1)
+        assert (zero_pixels >= 64).all(), zero_pixels
+    d = t.config.ema_decay
+    for p0, p1, pe in zip(start, t.model.parameters(), t.ema.parameters()):
+        assert torch.allclose(pe, d * p0 + (1 - d) * p1, atol=1e-6)
+    assert any(not torch.equal(p0, p1) for p0, p1 in zip(start, t.model.parameters()))
 
 
 # -- adversarial feed-forward training ----------------------------------------------------
@@ -265,6 +358,87 @@ def test_kid_diversity_and_swd_on_real_paintings(paintings):
     assert sliced_wasserstein(a, local_features(real[4:8], "relu2_1", max_count=1500)) > 0
     assert sliced_wasserstein(a, local_features(torch.rand(4, 3, 64, 64), "relu2_1")) > \
         sliced_wasserstein(a, local_features(real[4:8], "relu2_1"))
+
+
+def test_kid_distance_and_neighbours_by_hand():
+    """KID, pairwise distance, nearest neighbours and the sliced Wasserstein distance on small
+    hand-made sets whose values are known exactly."""
+    x = torch.tensor([[0.0, 1.0], [1.0, 0.0], [1.0, 1.0]], dtype=torch.float64)
+    y = torch.tensor([[2.0, 0.0], [0.0, -1.0]], dtype=torch.float64)
+
+    def k(a, b):
+        return (float(a @ b) / 2 + 1) ** 3
+
+    m, n = len(x), len(y)
+    want = (sum(k(x[i], x[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
+            + sum(k(y[i], y[j]) for i in range(n) for j in range(n) if i != j) / (n * (n - 1))
+            - 2 * sum(k(a, b) for a in x for b in y) / (m * n))
+    # subsets of all rows: every subset is the whole set (in some order), so the mean is exact
+    mean, std = kid(x[:2], y, subsets=3, subset_size=5)
+    want2 = (2 * k(x[0], x[1]) / 2 + 2 * k(y[0], y[1]) / 2 - 2 * sum(k(a, b) for a in x[:2] for b in y) / 4)
+    assert mean == pytest.approx(want2, rel=1e-12) and std == pytest.approx(0.0, abs=1e-12)
+    assert kid(x, x[[2, 0, 1]], subsets=1, subset_size=3)[0] == pytest.approx(kid(x, x, subsets=1)[0], rel=1e-12)
+    from atelier.analysis.distribution import _poly_mmd2
+
+    assert _poly_mmd2(x, y) == pytest.approx(want, rel=1e-12)
+    many = kid(torch.randn(40, 2, generator=torch.Generator().manual_seed(0)), y.repeat(10, 1), subsets=4, subset_size=5)
+    assert many[1] > 0  # subsets of 5 out of 40 differ
+    with pytest.raises(ValueError, match="at least 2"):
+        kid(x[:1], y)
+    with pytest.raises(ValueError, match="feature sets"):
+        kid(x, y[:, :1])
+    pts = torch.tensor([[0.0, 0.0], [3.0, 4.0], [0.0, 4.0]])
+    assert mean_pairwise_distance(pts) == pytest.approx(4.0)  # (5 + 4 + 3) / 3
+    with pytest.raises(ValueError, match="at least 2"):
+        mean_pairwise_distance(pts[:1])
+    from atelier.analysis.distribution import nearest
+
+    idx, dist = nearest(torch.tensor([[0.0, 3.9], [2.9, 4.0], [10.0, 0.0]]), pts)
+    assert idx.tolist() == [2, 1, 1] and dist.tolist() == pytest.approx([0.1, 0.1, float(np.hypot(7, 4))])
+    # sliced Wasserstein: in 1-D every direction is +-1, so a shift by 1.5 is at distance 1.5
+    a = torch.linspace(0, 1, 100, dtype=torch.float64)[:, None]
+    assert sliced_wasserstein(a, a + 1.5) == pytest.approx(1.5, rel=1e-9)
+    b = torch.linspace(0, 1, 40, dtype=torch.float64)[:, None] + 2.0  # another count: by quantiles
+    assert sliced_wasserstein(a, b) == pytest.approx(2.0, rel=1e-9)
+    a2 = torch.randn(200, 3, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    shift = torch.tensor([3.0, 0.0, 0.0], dtype=torch.float64)
+    swd = sliced_wasserstein(a2, a2 + shift, projections=4000)
+    assert swd == pytest.approx(3.0 / 3 ** 0.5, rel=0.05)  # E[(s.u)^2] = |s|^2 / D over unit directions
+    with pytest.raises(ValueError, match="point sets"):
+        sliced_wasserstein(a2, a)
+
+
+def test_image_and_local_features_on_real_paintings(paintings):
+    """Image features are each layer's spatial mean, L2-normalized and scaled by the square root
+    of its width (so each block has norm sqrt(width)); resizing and batching change nothing;
+    local features are rows of the layer's feature map."""
+    from atelier.encoders.vgg import get_encoder
+    from atelier.io.images import load_image, resize_to
+
+    enc = get_encoder()
+    x = torch.cat([resize_to(load_image(p, size=80), 64, 64) for p in paintings[:3]])
+    f = image_features(x, enc, size=64)
+    assert f.shape == (3, 1280) and f.dtype == torch.float64
+    feats = enc(x, ["relu3_1", "relu4_1", "relu5_1"])
+    start = 0
+    for name, width in (("relu3_1", 256), ("relu4_1", 512), ("relu5_1", 512)):
+        v = feats[name].double().mean(dim=(2, 3))
+        assert torch.allclose(f[:, start:start + width], v / v.norm(dim=1, keepdim=True) * width ** 0.5, atol=1e-6)
+        start += width
+    assert torch.allclose(image_features(x, enc, size=64, batch=2), f, atol=1e-4)  # float32 convs per batch
+    big = torch.nn.functional.interpolate(x, size=(96, 96), mode="bilinear", align_corners=False)
+    assert not torch.allclose(image_features(big, enc, size=64), f, atol=1e-3)  # resized first, then encoded
+    with pytest.raises(ValueError, match="shape"):
+        image_features(x[:, :1], enc)
+    with pytest.raises(ValueError, match="32"):
+        image_features(x, enc, size=16)
+    loc = local_features(x[:1], "relu2_1", enc, max_count=500, seed=3)
+    full = enc(x[:1], ["relu2_1"])["relu2_1"][0].flatten(1).T
+    assert loc.shape == (500, 128) and full.shape == (32 * 32, 128)
+    d = torch.cdist(loc.double(), full.double(), compute_mode="donot_use_mm_for_euclid_dist").min(dim=1).values
+    assert float(d.max()) < 1e-4  # every row is a position's feature vector
+    assert len({tuple(r.tolist()) for r in loc}) == 500  # drawn without replacement
+    assert local_features(x[:1], "relu2_1", enc, max_count=5000).shape == (1024, 128)  # all of them
 
 
 def test_gpu_job_trains_a_dcgan(tmp_path, paintings):

@@ -5,6 +5,7 @@ Adam state and RNG states, and follow the loss curve of a run that was never kil
 import copy
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -22,9 +23,11 @@ pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SI
 # The child trains, prints each step's losses as a JSON line, and waits after step 4 so that
 # the parent kills it at a known point (the step-3 checkpoint is then the last periodic one).
 CHILD = textwrap.dedent("""
-    import json, sys, time
+    import json, random, sys, time
     import torch
     torch.set_num_threads(int(sys.argv[2]))  # the parent's, so the float sums agree
+    torch.manual_seed(1234)  # the global generators as the parent's uninterrupted run starts them
+    random.seed(1234)
     from atelier.methods.feedforward.train import FeedForwardTrainer, TrainConfig
     cfg = TrainConfig(**json.loads(sys.argv[1]))
     def cb(step, losses, ips):
@@ -75,6 +78,8 @@ def test_sigkill_resumes_from_the_last_periodic_checkpoint(tmp_path):
 
     # An uninterrupted run, with its state recorded at step 3.
     at3 = {}
+    torch.manual_seed(1234)  # as the child did: the global generators start alike in both runs
+    random.seed(1234)
     straight = FeedForwardTrainer(TrainConfig(**_config(tmp_path / "straight" / "net.safetensors", 6)))
 
     def record(step, losses, ips):
@@ -82,6 +87,7 @@ def test_sigkill_resumes_from_the_last_periodic_checkpoint(tmp_path):
             at3["optimizer"] = copy.deepcopy(straight.optimizer.state_dict())
             at3["model"] = copy.deepcopy(straight.model.state_dict())
             at3["generator"] = straight.generator.get_state()
+            at3["torch"], at3["python"] = torch.get_rng_state(), random.getstate()
 
     straight.train(callback=record)
 
@@ -100,9 +106,12 @@ def test_sigkill_resumes_from_the_last_periodic_checkpoint(tmp_path):
     for i in want["state"]:
         for k in want["state"][i]:
             torch.testing.assert_close(got["state"][i][k], want["state"][i][k], atol=1e-9, rtol=1e-4)
-    # the global torch RNG is the killed process's own (this process's differs): as saved at step 3
-    assert torch.equal(torch.get_rng_state(), ckpt["rng"]["torch"])
+    # every generator (the trainer's own, the global torch and Python ones) is back where the
+    # uninterrupted run had it at step 3 (not only where the file says)
     assert torch.equal(probe.generator.get_state(), at3["generator"])
+    assert torch.equal(torch.get_rng_state(), at3["torch"]) and random.getstate() == at3["python"]
+    assert torch.equal(torch.get_rng_state(), ckpt["rng"]["torch"])
+    assert not torch.equal(at3["torch"], torch.manual_seed(1234).get_state())  # the runs did draw from it
 
     # Resumed in this process, the run repeats step 4 and ends on the uninterrupted curve.
     resumed = FeedForwardTrainer(TrainConfig(**_config(out, 6)))

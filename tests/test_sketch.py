@@ -78,6 +78,59 @@ def test_nms_thins_a_blurred_line_to_its_ridge():
     assert kept[8:56, 30].all() and kept[8:56].sum() == 48
 
 
+def test_ois_sums_the_counts_of_each_photo_at_its_own_best_threshold():
+    """ODS and OIS by hand on two photos (Arbelaez et al. 2011): photo A is found exactly at the
+    first level and not at all at the second; photo B at the second level only, and only a quarter
+    of its ring. OIS sums each photo's counts at its best level, then takes F (not the mean of the
+    per-photo F); ODS picks the one level best for the summed counts."""
+    ring_a, ring_b = _ring(r=15), _ring(r=55)
+    half_b = ring_b & (np.mgrid[0:120, 0:160][1] < 55)  # about a quarter of it
+    na, nb, nh = int(ring_a.sum()), int(ring_b.sum()), int(half_b.sum())
+    empty = np.zeros_like(ring_a)
+    s = be.evaluate_levels([[ring_a, empty], [empty, half_b]], [ring_a[None], ring_b[None]], labels=[1, 2])
+
+    def f(p, r):
+        return 2 * p * r / (p + r)
+
+    # OIS: A at level 1 (na, na, na, na), B at level 2 (nh, nh, nh, nb), summed
+    assert s.ois_precision == pytest.approx(1.0) and s.ois_recall == pytest.approx((na + nh) / (na + nb))
+    assert s.ois == pytest.approx(f(1.0, (na + nh) / (na + nb)), abs=1e-12)
+    mean_f = (1.0 + f(1.0, nh / nb)) / 2
+    assert abs(s.ois - mean_f) > 0.05  # the two definitions differ here
+    assert s.per_image == [[pytest.approx(1.0), 1.0], [pytest.approx(f(1.0, nh / nb)), 2.0]]
+    # ODS: level 1 has R = na / (na + nb), level 2 R = nh / (na + nb), both P = 1
+    r1, r2 = na / (na + nb), nh / (na + nb)
+    assert s.ods == pytest.approx(max(f(1.0, r1), f(1.0, r2)), abs=1e-12)
+    assert s.ods_threshold == (1 if r1 > r2 else 2) and s.ods < s.ois
+    # and from raw counts: the sums of the chosen rows, not a mean of F
+    counts = np.array([[[10, 10, 10, 10], [0, 0, 0, 10]], [[0, 40, 0, 40], [5, 10, 5, 40]]])
+    t = be.summarize(counts, [0.3, 0.6])
+    assert (t.ois_precision, t.ois_recall) == (pytest.approx(15 / 20), pytest.approx(15 / 50))
+    assert t.ois == pytest.approx(f(0.75, 0.3)) and t.ods == pytest.approx(0.2)  # level 1: (10, 50, 10, 50)
+
+
+def test_hysteresis_keeps_weak_edges_only_where_they_touch_a_strong_one():
+    """Canny-style hysteresis in the stroke renderer: a strong line continued by a weak one is
+    drawn whole; a weak line on its own is dropped; a strong line on its own is drawn."""
+    import cv2
+
+    from atelier.methods.sketch.draw import STYLES, strokes
+
+    b = np.zeros((96, 128), np.float32)
+    b[10:45, 30] = 0.9   # strong (above the high threshold 0.45 at detail 0.5)
+    b[45:85, 30] = 0.3   # weak (between the low threshold 0.2 and the high), touching the strong part
+    b[10:85, 70] = 0.3   # weak, alone
+    b[10:85, 105] = 0.9  # strong, alone
+    soft = cv2.GaussianBlur(b, (0, 0), 1.0) / cv2.GaussianBlur(b, (0, 0), 1.0).max() * 0.9
+    soft = np.where(b > 0, np.maximum(soft, b * 0.95), soft)
+    dark = strokes(soft, detail=0.5, style=STYLES["ink"])
+    column = lambda x: dark[15:80, x - 2:x + 3].max(1)  # noqa: E731
+    assert (column(30)[:28] > 0.3).all()  # the strong part
+    assert (column(30)[40:] > 0.3).all(), column(30)  # its weak continuation
+    assert (column(105) > 0.3).all()
+    assert float(dark[:, 60:80].max()) < 0.05  # the lone weak line is not drawn
+
+
 # -- the network and its training ------------------------------------------------------------
 def test_point_logits_equal_the_full_maps():
     from atelier.encoders.vgg import get_encoder
@@ -185,8 +238,19 @@ def test_sketch_styles_and_lines_only(small_photo):
 def test_api_sketch_returns_an_image():
     import atelier
 
-    out = atelier.sketch(data_file("bsds500/images/val/101087.jpg"), size=96, lines_only=True)
+    import cv2
+
+    photo = data_file("bsds500/images/val/101087.jpg")
+    out = atelier.sketch(photo, size=96, lines_only=True)
     assert isinstance(out, Image.Image) and max(out.size) == 96
+    grey = np.asarray(out.convert("L"), np.float32) / 255
+    strokes = grey < 0.5
+    assert 0.01 < strokes.mean() < 0.4 and np.median(grey) > 0.9  # lines on white paper, not a blank or a fill
+    # the lines follow the photo's edges: its gradient is much larger under the strokes than elsewhere
+    x = (img.load_image(photo, size=96)[0].mean(0).numpy() * 255).astype(np.float32)
+    grad = np.hypot(cv2.Sobel(x, cv2.CV_32F, 1, 0), cv2.Sobel(x, cv2.CV_32F, 0, 1))
+    assert grad.shape == grey.shape
+    assert grad[strokes].mean() > 2 * grad[~strokes].mean(), (grad[strokes].mean(), grad[~strokes].mean())
 
 
 def test_cli_bad_input_exits_2_with_one_line(tmp_path):

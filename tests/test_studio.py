@@ -112,6 +112,37 @@ def test_no_client_path_touches_the_file_system(studio, tmp_path):
         assert b"SQLite" not in resp.content and b"root:" not in resp.content
 
 
+def test_store_refuses_file_names_that_leave_its_folders(tmp_path):
+    """The second line of defence, called directly: a database row whose file name climbs out of
+    images/ or results/ (``../``, an absolute path, a sub-folder) gives no path, even when the
+    file it points at exists; a plain name inside the folder does."""
+    from atelier.studio.store import Store, new_id
+
+    store = Store(tmp_path / "data")
+    try:
+        (tmp_path / "secret.png").write_bytes(_png_bytes())
+        (store.images / "sub").mkdir()
+        (store.images / "sub" / "x.png").write_bytes(_png_bytes())
+        (store.images / "ok.png").write_bytes(_png_bytes())
+        (store.results / "ok.png").write_bytes(_png_bytes())
+        for name in ("../../secret.png", "../studio.db", str(tmp_path / "secret.png"), "sub/x.png", "./../studio.db"):
+            i = new_id()
+            store.add_image(i, "content", "x", name, 10, 10)
+            assert store.image(i) is not None and store.image_path(i) is None, name
+            j = new_id()
+            store.add_job(j, {})
+            store.finish_job(j, "done", result=name.replace("images", "results"))
+            assert store.job(j)["status"] == "done" and store.result_path(j) is None, name
+        i, j = new_id(), new_id()
+        store.add_image(i, "content", "x", "ok.png", 10, 10)
+        store.add_job(j, {})
+        store.finish_job(j, "done", result="ok.png")
+        assert store.image_path(i) == store.images / "ok.png" and store.result_path(j) == store.results / "ok.png"
+        assert store.image("../" + i) is None and store.job(j + "/..") is None  # ids are checked by pattern too
+    finally:
+        store.close()
+
+
 def test_fast_job_result_has_its_parameters(studio, ids):
     body = {"method": "adain", "content": ids["content"], "styles": [ids["style"], ids["style2"]], "size": 96,
             "strength": 0.8, "style_scale": 1.5, "preserve_color": "luminance", "blend": [0.7, 0.3]}

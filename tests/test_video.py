@@ -187,3 +187,38 @@ def test_optimize_mode_does_not_drift_when_each_frame_starts_from_the_last():
     first = offset(darkening(clip[0], None, ()), clip[0])
     assert float((offset(a, clip[-1]) - first).abs().max()) < 0.005
     assert float((offset(b, clip[-1]) - first).abs().max()) > 0.05  # without it, it drifts
+
+
+def test_colour_tracking_holds_each_channel_not_only_the_overall_mean():
+    """Drift tracking is per channel: a stylizer whose tint changes from frame to frame (red up,
+    then blue up: the overall mean barely moves) must leave each channel's mean equal to that
+    frame's per-frame result (blend mode, exact: the values stay inside [0, 1]), and the optimize
+    mode must keep each channel's first-frame offset when the optimizer tints one channel."""
+    clip = frames(3, size=64)
+    gains = [torch.tensor([0.7, 0.6, 0.5]), torch.tensor([0.5, 0.6, 0.7]), torch.tensor([0.6, 0.45, 0.75])]
+    seen = []
+
+    def tinting(x):
+        s = 0.15 + 0.7 * x * gains[len(seen)].view(1, 3, 1, 1)  # inside (0.15, 0.7): no clamping
+        seen.append(s)
+        return s
+
+    vs = VideoStylizer(tinting, config=TemporalConfig(mode="blend", temporal_weight=0.9))
+    for x in clip:
+        y = vs(x)
+        s = seen[-1]
+        assert 0 < float(y.min()) and float(y.max()) < 1
+        assert torch.allclose(y.mean(dim=(2, 3)), s.mean(dim=(2, 3)), atol=1e-5), (y.mean(dim=(2, 3)), s.mean(dim=(2, 3)))
+    assert vs.stats["reliable"] > 0.5  # the blend was applied (most pixels reliable)
+
+    def tint_red(x, init, extra):  # each frame starts from the last and shifts red up, blue down
+        base = init if init is not None else x * 0.8
+        return base + torch.tensor([0.02, 0.0, -0.02]).view(1, 3, 1, 1)
+
+    kept = VideoStylizer(optimizer=tint_red, config=TemporalConfig(mode="optimize"))
+    outs = [kept(x) for x in frames(6, size=64)]
+    offset = lambda y, x: (y.mean(dim=(2, 3)) - x.mean(dim=(2, 3)))  # noqa: E731
+    inputs = frames(6, size=64)
+    first = offset(outs[0], inputs[0])
+    for y, x in zip(outs[1:], inputs[1:]):
+        assert float((offset(y, x) - first).abs().max()) < 2e-3, (offset(y, x), first)

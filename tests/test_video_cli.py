@@ -3,8 +3,10 @@ the ``atelier video`` / ``evaluate-video`` commands, on real Sintel frames: outp
 resume, bad input (exit 2, no output left), and ``atelier train --temporal``."""
 
 import json
+import re
 import shutil
 
+import numpy as np
 import pytest
 from PIL import Image
 from typer.testing import CliRunner
@@ -56,9 +58,18 @@ def test_blending_is_steadier_than_per_frame_end_to_end(clip, tmp_path):
 def test_every_and_size_and_adain(clip, tmp_path):
     res = stylize_video(clip, tmp_path / "o", method="adain", styles=[STYLE], every=2, size=96)
     frames = [f for _, f in read_frames(tmp_path / "o")]
-    assert res.frames == 4 and frames[0].shape[1] == 96
+    assert res.frames == 4 and len(frames) == 4 and frames[0].shape == (40, 96, 3)  # 68 * 96 / 160, even
     # AdaIN blends less by default (0.5, not 0.7): its texture softens under repeated warping
     assert json.loads(progress_path(tmp_path / "o").read_text())["params"]["temporal_weight"] == 0.5
+    # --every 2 keeps source frames 0, 2, 4, 6: the first is frame 0 stylized alone (nothing to blend
+    # with yet), and each later one is nearer the per-frame results of frames 2k-1 ... 2k than of others
+    stylize_video(clip, tmp_path / "e1", method="adain", styles=[STYLE], size=96, temporal="none")
+    e1 = [f.astype(np.float32) for _, f in read_frames(tmp_path / "e1")]
+    assert len(e1) == 8 and np.array_equal(frames[0], e1[0])
+    for k in (1, 2, 3):
+        dist = [float(np.abs(frames[k] - e).mean()) for e in e1]
+        assert int(np.argmin(dist)) in (2 * k - 1, 2 * k) and dist[2 * k] < 5, (k, dist)
+        assert dist[2 * k] > 0.5  # blended: not the per-frame result
 
 
 @pytest.mark.slow
@@ -66,8 +77,15 @@ def test_gatys_video_per_frame_and_with_the_temporal_loss(clip, tmp_path):
     for mode in ("none", "auto"):
         res = stylize_video(clip, tmp_path / mode, method="gatys", styles=[STYLE], temporal=mode, iterations=3,
                             duration=3 / 25, size=64)
-        assert res.frames == 3
+        assert res.frames == 3 and res.stats["frames"] == 3
     assert res.stats["temporal_terms"] == 1
+    a = [f for _, f in read_frames(tmp_path / "none")]
+    b = [f for _, f in read_frames(tmp_path / "auto")]
+    assert len(a) == len(b) == 3 and a[0].shape == (26, 64, 3)
+    # the first frame has no previous one: the same optimization in both modes; the next ones start
+    # from the warped previous result with the temporal term, so they differ
+    assert np.array_equal(a[0], b[0])
+    assert all(np.abs(x.astype(np.float32) - y).mean() > 0.5 for x, y in zip(a[1:], b[1:]))
 
 
 def test_ctrl_c_keeps_the_frames_done_and_resume_finishes(clip, tmp_path):
@@ -92,15 +110,25 @@ def test_ctrl_c_keeps_the_frames_done_and_resume_finishes(clip, tmp_path):
 
 
 def test_cli_video_and_evaluate_video(clip, tmp_path):
-    r = CliRunner().invoke(app, ["video", str(clip), "-o", str(tmp_path / "o.mp4"), "--method", "starry_night", "-q"])
+    r = CliRunner().invoke(app, ["video", str(clip), "-o", str(tmp_path / "o"), "--method", "starry_night", "-q"])
     assert r.exit_code == 0, r.output
-    assert "8 frames" in r.output
-    r = CliRunner().invoke(app, ["evaluate-video", str(tmp_path / "o.mp4"), "--source", str(clip), "--no-losses",
+    assert re.search(r"wrote .*\(8 frames, [0-9.]+ frames/s, flow reliable on [0-9]+ % of pixels\)",
+                     " ".join(r.output.split())), r.output
+    cli_frames = [f.astype(np.float32) for _, f in read_frames(tmp_path / "o")]
+    source = [f.astype(np.float32) for _, f in read_frames(clip)]
+    assert len(cli_frames) == 8 and cli_frames[0].shape == (68, 160, 3)
+    assert min(np.abs(a - b).mean() for a, b in zip(cli_frames, source)) > 10  # stylized, not copied
+    r = CliRunner().invoke(app, ["evaluate-video", str(tmp_path / "o"), "--source", str(clip), "--no-losses",
                                  "-o", str(tmp_path / "r.json"), "--plot", str(tmp_path / "r.png"), "-q"])
     assert r.exit_code == 0, r.output
-    assert json.loads((tmp_path / "r.json").read_text())["frames"] == 8
+    report = json.loads((tmp_path / "r.json").read_text())
+    want = evaluate_video(tmp_path / "o", clip, losses=False)
+    assert report["frames"] == 8 and len(report["short_term"]["per_frame"]) == 7
+    assert report["short_term"]["per_frame"] == pytest.approx(want["short_term"]["per_frame"], rel=1e-9)
+    assert 0 < report["short_term"]["mean"] < 0.05 and report["content_loss"] is None
+    assert f"frames 8  short-term warping error {report['short_term']['mean']:.5f}" in r.output, r.output
     with Image.open(tmp_path / "r.png") as im:
-        assert im.size[0] > 400
+        assert im.size[0] > 400 and len(set(im.convert("L").getdata())) > 10  # a drawn plot, not a blank
 
 
 @pytest.mark.parametrize("case", ["not_video", "empty", "mixed", "stray", "no_style", "style_for_ff", "unwritable"])

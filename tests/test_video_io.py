@@ -358,8 +358,9 @@ def test_resume_continues_a_stopped_run(tmp_path, frames, name):
     assert probe(out).frames == 8 and w.frames_written == 8
     back = [f for _, f in read_frames(out)]
     assert len(back) == 8 and max(_mad(a, b) for a, b in zip(frames, back)) < 6
-    if first is not None:  # PNG frames are copied as they are
+    if first is not None:  # PNG frames are copied as they are, under their own names, and numbered on
         assert [p.read_bytes() for p in sorted(out.iterdir())][:5] == first
+        assert [p.name for p in sorted(out.iterdir())] == [f"frame_{i:06d}.png" for i in range(1, 9)]
     assert _leftovers(tmp_path) == []
     w = VideoWriter(tmp_path / "new.mp4", 24, W, H, resume=True)  # nothing to resume
     assert (w.resume_frames, w.last_frame) == (0, None)

@@ -72,6 +72,43 @@ def test_wct_alpha_zero_keeps_the_content_features_and_blend_mixes(encoder, phot
         wct(f, [s1], "relu2_1", mask=torch.ones(1, 1, 8, 8))
 
 
+def test_wct_alpha_is_honoured_with_a_mask(encoder, photo, scream):
+    """With a mask, alpha still mixes: ``wct(alpha) = alpha * wct(1) + (1 - alpha) * f``, and
+    alpha = 0 gives the content features back."""
+    f = encoder(photo, ["relu2_1"])["relu2_1"]
+    wave = img.load_image(data_file("styles/great_wave.jpg"), size=128)
+    s1 = WCTStyle.from_features(encoder(scream, ["relu2_1"]))
+    s2 = WCTStyle.from_features(encoder(wave, ["relu2_1"]))
+    h, w = photo.shape[-2:]
+    mask = torch.zeros(1, 1, h, w)
+    mask[..., : w // 3] = 1.0
+    full = wct(f, [s1, s2], "relu2_1", alpha=1.0, mask=mask)
+    assert float((full - f).abs().mean()) > 0.1 * float(f.abs().mean())  # the transform does change them
+    for alpha in (0.0, 0.35):
+        part = wct(f, [s1, s2], "relu2_1", alpha=alpha, mask=mask)
+        assert torch.allclose(part, alpha * full + (1 - alpha) * f, atol=1e-4), alpha
+
+
+def test_eigenvalue_cut_off_is_relative_to_the_largest():
+    """Eigenvalues below EIG_RTOL (1e-5) times the largest are dropped, whatever the features'
+    scale: a hand-made covariance spanning 1e6 ... 1e-3 keeps only its top direction, the same
+    covariance scaled by 1e-8 keeps the same one, and on real pixels whose channels differ in
+    scale by 1e4 the whitened features have the covariance of a rank-1 projector."""
+    from atelier.methods.arbitrary.wct_model import EIG_RTOL, _sym_power
+
+    cov = torch.diag(torch.tensor([1e6, 5.0, 1e-3], dtype=torch.float64))
+    assert torch.allclose(_sym_power(cov, -0.5), torch.diag(torch.tensor([1e-3, 0.0, 0.0], dtype=torch.float64)))
+    small = _sym_power(cov * 1e-8, 0.5)  # 1e-2, 2.2e-4, 3e-6: only the top one is above 1e-5 * 1e-2
+    assert torch.allclose(small, torch.diag(torch.tensor([0.1, 0.0, 0.0], dtype=torch.float64)))
+    near = torch.diag(torch.tensor([1.0, 2 * EIG_RTOL, 0.5 * EIG_RTOL], dtype=torch.float64))
+    assert torch.allclose(_sym_power(near, 1.0), torch.diag(torch.tensor([1.0, 2 * EIG_RTOL, 0.0], dtype=torch.float64)))
+    # real pixels: coffee's red channel x 1e3, green and blue x 0.1 (a wide-range covariance)
+    x = img.load_image(skdata.coffee(), size=64)[0].flatten(1).double()
+    f = x * torch.tensor([1e3, 0.1, 0.1], dtype=torch.float64)[:, None]
+    _, cov_w = feature_covariance(whiten(f))
+    assert abs(float(torch.trace(cov_w)) - 1.0) < 1e-3, torch.linalg.eigvalsh(cov_w)
+
+
 @pytest.mark.parametrize("layer,min_ssim", [("relu1_1", 0.95), ("relu2_1", 0.9), ("relu3_1", 0.75),
                                             ("relu4_1", 0.5), ("relu5_1", 0.25)])
 def test_shipped_decoders_invert_their_layer_on_a_photo(encoder, photo, layer, min_ssim):
