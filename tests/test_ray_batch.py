@@ -114,3 +114,24 @@ def test_cli_apply_ray_summary_and_resume(ray_cluster, photos, tmp_path):
     Image.open(victim).load()  # whole again
     r = runner.invoke(app, ["apply", "starry_night", str(photos), "-o", str(out), "--workers", "2"])
     assert r.exit_code == 2 and "--workers applies only with --ray" in r.output
+
+
+def test_cli_sketch_ray_equals_single_machine(ray_cluster, photos, tmp_path):
+    from atelier.cli import app
+    from atelier.io.images import read_metadata
+
+    runner = CliRunner()
+    common = ["sketch", str(photos), "--size", str(SIZE), "--precision", "fp32", "-q"]
+    r1 = runner.invoke(app, common + ["-o", str(tmp_path / "single")])
+    r2 = runner.invoke(app, common + ["-o", str(tmp_path / "ray"), "--ray", "--workers", "2"])
+    assert r1.exit_code == r2.exit_code == 2, r2.output  # broken.png: reported, skipped, the others written
+    assert "done 3, skipped 1 (0 already there and verified), failed 1" in r2.output
+    reason = [ln for ln in r1.output.splitlines() if "broken.png" in ln][0].split("skipped: ", 1)[1]
+    assert reason in r2.output
+    for rel in ("a.png", "sub/b.png", "chelsea.png"):
+        a = np.asarray(Image.open(tmp_path / "single" / rel), dtype=np.int16)
+        b = np.asarray(Image.open(tmp_path / "ray" / rel), dtype=np.int16)
+        assert a.shape == b.shape and np.abs(a - b).max() <= 1, rel
+        assert read_metadata(tmp_path / "ray" / rel) == read_metadata(tmp_path / "single" / rel)
+    r3 = runner.invoke(app, common + ["-o", str(tmp_path / "ray"), "--ray", "--workers", "2"])
+    assert "done 0, skipped 4 (3 already there and verified), failed 1" in r3.output

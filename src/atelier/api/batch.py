@@ -12,7 +12,7 @@ import pathlib
 from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
-__all__ = ["ApplyJob"]
+__all__ = ["ApplyJob", "SketchJob"]
 
 
 @dataclass
@@ -69,3 +69,56 @@ class ApplyJob:
         except InputError as e:  # a batch too large for the memory: every pair of it fails with the reason
             return [errors.get(s, str(e)) if s in errors else str(e) for s, _ in pairs]
         return [errors.get(str(pathlib.Path(s))) for s, _ in pairs]
+
+
+@dataclass
+class SketchJob:
+    """``atelier sketch`` on Ray: photos to sketches, one photo per task.
+
+    Attributes: ``metadata`` as the single-machine path writes it (each output also gets
+    ``input``); the drawing options of :func:`atelier.methods.sketch.draw.sketch_file`.
+    The contour network and the VGG encoder are loaded once per worker.
+    """
+
+    metadata: dict
+    style: str = "pencil"
+    lines_only: bool = False
+    detail: float = 0.5
+    size: Optional[int] = None
+    seed: int = 0
+    precision: str = "fp32"
+    max_pixels: Optional[int] = None
+    device: str = "cpu"
+    _models: object = field(default=None, repr=False, compare=False)
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_models"] = None
+        return state
+
+    def setup(self) -> None:
+        from ..encoders.vgg import get_encoder
+        from ..methods.sketch.contours import load_contour_net
+
+        if self._models is None:
+            self._models = (load_contour_net(), get_encoder())
+
+    def expected_metadata(self, src: str) -> dict:
+        return {**self.metadata, "input": pathlib.Path(src).name}
+
+    def run(self, pairs: Sequence[tuple[str, str]]) -> list[Optional[str]]:
+        from ..core.errors import InputError
+        from ..methods.sketch.draw import sketch_file
+
+        self.setup()
+        net, encoder = self._models
+        errors: list[Optional[str]] = []
+        for src, dst in pairs:
+            try:
+                sketch_file(src, dst, style=self.style, lines_only=self.lines_only, detail=self.detail,
+                            size=self.size, seed=self.seed, precision=self.precision, max_pixels=self.max_pixels,
+                            metadata=self.metadata, net=net, encoder=encoder)
+                errors.append(None)
+            except (InputError, OSError) as e:
+                errors.append(str(e))
+        return errors
