@@ -135,3 +135,45 @@ def test_cli_sketch_ray_equals_single_machine(ray_cluster, photos, tmp_path):
         assert read_metadata(tmp_path / "ray" / rel) == read_metadata(tmp_path / "single" / rel)
     r3 = runner.invoke(app, common + ["-o", str(tmp_path / "ray"), "--ray", "--workers", "2"])
     assert "done 0, skipped 4 (3 already there and verified), failed 1" in r3.output
+
+
+def test_cli_stylize_gatys_on_ray_one_task_per_photo(ray_cluster, photos, tmp_path):
+    """Any method runs on Ray, Gatys too: the same pixels (fp tolerance: 1 vs 2 threads) and
+    metadata as the single-machine command, a bad photo reported with its reason, resume."""
+    from atelier.cli import app
+    from atelier.io.images import read_metadata
+
+    runner = CliRunner()
+    style = str(data_file("styles/starry_night.jpg"))
+    opts = ["-s", style, "--size", "64", "-n", "3", "--seed", "0", "--precision", "fp32", "--device", "cpu", "-q"]
+    single = tmp_path / "single.jpg"
+    r = runner.invoke(app, ["stylize", str(photos / "a.jpg"), "-o", str(single)] + opts)
+    assert r.exit_code == 0, r.output
+    out = tmp_path / "ray"
+    r = runner.invoke(app, ["stylize", str(photos), "-o", str(out), "--ray", "--workers", "2"] + opts)
+    assert r.exit_code == 2 and "done 3, skipped 1 (0 already there and verified), failed 1" in r.output, r.output
+    assert "broken.png" in r.output
+    a = np.asarray(Image.open(single), dtype=np.int16)
+    b = np.asarray(Image.open(out / "a.jpg"), dtype=np.int16)
+    assert a.shape == b.shape and np.abs(a - b).mean() < 1.0 and np.abs(a - b).max() <= 12
+    ma, mb = read_metadata(single), read_metadata(out / "a.jpg")
+    assert ma["parameters"] == mb["parameters"] and ma["content"] == mb["content"] and ma["styles"] == mb["styles"]
+    r = runner.invoke(app, ["stylize", str(photos), "-o", str(out), "--ray", "--workers", "2"] + opts)
+    assert "done 0, skipped 4 (3 already there and verified), failed 1" in r.output, r.output
+    from atelier.api.ray_batch import verify_output
+    from atelier.cli.stylize import StylizeJob
+
+    import atelier.cli.stylize as st
+
+    def job_of(*extra):  # the job the command builds, without running it
+        jobs = []
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(st, "_run_on_ray", lambda job, *a, **k: jobs.append(job))
+            assert runner.invoke(app, ["stylize", str(photos), "-o", str(out), "--ray"] + opts + list(extra)).exit_code == 0
+        return jobs[0]
+
+    same, other = job_of(), job_of("-n", "4")
+    assert isinstance(same, StylizeJob)
+    src = str(photos / "a.jpg")
+    assert verify_output(out / "a.jpg", same.expected_metadata(src))
+    assert not verify_output(out / "a.jpg", other.expected_metadata(src))  # other parameters: redone
