@@ -170,7 +170,7 @@ def _connect(address: Optional[str], num_cpus: Optional[int]) -> bool:
 
 def run_batch(job: BatchJob, pairs: Sequence[tuple[str | os.PathLike, str | os.PathLike]], *,
               address: Optional[str] = None, workers: Optional[int] = None, batch_size: int = 4,
-              gpus_per_worker: float = 0.0, cpus_per_worker: float = 1.0,
+              device: str = "cpu", gpus_per_worker: Optional[float] = None, cpus_per_worker: float = 1.0,
               callback: Optional[Callable[[str, str, str], None]] = None) -> BatchSummary:
     """Run ``job`` over ``pairs`` with Ray Data.
 
@@ -183,7 +183,9 @@ def run_batch(job: BatchJob, pairs: Sequence[tuple[str | os.PathLike, str | os.P
         workers: actors (each loads the model once); default: the cluster's CPUs divided by
             ``cpus_per_worker`` (or its GPUs with ``gpus_per_worker``), at most one per pair.
         batch_size: pairs per ``map_batches`` call (images of equal size run in one pass).
-        gpus_per_worker: ``num_gpus`` of each actor (1 on GPU nodes; 0 on CPUs).
+        device: where the workers run the model: ``"cpu"``; ``"cuda"`` (one GPU per worker);
+            ``"auto"`` (CUDA when the cluster has GPUs, else CPU). Sets ``job.device``.
+        gpus_per_worker: ``num_gpus`` of each actor (default: 1 with CUDA, else 0).
         cpus_per_worker: ``num_cpus`` of each actor, also its torch thread count.
         callback: ``callback(input, status, reason)`` per pair as results stream back
             (status ``"done"``, ``"skipped"`` or ``"failed"``).
@@ -214,6 +216,14 @@ def run_batch(job: BatchJob, pairs: Sequence[tuple[str | os.PathLike, str | os.P
     try:
         summary.startup_seconds = time.perf_counter() - t0
         res = ray.cluster_resources()
+        if device not in ("cpu", "cuda", "auto"):
+            raise ValueError(f"device must be cpu, cuda or auto on Ray, got {device!r}")
+        cuda = device == "cuda" or (device == "auto" and res.get("GPU", 0) > 0)
+        if device == "cuda" and not res.get("GPU", 0):
+            raise ValueError("--device cuda: the Ray cluster has no GPUs")
+        if gpus_per_worker is None:
+            gpus_per_worker = 1.0 if cuda else 0.0
+        job.device = "cuda" if cuda else "cpu"
         if workers is None:
             if gpus_per_worker > 0:
                 workers = max(1, int(res.get("GPU", 0) // gpus_per_worker))

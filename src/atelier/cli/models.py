@@ -62,7 +62,8 @@ def apply(
     from ..methods.feedforward.apply import _inputs, apply_model, load_model
 
     use_ray = _ray_flags(ray, ray_address, workers)
-    dev = _runtime(device, precision)
+    # --ray: the workers' device is resolved on them (--device cuda asks Ray for one GPU per worker)
+    dev = _runtime("cpu" if use_ray else device, precision)
     try:
         net = load_model(model, device=str(dev))
         weights = _style_weights(net, style_mix, style_index)
@@ -78,7 +79,7 @@ def apply(
                        preserve_color=preserve_color, precision=precision, batch_size=batch_size,
                        max_pixels=max_pixels)
         _run_on_ray(job, inputs, output, overwrite=overwrite, address=ray_address, workers=workers,
-                    batch_size=batch_size, device=dev, quiet=quiet)
+                    batch_size=batch_size, device=device, quiet=quiet)
         return
     columns = [TextColumn("[bold]applying"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
     with Progress(*columns, console=err, disable=quiet) as bar:

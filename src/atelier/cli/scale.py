@@ -57,7 +57,7 @@ def _pairs(inputs: List[Path], output: Path, overwrite: bool, rename=None):
 
 
 def _run_on_ray(job, inputs: List[Path], output: Path, *, overwrite: bool, address: Optional[str],
-                workers: Optional[int], batch_size: int, device, quiet: bool, rename=None) -> None:
+                workers: Optional[int], batch_size: int, device: str, quiet: bool, rename=None) -> None:
     """Run ``job`` on Ray over the inputs, print the summary; exit 2 when an input failed (after
     all the others were done), 130 on Ctrl-C (the outputs written so far are complete)."""
     from ..api.ray_batch import run_batch
@@ -65,8 +65,6 @@ def _run_on_ray(job, inputs: List[Path], output: Path, *, overwrite: bool, addre
     pairs, not_images = _pairs(inputs, output, overwrite, rename)
     for _, reason in not_images:
         err.print(f"[yellow]skipped:[/] {escape(reason)}", highlight=False, soft_wrap=True)
-    gpus = 1.0 if getattr(device, "type", str(device)) == "cuda" else 0.0
-    job.device = "cuda" if gpus else "cpu"
     columns = [TextColumn("[bold]on Ray"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
     counts = {"done": 0}
     with Progress(*columns, console=err, disable=quiet) as bar:
@@ -79,8 +77,8 @@ def _run_on_ray(job, inputs: List[Path], output: Path, *, overwrite: bool, addre
                 bar.console.print(f"[bold red]skipped:[/] {escape(reason)}", highlight=False, soft_wrap=True)
 
         try:
-            s = run_batch(job, pairs, address=address, workers=workers, batch_size=batch_size,
-                          gpus_per_worker=gpus, callback=callback)
+            s = run_batch(job, pairs, address=address, workers=workers, batch_size=batch_size, device=str(device),
+                          callback=callback)
         except (ImportError, ValueError, ConnectionError) as e:
             raise _fail(str(e)) from None
         except KeyboardInterrupt:

@@ -222,7 +222,8 @@ def stylize(
                           style_size=style_size, preserve_color=preserve_color, style_blend=style_blend))
         method, alpha, style_scale, style_size, preserve_color, style_blend = (
             v["method"], v["alpha"], v["style_scale"], v["style_size"], v["preserve_color"], v["style_blend"])
-    dev = _runtime(device, precision)
+    use_ray = _ray_flags(ray, ray_address, workers)
+    dev = _runtime("cpu" if use_ray else device, precision)  # --ray: the device is resolved on the workers
     if method != "gatys":
         _refuse_unused(ctx, _GATYS_ONLY + (() if method in ("adain", "wct") else _ARBITRARY_ONLY), method)
     else:
@@ -236,12 +237,12 @@ def stylize(
                   scales=scales, content_layers=content_layers, style_layers=style_layers, pooling=pooling,
                   device=str(dev), precision=precision, weights=weights, max_pixels=max_pixels, prefilter=prefilter,
                   overwrite=overwrite, full_metadata=metadata == "full")
-    if _ray_flags(ray, ray_address, workers):
+    if use_ray:
         for flag, value in (("--metrics", metrics), ("--save-every", save_every)):
             if value is not None:
                 raise _fail(f"{flag} does not apply with --ray (one output per photo); leave it out")
         _run_on_ray(StylizeJob(params), [content], output, overwrite=overwrite, address=ray_address,
-                    workers=workers, batch_size=1, device=dev, quiet=quiet)
+                    workers=workers, batch_size=1, device=device, quiet=quiet)
         return
     _stylize_one(content, output, params, metrics=metrics, save_every=save_every, quiet=quiet)
 
