@@ -5,8 +5,9 @@ the tasks spread over the nodes. Writes docs/results/scale_out.json.
     python benchmarks/scale_out.py [--images 48] [--size 512] [--out docs/results/scale_out.json]
 
 The images are the 26 photos of ../shared/data/content (and the bundled cat), repeated under
-other names up to --images. Single process: torch with as many threads as cores; Ray: that
-many workers with one thread each (the same cores). Start-up (Ray cluster start, model load)
+other names up to --images. Single process: torch with as many threads as cores, and with one
+thread (on a loaded machine torch's threads wait on each other); Ray: that many workers with
+one thread each (the same cores). Start-up (Ray cluster start, model load)
 is reported apart from the run. The machine's load average is recorded: timings taken while
 other jobs run are labelled "measured under load".
 """
@@ -126,8 +127,10 @@ def main():
         files = _images(a.images, tmp / "in")
         results = {"images": a.images, "size": a.size, "cores": cores, "model": "starry_night (feed-forward)",
                    "ray_version": ray.__version__, "load_average_start": _load()}
-        results["single_process"] = single(files, tmp / "single", a.size, cores)
-        print("single", results["single_process"], flush=True)
+        for th in sorted({1, cores}):  # under load, torch's threads wait on each other: 1 thread is measured too
+            results[f"single_process_{th}_threads"] = r = single(files, tmp / f"single{th}", a.size, th)
+            print(f"single {th} threads", r, flush=True)
+        results["single_process"] = results[f"single_process_{cores}_threads"]
         for w in sorted({1, cores}):
             results[f"ray_{w}_workers"] = r = on_ray(files, tmp / f"ray{w}", a.size, workers=w)
             print(f"ray {w}", r, flush=True)
@@ -137,9 +140,11 @@ def main():
         busy = max(results["load_average_start"] or [0]) > cores * 0.75 or max(results["load_average_end"] or [0]) > cores * 0.75
         results["label"] = ("measured under load (other jobs running): load average above the core count; "
                             "ratios are indicative only") if busy else "quiet machine"
-        sp, r2 = results["single_process"], results[f"ray_{cores}_workers"]
-        results["ray_vs_single_total"] = round(r2["total_s"] / sp["total_s"], 3)
-        results["ray_vs_single_after_startup"] = round(r2["run_s"] / sp["run_s"], 3)
+        r2 = results[f"ray_{cores}_workers"]
+        for th in sorted({1, cores}):
+            sp = results[f"single_process_{th}_threads"]
+            results[f"ray_{cores}_workers_vs_single_{th}_threads_total"] = round(r2["total_s"] / sp["total_s"], 3)
+            results[f"ray_{cores}_workers_vs_single_{th}_threads_after_startup"] = round(r2["run_s"] / sp["run_s"], 3)
         pathlib.Path(a.out).parent.mkdir(parents=True, exist_ok=True)
         pathlib.Path(a.out).write_text(json.dumps(results, indent=2) + "\n")
         print(json.dumps(results, indent=2))

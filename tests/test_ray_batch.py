@@ -177,3 +177,23 @@ def test_cli_stylize_gatys_on_ray_one_task_per_photo(ray_cluster, photos, tmp_pa
     src = str(photos / "a.jpg")
     assert verify_output(out / "a.jpg", same.expected_metadata(src))
     assert not verify_output(out / "a.jpg", other.expected_metadata(src))  # other parameters: redone
+
+
+def test_cli_index_on_ray_equals_one_process(ray_cluster, photos, tmp_path):
+    from atelier.analysis.index import Collection
+    from atelier.cli import app
+
+    runner = CliRunner()
+    r1 = runner.invoke(app, ["index", str(photos), "-o", str(tmp_path / "one.db"), "--size", "64", "-q"])
+    r2 = runner.invoke(app, ["index", str(photos), "-o", str(tmp_path / "ray.db"), "--size", "64", "-q",
+                             "--ray", "--workers", "2"])
+    assert r1.exit_code == r2.exit_code == 0, r2.output
+    assert "3 images (3 embedded, 0 reused by hash, 0 unchanged, 0 removed, 1 skipped)" in r2.output
+    reason = [ln for ln in r1.output.splitlines() if "broken.png" in ln]
+    assert reason and reason[0] in r2.output  # the same one-line reason
+    with Collection.open(tmp_path / "one.db") as a, Collection.open(tmp_path / "ray.db") as b:
+        (pa, va), (pb, vb) = a.items(), b.items()
+        order = [pb.index(p) for p in pa]
+        assert sorted(pa) == sorted(pb) and np.allclose(va, vb[order], atol=1e-5)
+    r3 = runner.invoke(app, ["index", str(photos), "-o", str(tmp_path / "ray.db"), "--size", "64", "-q", "--ray"])
+    assert "(0 embedded, 0 reused by hash, 3 unchanged" in r3.output, r3.output

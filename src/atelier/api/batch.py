@@ -12,7 +12,7 @@ import pathlib
 from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
-__all__ = ["ApplyJob", "SketchJob"]
+__all__ = ["ApplyJob", "SketchJob", "EmbedJob"]
 
 
 @dataclass
@@ -122,3 +122,38 @@ class SketchJob:
             except (InputError, OSError) as e:
                 errors.append(str(e))
         return errors
+
+
+@dataclass
+class EmbedJob:
+    """``atelier index --ray``: style embeddings of image files on Ray workers (one
+    :class:`~atelier.analysis.embeddings.StyleEmbedder` per worker); the vectors go back to the
+    driver, which writes the collection (SQLite) as on one machine.
+
+    Attributes: ``config``, the collection's :class:`~atelier.analysis.embeddings.EmbeddingConfig`.
+    """
+
+    config: object
+    batch_size: int = 8
+    device: str = "cpu"
+    _embedder: object = field(default=None, repr=False, compare=False)
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_embedder"] = None
+        return state
+
+    def setup(self) -> None:
+        from ..analysis.embeddings import StyleEmbedder
+
+        if self._embedder is None:
+            self._embedder = StyleEmbedder(self.config, device=self.device)
+
+    def map(self, paths: Sequence[str]) -> list[tuple[Optional[bytes], Optional[str]]]:
+        """(float32 little-endian vector bytes, None) or (None, one-line reason) per path."""
+        self.setup()
+        errors: dict[str, str] = {}
+        done, vecs = self._embedder.embed_files(list(paths), on_error=lambda p, e: errors.__setitem__(str(p), e.message),
+                                                batch=self.batch_size)
+        by_path = {str(p): vecs[i].astype("<f4").tobytes() for i, p in enumerate(done)}
+        return [(by_path.get(p), errors.get(p) if p not in by_path else None) for p in paths]

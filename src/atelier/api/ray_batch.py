@@ -29,7 +29,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Optional, Protocol, Sequence
 
-__all__ = ["BatchJob", "BatchSummary", "run_batch", "verify_output", "ray_available", "RAY_HINT"]
+__all__ = ["BatchJob", "BatchSummary", "run_batch", "map_on_ray", "verify_output", "ray_available", "RAY_HINT"]
 
 RAY_HINT = "Ray is not installed; install the extra: pip install 'atelier[ray]'"
 #: Reason given for a pair skipped because its output is already there.
@@ -149,6 +149,69 @@ class _Worker:
                 "node": np.array([self.node] * n, dtype=object), "pid": np.array([os.getpid()] * n)}
 
 
+class _MapWorker:
+    """The stateful UDF of :func:`map_on_ray`: ``job.map(items)`` gives (value, error) per item."""
+
+    def __init__(self, job, threads: int = 1):
+        import torch
+
+        torch.set_num_threads(max(1, int(threads)))
+        self.job = job
+        self.job.setup()
+
+    def __call__(self, batch: dict) -> dict:
+        import numpy as np
+
+        items = [str(s) for s in batch["item"]]
+        results = self.job.map(items)
+        return {"item": np.array(items, dtype=object),
+                "value": np.array([b"" if v is None else bytes(v) for v, _ in results], dtype=object),
+                "error": np.array(["" if e is None else e for _, e in results], dtype=object)}
+
+
+def map_on_ray(job, items: Sequence[str], *, address: Optional[str] = None, workers: Optional[int] = None,
+               batch_size: int = 8, device: str = "cpu"):
+    """Map ``items`` (strings: file paths) with ``job`` on Ray Data and yield
+    ``(item, value bytes or None, error or None)`` as batches finish (any order). The job has
+    ``setup()`` (once per worker) and ``map(items) -> [(bytes or None, error or None)]``;
+    ``job.device`` is set as in :func:`run_batch`. A Ray started here is shut down when the
+    generator is closed or exhausted.
+
+    Raises:
+        ImportError: Ray is not installed. ValueError: bad ``batch_size``, ``workers``, ``device``.
+    """
+    if batch_size < 1 or (workers is not None and workers < 1):
+        raise ValueError(f"batch size and workers must be >= 1, got {batch_size}, {workers}")
+    try:
+        import ray
+        import ray.data
+    except ImportError:
+        raise ImportError(RAY_HINT) from None
+    if not items:
+        return
+    started = _connect(address, None)
+    try:
+        res = ray.cluster_resources()
+        cuda = device == "cuda" or (device == "auto" and res.get("GPU", 0) > 0)
+        if device not in ("cpu", "cuda", "auto") or (device == "cuda" and not res.get("GPU", 0)):
+            raise ValueError(f"device {device!r}: use cpu, auto, or cuda on a cluster with GPUs")
+        job.device = "cuda" if cuda else "cpu"
+        n = max(1, min(workers or int(res.get("GPU" if cuda else "CPU", 1)), len(items)))
+        ctx = ray.data.DataContext.get_current()
+        ctx.enable_progress_bars = False
+        ds = ray.data.from_items([{"item": str(i)} for i in items],
+                                 override_num_blocks=max(1, min(-(-len(items) // batch_size), 10_000)))
+        out = ds.map_batches(_MapWorker, fn_constructor_kwargs={"job": job}, batch_size=batch_size,
+                             compute=ray.data.ActorPoolStrategy(size=n), num_cpus=1, num_gpus=1 if cuda else None,
+                             batch_format="numpy")
+        for row in out.iter_rows():
+            err = str(row["error"]) or None
+            yield str(row["item"]), (None if err else bytes(row["value"])), err
+    finally:
+        if started:
+            ray.shutdown()
+
+
 def _connect(address: Optional[str], num_cpus: Optional[int]) -> bool:
     """Start a local Ray cluster or connect to ``address``; True when this call started it
     (and so must shut it down). A Ray already initialised in this process is used as it is."""
@@ -234,7 +297,9 @@ def run_batch(job: BatchJob, pairs: Sequence[tuple[str | os.PathLike, str | os.P
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = False
         ctx.print_on_execution_start = False
-        ds = ray.data.from_items(rows, override_num_blocks=max(1, min(len(rows), workers * 4)))
+        # one block per batch: results stream back (progress, resume) as each batch is written
+        blocks = max(1, min(-(-len(rows) // batch_size), 10_000))
+        ds = ray.data.from_items(rows, override_num_blocks=blocks)
         out = ds.map_batches(_Worker, fn_constructor_kwargs={"job": job, "threads": max(1, int(cpus_per_worker))},
                              batch_size=batch_size, compute=ray.data.ActorPoolStrategy(size=workers),
                              num_cpus=cpus_per_worker,
