@@ -298,7 +298,7 @@ def run_batch(job: BatchJob, pairs: Sequence[tuple[str | os.PathLike, str | os.P
         ctx.enable_progress_bars = False
         ctx.print_on_execution_start = False
         # one block per batch: results stream back (progress, resume) as each batch is written
-        blocks = max(1, min(-(-len(rows) // batch_size), 10_000))
+        blocks = max(1, min(max(-(-len(rows) // batch_size), workers), len(rows), 10_000))
         ds = ray.data.from_items(rows, override_num_blocks=blocks)
         out = ds.map_batches(_Worker, fn_constructor_kwargs={"job": job, "threads": max(1, int(cpus_per_worker))},
                              batch_size=batch_size, compute=ray.data.ActorPoolStrategy(size=workers),
