@@ -55,6 +55,18 @@ def require_extra(module: str):
     return pytest.importorskip(module)
 
 
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """One local Ray cluster for the whole session (2 CPUs, no dashboard), started by the first
+    test that asks for it and shut down at the end; skipped without Ray (failed in CI)."""
+    ray = require_extra("ray")
+    require_extra("ray.data")
+    if not ray.is_initialized():
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _cache_dir(tmp_path_factory):
     """Never write to the user's real cache folder: one temporary cache for the whole session

@@ -218,7 +218,8 @@ class Collection:
     # ------------------------------------------------------------------ indexing
     def update(self, files: Sequence[str | os.PathLike], prune_under: Optional[str | os.PathLike] = None,
                on_error: Optional[Callable[[str, str], None]] = None,
-               progress: Optional[Callable[[int, int], None]] = None, batch: int = 8) -> UpdateReport:
+               progress: Optional[Callable[[int, int], None]] = None, batch: int = 8,
+               embed: Optional[Callable[[list], Iterable[tuple]]] = None) -> UpdateReport:
         """Bring the collection up to date with ``files``.
 
         Args:
@@ -229,6 +230,11 @@ class Collection:
                 tried again next time).
             progress: ``progress(done, total)`` over the files that need embedding.
             batch: files embedded (and committed) per chunk.
+            embed: where the embeddings are made instead of this process (a batch engine, e.g.
+                Ray workers): ``embed(paths)`` yields ``(path, float32 (dim,) vector or None,
+                one-line error or None)`` for each path, in any order (a vector may also be its
+                float32 little-endian bytes); each vector must come
+                from this collection's embedding configuration.
         """
         report = UpdateReport()
         known = {r[0]: r[1:] for r in self._conn.execute("SELECT path, sha256, mtime, size FROM images")}
@@ -273,6 +279,10 @@ class Collection:
             report.removed = gone
         if progress:
             progress(0, len(todo))
+        if embed is not None:
+            self._store_stream(todo, embed, report, on_error, progress, batch)
+            self._cache = None
+            return report
         for start in range(0, len(todo), batch):
             chunk = todo[start:start + batch]
             failed = []
@@ -291,6 +301,32 @@ class Collection:
                 progress(min(start + batch, len(todo)), len(todo))
         self._cache = None
         return report
+
+    def _store_stream(self, todo, embed, report, on_error, progress, batch) -> None:
+        """:meth:`update` with the vectors of ``embed`` (committed every ``batch`` results)."""
+        meta = {c[0]: c for c in todo}
+        rows, n = [], 0
+
+        def commit():
+            with self._conn:
+                self._conn.executemany("INSERT OR REPLACE INTO images VALUES (?, ?, ?, ?, ?)", rows)
+            rows.clear()
+
+        for p, vec, error in embed([c[0] for c in todo]):
+            n += 1
+            if error is not None:
+                report.failed.append((p, error))
+                if on_error:
+                    on_error(p, error)
+            else:
+                blob = vec if isinstance(vec, bytes) else np.asarray(vec, dtype="<f4").tobytes()
+                rows.append((*meta[p], blob))
+                report.embedded.append(p)
+            if len(rows) >= batch:
+                commit()
+            if progress:
+                progress(n, len(todo))
+        commit()
 
     # ------------------------------------------------------------------ search
     def search(self, query: np.ndarray, k: int = 8, metric: str = "cosine",

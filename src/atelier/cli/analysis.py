@@ -52,11 +52,24 @@ def index(
                                           help="Apply the shipped whitening [default: where it applies: 256 px, "
                                                "dim 256, the bundled VGG19]."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    ray: bool = typer.Option(False, "--ray", help="Embed on Ray Data workers (a local Ray cluster, or "
+                             "--ray-address); the collection file is written here."),
+    ray_address: Optional[str] = typer.Option(None, help="With --ray: 'auto' or ray://HOST:10001."),
+    workers: Optional[int] = typer.Option(None, help="With --ray: Ray workers [default: one per CPU]."),
 ):
     """Embed every image under DIR into COLLECTION.db; a re-run embeds only new or changed files."""
     from ..analysis.embeddings import EmbeddingConfig
     from ..analysis.index import Collection, list_images
     from ..core.errors import InputError
+    from .scale import _ray_flags
+
+    embed = None
+    if _ray_flags(ray, ray_address, workers):
+        from ..api.batch import EmbedJob
+        from ..api.ray_batch import map_on_ray
+
+        embed = lambda paths: map_on_ray(EmbedJob(config), paths, address=ray_address,  # noqa: E731
+                                         workers=workers, batch_size=8, device="cpu")
 
     try:
         files = list_images(folder)
@@ -83,13 +96,13 @@ def index(
                 skipped.append(path)
                 bar.console.print(f"skipped {path}: {message}", highlight=False, soft_wrap=True)
 
-            report = col.update(files, prune_under=folder, on_error=on_error, progress=progress)
+            report = col.update(files, prune_under=folder, on_error=on_error, progress=progress, embed=embed)
             total = len(col)
     except KeyboardInterrupt:
         err.print(f"interrupted; the images embedded so far are kept in {output}; run the same command to go on",
                   highlight=False, soft_wrap=True)
         raise typer.Exit(130)
-    except InputError as e:
+    except (InputError, ImportError, ConnectionError) as e:
         raise _fail(str(e)) from None
     out.print(f"{output}: {total} images ({len(report.embedded)} embedded, {len(report.reused)} reused by hash, "
               f"{report.unchanged} unchanged, {len(report.removed)} removed, {len(report.failed)} skipped)",

@@ -13,6 +13,7 @@ from rich.table import Table
 
 
 from .common import app, err, out, _fail, _floats, _runtime
+from .scale import _ray_flags, _run_on_ray
 
 
 def _style_weights(model, style_mix: Optional[str], style_index: Optional[int]):
@@ -45,6 +46,12 @@ def apply(
     overwrite: bool = typer.Option(False, "--overwrite", help="Allow writing over the input files (-o an input "
                                    "folder)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    ray: bool = typer.Option(False, "--ray", help="Run on Ray Data: a local Ray cluster on this machine's cores, "
+                             "or the cluster of --ray-address. Re-runs skip outputs that exist and verify."),
+    ray_address: Optional[str] = typer.Option(None, help="With --ray: 'auto' (the cluster 'ray start' made here) or "
+                                              "ray://HOST:10001 [default: a new local cluster]."),
+    workers: Optional[int] = typer.Option(None, help="With --ray: Ray workers, each loads the model once "
+                                          "[default: one per CPU, or per GPU]."),
 ):
     """Stylize images with a trained feed-forward model (one pass per image).
 
@@ -54,7 +61,9 @@ def apply(
     from ..core.errors import InputError
     from ..methods.feedforward.apply import _inputs, apply_model, load_model
 
-    dev = _runtime(device, precision)
+    use_ray = _ray_flags(ray, ray_address, workers)
+    # --ray: the workers' device is resolved on them (--device cuda asks Ray for one GPU per worker)
+    dev = _runtime("cpu" if use_ray else device, precision)
     try:
         net = load_model(model, device=str(dev))
         weights = _style_weights(net, style_mix, style_index)
@@ -63,6 +72,15 @@ def apply(
         raise _fail(str(e)) from None
     meta = {"atelier_version": __version__, "method": "feedforward", "model": Path(model).name,
             "model_sha256": net.card.get("sha256"), "style_weights": weights, "preserve_color": preserve_color}
+    if use_ray:
+        from ..api.batch import ApplyJob
+
+        job = ApplyJob(model=model, metadata=meta, device=device, size=size, style_weights=weights,
+                       preserve_color=preserve_color, precision=precision, batch_size=batch_size,
+                       max_pixels=max_pixels)
+        _run_on_ray(job, inputs, output, overwrite=overwrite, address=ray_address, workers=workers,
+                    batch_size=batch_size, device=device, quiet=quiet)
+        return
     columns = [TextColumn("[bold]applying"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
     with Progress(*columns, console=err, disable=quiet) as bar:
         task = bar.add_task("apply", total=n_files)

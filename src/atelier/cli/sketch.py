@@ -10,6 +10,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from .common import _fail, _runtime, app, err
+from .scale import _ray_flags, _run_on_ray
 
 
 @app.command()
@@ -30,14 +31,17 @@ def sketch(
                                              "[default: 100M]."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Allow writing over the input files."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    ray: bool = typer.Option(False, "--ray", help="Run on Ray Data (a local Ray cluster, or --ray-address); "
+                             "re-runs skip sketches that exist and verify."),
+    ray_address: Optional[str] = typer.Option(None, help="With --ray: 'auto' or ray://HOST:10001 [default: a new "
+                                              "local cluster]."),
+    workers: Optional[int] = typer.Option(None, help="With --ray: Ray workers [default: one per CPU]."),
 ):
     """Draw photos as sketches: contours a person would draw (a network trained on the human
     line drawings of BSDS500) over pencil shading from the photo's tones (Lu et al. 2012).
 
     Unreadable photos are reported and skipped (exit 2 at the end); the others are written.
     """
-    import time
-
     from .. import __version__
     from ..io import images as img
     from ..core.errors import InputError
@@ -46,8 +50,9 @@ def sketch(
     from ..encoders.vgg import get_encoder
     from ..methods.feedforward.apply import _inputs
     from ..methods.sketch.contours import load_contour_net
-    from ..methods.sketch.draw import STYLES, sketch_tensor
+    from ..methods.sketch.draw import STYLES, sketch_file
 
+    use_ray = _ray_flags(ray, ray_address, workers)
     if style not in STYLES:
         raise _fail(f"unknown --style {style!r}; choose one of {', '.join(STYLES)}")
     if not 0.0 <= detail <= 1.0:
@@ -68,7 +73,10 @@ def sketch(
             targets = [(src, output / rel.with_suffix(".png")) for src, rel in files]
         for src, dst in targets:
             check_not_input(dst, [("input", src)], overwrite, "the output file")
-        net, encoder = load_contour_net(contours), get_encoder()
+        if use_ray and single:
+            raise InputError("--ray writes into an output folder; give -o a folder name", output)
+        net = load_contour_net(contours)
+        encoder = None if use_ray else get_encoder()  # a Ray worker loads its own
     except (InputError, ValueError) as e:
         raise _fail(str(e)) from None
     prec = resolve_precision(precision, dev)
@@ -76,6 +84,14 @@ def sketch(
         err.print(f"[yellow]skipped:[/] {escape(reason)}", highlight=False, soft_wrap=True)
     meta = {"atelier_version": __version__, "method": "sketch", "style": style, "lines_only": lines_only,
             "detail": detail, "seed": seed, "contour_model_sha256": net.card.get("sha256")}
+    if use_ray:
+        from ..api.batch import SketchJob
+
+        job = SketchJob(metadata=meta, contours=str(contours) if contours else None, style=style, lines_only=lines_only, detail=detail, size=size, seed=seed,
+                        precision=prec, max_pixels=max_pixels)
+        _run_on_ray(job, inputs, output, overwrite=overwrite, address=ray_address, workers=workers, batch_size=1,
+                    device="cpu", quiet=quiet, rename=lambda rel: rel.with_suffix(".png"))
+        return
     written, failed, seconds = [], [], 0.0
     columns = [TextColumn("[bold]sketching"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
     with Progress(*columns, console=err, disable=quiet) as bar:
@@ -83,16 +99,9 @@ def sketch(
         try:
             for src, dst in targets:
                 try:
-                    x = img.load_image(src, size=size, max_pixels=max_pixels)
-                    if min(x.shape[-2:]) < img.MIN_SIDE:
-                        raise InputError(f"too small ({x.shape[-1]}x{x.shape[-2]} px; both sides must be >= "
-                                         f"{img.MIN_SIDE} px); use a larger --size", src)
-                    t0 = time.perf_counter()
-                    y = sketch_tensor(x, style, lines_only, detail, net=net, encoder=encoder, precision=prec,
-                                      seed=seed)
-                    seconds += time.perf_counter() - t0
-                    dst.parent.mkdir(parents=True, exist_ok=True)
-                    img.save_image(y, dst, metadata={**meta, "input": src.name})
+                    seconds += sketch_file(src, dst, style=style, lines_only=lines_only, detail=detail, size=size,
+                                           seed=seed, precision=prec, max_pixels=max_pixels, metadata=meta,
+                                           net=net, encoder=encoder)
                     written.append(dst)
                 except (InputError, OSError) as e:
                     failed.append(str(e))

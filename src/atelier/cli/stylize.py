@@ -11,6 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from ..encoders.precision import precision_note
 from ..methods.gatys.optimize import GatysConfig
 
+from .scale import _ray_flags, _run_on_ray
 from .common import (app, err, _check_outputs, _fail, _floats, _input_files, _metadata_source, _names,
                      _refuse_unused, _runtime, _save_result, _write_json_or_fail)
 
@@ -198,6 +199,11 @@ def stylize(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     preset: Optional[str] = typer.Option(None, help="A preset saved from the studio's Explore (method, alpha, "
                                          "style scale, colours, blend); options on the command line win."),
+    ray: bool = typer.Option(False, "--ray", help="Run on Ray Data, one task per photo: CONTENT may be a folder, "
+                             "--output is then a folder (same file names); re-runs skip outputs that verify."),
+    ray_address: Optional[str] = typer.Option(None, help="With --ray: 'auto' or ray://HOST:10001 [default: a new "
+                                              "local cluster]."),
+    workers: Optional[int] = typer.Option(None, help="With --ray: Ray workers [default: one per CPU, or per GPU]."),
 ):
     """Stylize CONTENT with one or more --style images (default: Gatys et al. optimization).
 
@@ -215,7 +221,8 @@ def stylize(
                           style_size=style_size, preserve_color=preserve_color, style_blend=style_blend))
         method, alpha, style_scale, style_size, preserve_color, style_blend = (
             v["method"], v["alpha"], v["style_scale"], v["style_size"], v["preserve_color"], v["style_blend"])
-    dev = _runtime(device, precision)
+    use_ray = _ray_flags(ray, ray_address, workers)
+    dev = _runtime("cpu" if use_ray else device, precision)  # --ray: the device is resolved on the workers
     from ..core.errors import InputError
     from ..methods.registry import get_method, method_options
 
@@ -224,23 +231,103 @@ def stylize(
     except InputError as e:
         raise _fail(str(e)) from None
     _refuse_unused(ctx, [o for o in method_options() if o not in spec.options], method)
-    if spec.family != "optimization":
+    if spec.family == "optimization" and not style:
+        raise _fail("give at least one --style image (or --method MODEL_NAME for a feed-forward model)")
+    params = dict(method=method, style=list(style or []), size=size, style_scale=style_scale, iterations=iterations,
+                  optimizer=optimizer, lr=lr, content_weight=content_weight, style_weight=style_weight,
+                  tv_weight=tv_weight, style_blend=style_blend, init=init, seed=seed, preserve_color=preserve_color,
+                  alpha=alpha, mask=mask, style_size=style_size, decoder=decoder, wct_layers=wct_layers,
+                  scales=scales, content_layers=content_layers, style_layers=style_layers, pooling=pooling,
+                  device=str(dev), precision=precision, weights=weights, max_pixels=max_pixels, prefilter=prefilter,
+                  overwrite=overwrite, full_metadata=metadata == "full", tile=tile, max_memory=max_memory)
+    if use_ray:
+        for flag, value in (("--metrics", metrics), ("--save-every", save_every)):
+            if value is not None:
+                raise _fail(f"{flag} does not apply with --ray (one output per photo); leave it out")
+        _run_on_ray(StylizeJob(params), [content], output, overwrite=overwrite, address=ray_address,
+                    workers=workers, batch_size=1, device=device, quiet=quiet)
+        return
+    _stylize_one(content, output, params, metrics=metrics, save_every=save_every, quiet=quiet)
+
+
+def _stylize_one(content: Path, output: Path, p: dict, *, metrics=None, save_every=None, quiet=True) -> None:
+    """One photo with the checked options ``p`` of :func:`stylize`: what the command does after
+    parsing (also run by :class:`StylizeJob` on Ray workers). Exits like the command."""
+    from ..methods.registry import get_method
+
+    if get_method(p["method"]).family != "optimization":
         from .onepass import run_one_pass
 
-        _check_outputs(output, metrics, _input_files(content=content, style=list(style or []), mask=mask), overwrite)
-        run_one_pass(method, content, style or [], output, size=size, alpha=alpha, blend=style_blend, mask=mask,
-                     style_size=style_size, decoder=decoder, preserve_color=preserve_color, device=str(dev),
-                     precision=precision, max_pixels=max_pixels, quiet=quiet, wct_layers=wct_layers,
-                     metrics=metrics, full_metadata=metadata == "full", prefilter=prefilter, tile=tile,
-                     max_memory=max_memory)
+        _check_outputs(output, metrics, _input_files(content=content, style=p["style"], mask=p["mask"]),
+                       p["overwrite"])
+        run_one_pass(p["method"], content, p["style"], output, size=p["size"], alpha=p["alpha"],
+                     blend=p["style_blend"], mask=p["mask"], style_size=p["style_size"], decoder=p["decoder"],
+                     preserve_color=p["preserve_color"], device=p["device"], precision=p["precision"],
+                     max_pixels=p["max_pixels"], quiet=quiet, wct_layers=p["wct_layers"], metrics=metrics,
+                     full_metadata=p["full_metadata"], prefilter=p["prefilter"], tile=p.get("tile", "auto"),
+                     max_memory=p.get("max_memory"))
         return
-    if not style:
-        raise _fail("give at least one --style image (or --method MODEL_NAME for a feed-forward model)")
-    opts = _options(size, style_scale, iterations, optimizer, lr, content_weight, style_weight, tv_weight,
-                    style_blend, init, seed, preserve_color, scales, content_layers, style_layers, pooling,
-                    device, precision, weights)
-    _run_stylize(content, style, output, opts, max_pixels=max_pixels, save_every=save_every, metrics=metrics,
-                 quiet=quiet, overwrite=overwrite, full_metadata=metadata == "full", prefilter=prefilter)
+    opts = _options(p["size"], p["style_scale"], p["iterations"], p["optimizer"], p["lr"], p["content_weight"],
+                    p["style_weight"], p["tv_weight"], p["style_blend"], p["init"], p["seed"], p["preserve_color"],
+                    p["scales"], p["content_layers"], p["style_layers"], p["pooling"], p["device"], p["precision"],
+                    p["weights"])
+    _run_stylize(content, p["style"], output, opts, max_pixels=p["max_pixels"], save_every=save_every,
+                 metrics=metrics, quiet=quiet, overwrite=p["overwrite"], full_metadata=p["full_metadata"],
+                 prefilter=p["prefilter"])
+
+
+class StylizeJob:
+    """``atelier stylize --ray``: one photo per Ray task, any method, by the same code as the
+    command (:func:`_stylize_one`), so outputs, names and metadata are the same; the error of a
+    bad photo is the command's one-line message. Gatys runs its optimization on the worker;
+    the VGG encoder and networks are cached per worker process.
+
+    Resume compares the method, the content and style files (name and sha256), and the
+    Gatys parameters or the one-pass colour mode and alpha (the seconds taken vary)."""
+
+    def __init__(self, params: dict):
+        self.params = dict(params)
+        self.device = params["device"]
+
+    def setup(self) -> None:
+        import torch  # noqa: F401  (import once per worker, before the first photo)
+
+    def expected_metadata(self, src: str) -> dict:
+        p = self.params
+        styles = [_metadata_source(s, p["full_metadata"]) for s in p["style"]]
+        meta = {"content": _metadata_source(src, p["full_metadata"]), "styles": styles}
+        if p["method"] == "gatys":
+            if p["init"] in ("content", "noise", "style"):
+                opts = _options(p["size"], p["style_scale"], p["iterations"], p["optimizer"], p["lr"],
+                                p["content_weight"], p["style_weight"], p["tv_weight"], p["style_blend"], p["init"],
+                                p["seed"], p["preserve_color"], p["scales"], p["content_layers"], p["style_layers"],
+                                p["pooling"], self.device, p["precision"], p["weights"])
+                meta["parameters"] = GatysConfig(**opts).to_dict()
+            return {"method": "gatys", **meta}
+        if p["method"] in ("adain", "wct"):
+            return {"method": p["method"], **meta, "alpha": p["alpha"], "preserve_color": p["preserve_color"]}
+        return {"method": "feedforward", "content": meta["content"], "preserve_color": p["preserve_color"]}
+
+    def run(self, pairs) -> list:
+        import contextlib
+        import io
+
+        out = []
+        for src, dst in pairs:
+            buf = io.StringIO()
+            try:
+                Path(dst).parent.mkdir(parents=True, exist_ok=True)  # sub-folders of a content folder
+                with contextlib.redirect_stderr(buf):
+                    _stylize_one(Path(src), Path(dst), {**self.params, "device": self.device})
+                out.append(None)
+            except OSError as e:
+                out.append(f"{Path(dst).parent}: cannot create the output folder ({e.strerror or e})")
+                continue
+            except typer.Exit as e:
+                lines = [ln for ln in buf.getvalue().splitlines() if ln.strip()]
+                msg = lines[-1] if lines else f"failed with exit code {e.exit_code}"
+                out.append(None if e.exit_code == 0 else msg.removeprefix("error: ").strip())
+        return out
 
 
 def _apply_preset(ctx: typer.Context, name: str, content: Path, style, size, values: dict) -> dict:

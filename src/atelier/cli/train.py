@@ -62,10 +62,67 @@ def _budget(text: Optional[str]) -> Optional[float]:
     return value
 
 
+def _launch_options(ctx, nproc, nnodes, node_rank, endpoint, batch_size):
+    """``--nproc``, ``--nnodes``, ``--node-rank``, ``--rdzv-endpoint``: checked; the torchrun
+    arguments, or None to train in this process (no --nproc, or already a torchrun rank)."""
+    import os
+
+    if nproc is None:
+        _refuse_unused(ctx, ("nnodes", "node_rank", "rdzv_endpoint"), reason="applies only with --nproc")
+        return None
+    if os.environ.get("TORCHELASTIC_RUN_ID") or os.environ.get("WORLD_SIZE"):
+        return None  # a rank of the launch below
+    if nproc < 1 or nnodes < 1 or not 0 <= node_rank < nnodes:
+        raise _fail(f"--nproc and --nnodes must be >= 1 and --node-rank in [0, --nnodes), got {nproc}, {nnodes}, "
+                    f"{node_rank}")
+    if nnodes > 1 and not rdzv_ok(endpoint):
+        raise _fail("--nnodes > 1 needs --rdzv-endpoint HOST:PORT (the first node's address and a free port)")
+    if batch_size % (nproc * nnodes):
+        raise _fail(f"--batch-size {batch_size} must be a multiple of the number of processes ({nproc * nnodes}): "
+                    "it is the global batch, split evenly")
+    args = [f"--nproc-per-node={nproc}", f"--nnodes={nnodes}"]
+    if nnodes == 1:
+        args.append("--standalone")
+    else:
+        args += ["--rdzv-backend=c10d", f"--rdzv-endpoint={endpoint}", f"--node-rank={node_rank}"]
+    return args
+
+
+def rdzv_ok(endpoint: Optional[str]) -> bool:
+    host, _, port = (endpoint or "").rpartition(":")
+    return bool(host) and port.isdigit()
+
+
+def _torchrun(launch: list, drop: tuple) -> int:
+    """Run this command again under ``torch.distributed.run`` (torchrun) without the launch
+    options; returns its exit code (rank failures show their own one-line errors)."""
+    import subprocess
+    import sys
+
+    argv, skip = [], False
+    for a in sys.argv[1:]:
+        if skip:
+            skip = False
+            continue
+        name = a.split("=", 1)[0]
+        if name in drop:
+            skip = "=" not in a
+            continue
+        argv.append(a)
+    cmd = [sys.executable, "-m", "torch.distributed.run", *launch, "-m", "atelier.cli", *argv]
+    try:
+        return subprocess.call(cmd)
+    except KeyboardInterrupt:
+        return 130
+
+
 def _run_training(trainer, paths: dict, steps: int, resume: bool, quiet: bool, describe,
                   time_budget: Optional[float] = None) -> None:
     """Shared by the training commands: progress bar, Ctrl-C, skipped files, time budget, summary."""
     from ..core.errors import InputError
+
+    if not getattr(trainer, "is_main", True):  # a torchrun rank other than 0: rank 0 reports
+        quiet = True
 
     datasets = [d for d in (trainer.dataset, getattr(trainer, "style_dataset", None))
                 if d is not None and hasattr(d, "skipped")]
@@ -96,6 +153,8 @@ def _run_training(trainer, paths: dict, steps: int, resume: bool, quiet: bool, d
                 if d.skipped:
                     err.print(f"[yellow]warning:[/] {d.skipped} unreadable image(s) were skipped: "
                               + ", ".join(str(p) for p, _ in d.skipped_files[:5]))
+    if not getattr(trainer, "is_main", True):
+        return
     fl = card.get("final_losses", {})
     stopped = "; stopped by the time budget, continue with --resume" if card.get("stopped_by") == "time budget" else ""
     err.print(f"wrote {paths['weights']} and {paths['card'].name} ({card['steps']} steps, "
@@ -149,6 +208,11 @@ def train(
     resume: bool = typer.Option(False, "--resume", help="Continue from OUTPUT's checkpoint (.ckpt)."),
     time_budget: Optional[str] = typer.Option(None, help="Stop after this long (600, 8m, 1.5h), save and export."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    nproc: Optional[int] = typer.Option(None, help="Train data-parallel on N processes per node (torchrun; gloo on "
+                                        "CPUs, NCCL with one GPU each); --batch-size stays the global batch."),
+    nnodes: int = typer.Option(1, help="With --nproc: nodes in all (run the same command on each)."),
+    node_rank: int = typer.Option(0, help="With --nproc and --nnodes > 1: this node's rank (0 = the first)."),
+    rdzv_endpoint: Optional[str] = typer.Option(None, help="With --nnodes > 1: HOST:PORT of the rendezvous (node 0)."),
 ):
     """Train a feed-forward network on photos (Johnson et al. 2016; several --style: Dumoulin et al. 2017;
     --adversarial: plus a PatchGAN discriminator, Isola et al. 2017 / Li & Wand 2016)."""
@@ -158,6 +222,7 @@ def train(
                    "patch_size", "diff_augment")
     if not adversarial:
         _refuse_unused(ctx, adv_options, reason="applies only with --adversarial; add it or leave the option out")
+    launch = _launch_options(ctx, nproc, nnodes, node_rank, rdzv_endpoint, batch_size)
     jitter = _jitter(scale_jitter)
     common = dict(styles=[str(p) for p in style], content=[str(p) for p in content_dir], image_size=image_size,
                   batch_size=batch_size, steps=steps, lr=lr, content_weight=content_weight, style_weight=style_weight,
@@ -177,6 +242,8 @@ def train(
     paths, trainer = _start_training(output, resume, build, steps,
                                      _input_files(style=list(style), content=[p for p in content_dir if p.is_file()]),
                                      device, precision)
+    if launch is not None:  # checked here (exit 2 with one line); the ranks run under torchrun
+        raise typer.Exit(_torchrun(launch, ("--nproc", "--nnodes", "--node-rank", "--rdzv-endpoint")))
 
     def describe(L):
         text = f"content {L['content']:.3g} style {L['style']:.3g} tv {L['tv']:.3g}"

@@ -14,8 +14,9 @@ Files (for ``out = "models/starry.safetensors"``):
 * ``models/starry.json``: the model card (see :mod:`atelier.training.cards`).
 * ``models/starry.preview.png``: the latest preview, when ``preview_every`` > 0 and no
   preview callback is given.
+Under torchrun (``atelier train --nproc N``) the loop runs data-parallel (rank 0 writes the
+files): see :mod:`atelier.training.distributed`.
 """
-
 
 from __future__ import annotations
 
@@ -42,6 +43,7 @@ from .cards import CARD_FORMAT, output_paths  # noqa: F401  (output_paths: part 
 from .checkpoint import SigintGuard, rng_state, set_rng_state
 from .config import check_training_fields  # noqa: F401  (part of this API)
 from .data import ImageFolderDataset, item_seed
+from . import distributed
 
 __all__ = ["BaseTrainer", "check_training_fields", "output_paths", "CHECKPOINT_FORMAT"]
 
@@ -57,7 +59,6 @@ _RESUME_FREE = ("steps", "checkpoint_every", "preview_every", "device", "out", "
                 "in_memory")
 
 PathLike = Union[str, os.PathLike]
-
 LossCallback = Callable[[int, dict, float], None]
 PreviewCallback = Callable[[int, torch.Tensor], None]
 
@@ -101,6 +102,9 @@ class BaseTrainer:
     RESUME_FREE: tuple[str, ...] = _RESUME_FREE
     #: Keys of the loss dicts (history, callback, ``final_losses``).
     LOSS_KEYS: tuple[str, ...] = ("content", "style", "tv", "total")
+    #: Whether this trainer runs data-parallel under torchrun (:mod:`atelier.training.distributed`):
+    #: its per-item random draws are made for the global batch and cut with :meth:`_local`.
+    DISTRIBUTED: bool = False
 
     config: object
     model: torch.nn.Module
@@ -110,7 +114,10 @@ class BaseTrainer:
     def _init_base(self, config, encoder: VGGEncoder | None = None) -> None:
         """Validate ``config`` and set the attributes every trainer has."""
         self.config = config.validate()
-        self.device = resolve_device(config.device)
+        self.dist, self.device = distributed.setup(resolve_device(config.device))
+        if self.dist is not None and not self.DISTRIBUTED:
+            raise ValueError(f"{self.KIND} training does not run on several processes yet; leave out --nproc")
+        distributed.shard(config.batch_size, self.dist)  # distributed: the global batch must split evenly
         self.precision = resolve_precision(config.precision, self.device)
         self.paths = output_paths(config.out)
         self.generator = torch.Generator().manual_seed(config.seed)  # a trainer's own random draws
@@ -200,10 +207,17 @@ class BaseTrainer:
         files, shuffled by ``item_seed(seed, epoch, salt)`` (each dataset its own salt)."""
         bs, n = self.config.batch_size, len(dataset)
         items = []
-        for j in range(bs):
+        for j in distributed.shard(bs, self.dist):  # distributed: this rank's share of the global batch
             epoch, pos = divmod(step * bs + j, n)
             items.append(dataset.get(self._perm_of(dataset, epoch, salt)[pos], epoch))
         return torch.stack(items)
+
+    def _local(self, batch: torch.Tensor) -> torch.Tensor:
+        """This rank's rows of a tensor drawn for the global batch (all ranks draw the same numbers)."""
+        idx = distributed.shard(self.config.batch_size, self.dist)
+        return batch if self.dist is None else batch[idx.start:idx.stop]
+
+    is_main = property(lambda self: distributed.is_main(self.dist), doc="Whether this process writes files.")
 
     # -- RNG state ----------------------------------------------------------------------
     def _rng_state(self) -> dict:
@@ -223,6 +237,8 @@ class BaseTrainer:
         trainer's own entries. Called mid-step (after a second Ctrl-C before the update),
         the state of the last completed step is saved.
         """
+        if not self.is_main:  # rank 0 writes; the states are the same on every rank
+            return self.paths["checkpoint"]
         rng = self._rng_state() if self._phase == "boundary" else self._boundary_rng
         ckpt = {
             "format": self.CHECKPOINT_FORMAT,
@@ -305,7 +321,8 @@ class BaseTrainer:
         parts = self._step_losses()
         self.optimizer.zero_grad(set_to_none=True)
         parts["total"].backward()
-        values = {k: float(v.detach()) for k, v in parts.items()}
+        distributed.average_gradients(self.model, self.dist)  # distributed: the global batch's gradient
+        values = distributed.average_values({k: float(v.detach()) for k, v in parts.items()}, self.dist, self.device)
         if not all(math.isfinite(v) for v in values.values()):
             self._phase = "boundary"
             self.optimizer.zero_grad(set_to_none=True)
@@ -360,13 +377,15 @@ class BaseTrainer:
         except OSError as e:
             raise InputError(f"cannot create the output folder ({e.strerror or e})", self.paths["weights"].parent) from None
         self._before_training(resumed=resume)
+        distributed.broadcast_parameters(self.model, self.dist)  # every rank starts from rank 0's network
         start, base = time.perf_counter(), self.wall_seconds
         deadline = None if time_budget is None else start + float(time_budget)
         self.stopped_by = None
         with SigintGuard() as sigint:
             try:
                 while self.step < cfg.steps:
-                    if deadline is not None and time.perf_counter() >= deadline:
+                    if deadline is not None and distributed.any_rank(time.perf_counter() >= deadline, self.dist,
+                                                                     self.device):
                         self.stopped_by = "time budget"
                         break
                     t0 = time.perf_counter()
@@ -381,7 +400,7 @@ class BaseTrainer:
                         self._write_preview(preview_callback)
                     if callback is not None:
                         callback(self.step, dict(values), ips)
-                    if sigint.hit:
+                    if distributed.any_rank(sigint.hit, self.dist, self.device):  # all ranks stop together
                         raise KeyboardInterrupt
             except KeyboardInterrupt:
                 self.wall_seconds = base + time.perf_counter() - start
@@ -396,6 +415,8 @@ class BaseTrainer:
         return self.export()
 
     def _write_preview(self, preview_callback: PreviewCallback | None) -> None:
+        if not self.is_main:
+            return
         image = self.preview()
         if preview_callback is not None:
             preview_callback(self.step, image)
@@ -435,8 +456,9 @@ class BaseTrainer:
         cfg = self.config
         state = {k: v.detach().to("cpu", torch.float16).contiguous() for k, v in self.model.state_dict().items()}
         blob = st_save(state, metadata={"format": self.CARD_FORMAT, **self._weights_metadata()})
-        with atomic_write(self.paths["weights"]) as f:
-            f.write(blob)
+        if self.is_main:
+            with atomic_write(self.paths["weights"]) as f:
+                f.write(blob)
         try:
             from importlib.metadata import version
 
@@ -469,8 +491,10 @@ class BaseTrainer:
             "torch_version": torch.__version__,
             "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         }
-        with atomic_write(self.paths["card"], "w") as f:
-            json.dump(card, f, indent=2, sort_keys=False)
-            f.write("\n")
+        card.update({} if self.dist is None else {"processes": self.dist.world_size, "backend": self.dist.backend})
+        if self.is_main:
+            with atomic_write(self.paths["card"], "w") as f:
+                json.dump(card, f, indent=2, sort_keys=False)
+                f.write("\n")
         return card
 

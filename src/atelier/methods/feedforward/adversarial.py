@@ -139,6 +139,7 @@ class AdversarialTrainer(FeedForwardTrainer):
 
     CHECKPOINT_FORMAT = "atelier-adversarial-feedforward-checkpoint"
     KIND = "adversarial feed-forward"
+    DISTRIBUTED = False  # the discriminator's own steps are not averaged over ranks yet
     RESUME_FIXED = _RESUME_FIXED + ("d_width", "d_layers", "d_scales")
 
     def __init__(self, config: AdversarialTrainConfig, encoder=None):

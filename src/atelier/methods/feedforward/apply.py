@@ -35,7 +35,7 @@ from ...training.cards import load_trained
 from ...training.zoo import list_models, model_card, model_path  # noqa: F401  (re-exported: the apply API)
 
 __all__ = ["list_models", "model_card", "model_path", "load_model", "stylize_tensor", "ApplyResult", "apply_model",
-           "PRESERVE_COLOR_MODES"]
+           "PRESERVE_COLOR_MODES", "apply_files", "output_metadata", "list_inputs"]
 
 PathLike = Union[str, os.PathLike]
 #: Colour modes of :func:`stylize_tensor`.
@@ -165,6 +165,17 @@ def _inputs(inputs: Iterable[PathLike], skipped: Optional[list] = None) -> list[
     return out
 
 
+def list_inputs(inputs: Iterable[PathLike], skipped: Optional[list] = None) -> list[tuple[pathlib.Path, pathlib.Path]]:
+    """The input image files of :func:`apply_model` and their output names relative to the
+    output folder: ``(file, name)`` pairs (folders searched recursively; GIF gives ``.png``).
+    Non-image files of a folder are appended to ``skipped`` as (path, one-line reason).
+
+    Raises:
+        InputError: a path that does not exist, a folder without images, clashing output names.
+    """
+    return _inputs(inputs, skipped)
+
+
 @dataclass
 class ApplyResult:
     """What :func:`apply_model` did: ``written`` output paths, ``failed`` (input, reason) pairs,
@@ -214,8 +225,6 @@ def apply_model(model: TransformerNet, inputs: Sequence[PathLike], out_dir: Path
         ValueError: bad ``size``, ``batch_size``, style weights or modes (before anything
             is written).
     """
-    import time
-
     if batch_size < 1:
         raise ValueError(f"batch size must be >= 1, got {batch_size}")
     if size is not None and size < img.MIN_SIDE:
@@ -241,6 +250,43 @@ def apply_model(model: TransformerNet, inputs: Sequence[PathLike], out_dir: Path
         result.skipped.append((src, reason))
         if callback is not None:
             callback(src, reason)
+    return apply_files(model, [(src, out_dir / rel) for src, rel in files], size=size, style_weights=style_weights,
+                       preserve_color=preserve_color, precision=precision, batch_size=batch_size,
+                       max_pixels=max_pixels, metadata=metadata, callback=callback, result=result)
+
+
+def output_metadata(metadata: Optional[dict], src: PathLike) -> dict:
+    """The JSON metadata stored in the output of input ``src``: ``metadata`` plus ``input``
+    (the input's file name)."""
+    return {**(metadata or {}), "input": pathlib.Path(os.fspath(src)).name}
+
+
+def apply_files(model: TransformerNet, pairs: Sequence[tuple[PathLike, PathLike]], *, size: Optional[int] = None,
+                style_weights: StyleWeights = None, preserve_color: str = "none", precision: str = "auto",
+                batch_size: int = 4, max_pixels: Optional[int] = None, metadata: Optional[dict] = None,
+                callback: Optional[Callable[[pathlib.Path, Optional[str]], None]] = None,
+                result: Optional[ApplyResult] = None) -> ApplyResult:
+    """Stylize ``(input file, output file)`` pairs: the work of :func:`apply_model` once its
+    inputs are listed and checked (batch engines call it on their share of the files).
+
+    Images of equal size after resizing run in batches of ``batch_size``; each output is
+    written atomically with :func:`output_metadata`. A file that cannot be read or written
+    is reported in ``failed`` as (input, one-line reason) and skipped.
+
+    Args:
+        pairs: (input image file, output image path); the output's folder is created.
+        result: an :class:`ApplyResult` to add to (default: a new one).
+        Others: as for :func:`apply_model`.
+
+    Returns:
+        The :class:`ApplyResult`.
+
+    Raises:
+        InputError: a batch that needs more memory than available.
+    """
+    import time
+
+    result = ApplyResult() if result is None else result
     pending: dict[tuple[int, int], list[tuple[pathlib.Path, pathlib.Path, torch.Tensor]]] = {}
 
     def flush(key):
@@ -250,11 +296,10 @@ def apply_model(model: TransformerNet, inputs: Sequence[PathLike], out_dir: Path
         t0 = time.perf_counter()
         y = stylize_tensor(model, torch.cat([t for _, _, t in group]), style_weights, preserve_color, precision)
         result.seconds += time.perf_counter() - t0
-        for (src, rel, _), out in zip(group, y):
-            dst = out_dir / rel
+        for (src, dst, _), out in zip(group, y):
             try:
                 dst.parent.mkdir(parents=True, exist_ok=True)
-                img.save_image(out.unsqueeze(0), dst, metadata={**(metadata or {}), "input": src.name})
+                img.save_image(out.unsqueeze(0), dst, metadata=output_metadata(metadata, src))
                 result.written.append(dst)
                 result.pixels += out.shape[-1] * out.shape[-2]
                 err = None
@@ -264,7 +309,8 @@ def apply_model(model: TransformerNet, inputs: Sequence[PathLike], out_dir: Path
             if callback is not None:
                 callback(src, err)
 
-    for src, rel in files:
+    for src, dst in pairs:
+        src, dst = pathlib.Path(os.fspath(src)), pathlib.Path(os.fspath(dst))
         try:
             t = img.load_image(src, size=size, max_pixels=max_pixels)
             if min(t.shape[-2:]) < img.MIN_SIDE:
@@ -276,7 +322,7 @@ def apply_model(model: TransformerNet, inputs: Sequence[PathLike], out_dir: Path
                 callback(src, str(e))
             continue
         key = tuple(t.shape[-2:])
-        pending.setdefault(key, []).append((src, rel, t))
+        pending.setdefault(key, []).append((src, dst, t))
         if len(pending[key]) >= batch_size:
             flush(key)
     for key in list(pending):

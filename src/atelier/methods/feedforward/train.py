@@ -41,10 +41,11 @@ from ...io import images as img
 from ...core.errors import InputError
 from ...core.files import sha256_file
 from ...encoders.vgg import VGGEncoder, validate_layers
-from ...losses import StyleTarget, content_loss, gram_matrix, tv_loss
+from ...losses import EPS, StyleTarget, content_loss, gram_matrix, tv_loss
 from ...networks.transformer import TransformerNet
 from ...training.data import make_dataset
 from ...training.cards import load_trained
+from ...training import distributed
 from ...training.loop import BaseTrainer, check_training_fields
 from ...training.temporal import Motion, random_affine, temporal_loss, warp_affine
 from ...core.runtime import autocast
@@ -199,8 +200,12 @@ class FeedForwardTrainer(BaseTrainer):
             unreadable style images, a bad checkpoint (from :meth:`train`).
     """
 
+    DISTRIBUTED = True  # torchrun / --nproc: per-item draws are made for the global batch (BaseTrainer._local)
+
     def __init__(self, config: TrainConfig, encoder: VGGEncoder | None = None):
         self._init_base(config, encoder)
+        if self.dist is not None and config.augment_corruptions:
+            raise ValueError("--augment-corruptions does not run on several processes yet; leave out --nproc")
         self.style_files = [pathlib.Path(os.fspath(s)).expanduser() for s in config.styles]
         for p in self.style_files:
             if not p.is_file():
@@ -331,7 +336,7 @@ class FeedForwardTrainer(BaseTrainer):
             y = self.model(x if net_input is None else net_input, onehot)
         y = y.float()
         feats = self.encoder(y, set(cfg.content_layers) | set(cfg.style_layers), self.precision)
-        lc = sum(content_loss(feats[n], content_targets[n]) for n in cfg.content_layers) / len(cfg.content_layers)
+        lc = sum(self._content_loss(feats[n], content_targets[n]) for n in cfg.content_layers) / len(cfg.content_layers)
         idx = style_index.tolist()
         present = sorted(set(idx))
         if len(present) == 1:
@@ -345,9 +350,11 @@ class FeedForwardTrainer(BaseTrainer):
         total = cfg.content_weight * lc + cfg.style_weight * ls + cfg.tv_weight * lt
         out = {"content": lc, "style": ls, "tv": lt}
         if cfg.temporal_weight > 0:  # net(A(x) + noise) should equal A(net(x)) where A keeps the pixel in frame
-            theta = random_affine(x.shape[0], cfg.motion, self.generator, self.device)
+            # drawn for the global batch, this rank's rows kept (all of them on one process)
+            theta = self._local(random_affine(cfg.batch_size, cfg.motion, self.generator, self.device))
             moved, valid = warp_affine(x, theta)
-            noise = torch.randn(moved.shape, generator=self.generator).to(self.device) * cfg.motion.noise
+            noise = self._local(torch.randn((cfg.batch_size, *moved.shape[1:]), generator=self.generator))
+            noise = noise.to(self.device) * cfg.motion.noise
             with autocast(self.device, self.precision):
                 y_moved = self.model((moved + noise).clamp(0, 1), onehot)
             lm = temporal_loss(y_moved, warp_affine(y, theta)[0], valid)
@@ -356,9 +363,17 @@ class FeedForwardTrainer(BaseTrainer):
         out["total"] = total
         return out, y
 
+    def _content_loss(self, features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """:func:`~atelier.losses.content_loss`; distributed, its denominator ``mean(target**2)`` is
+        the global batch's, so the mean over the ranks is the one-process loss."""
+        if self.dist is None:
+            return content_loss(features, target)
+        den = distributed.global_mean(target.float().pow(2).mean(), self.dist)
+        return (features.float() - target.float()).pow(2).mean() / (den + EPS)
+
     def _step_losses(self) -> dict[str, torch.Tensor]:
         x = self.batch(self.step).to(self.device, non_blocking=True)
-        style_index = torch.randint(self.num_styles, (x.shape[0],), generator=self.generator)
+        style_index = self._local(torch.randint(self.num_styles, (self.config.batch_size,), generator=self.generator))
         return self.losses(x, style_index, self.network_input(x, self.step))
 
     def preview(self) -> torch.Tensor:

@@ -222,3 +222,42 @@ def sketch_tensor(image: torch.Tensor, style: str = "pencil", lines_only: bool =
     paper = torch.tensor(st.paper, dtype=torch.float32).view(1, 3, 1, 1)
     out = torch.from_numpy(np.ascontiguousarray(result)).view(1, 1, h, w) * paper
     return out.clamp(0, 1)
+
+
+def sketch_file(src, dst, *, style: str = "pencil", lines_only: bool = False, detail: float = 0.5,
+                size: Optional[int] = None, seed: int = 0, precision: str = "fp32", max_pixels: Optional[int] = None,
+                metadata: Optional[dict] = None, net: Optional[ContourNet] = None,
+                encoder: Optional[VGGEncoder] = None) -> float:
+    """Sketch one photo file into ``dst`` (written atomically; its folder is created) with
+    ``metadata`` plus ``input`` (the photo's file name) embedded: what ``atelier sketch`` does
+    per photo, on one machine or on a Ray worker.
+
+    Args:
+        src, dst: the photo and the output image path (.png, .jpg, ...).
+        size: longest side of the sketch in pixels (default: the photo's own).
+        Others: as for :func:`sketch_tensor`; ``max_pixels`` as for image loading.
+
+    Returns:
+        Seconds spent drawing (loading and saving excluded).
+
+    Raises:
+        InputError: naming the file: unreadable, too small after resizing, or not writable.
+        OSError: the output folder cannot be created.
+    """
+    import pathlib
+    import time
+
+    from ...core.errors import InputError
+    from ...io import images as img
+
+    src, dst = pathlib.Path(src), pathlib.Path(dst)
+    x = img.load_image(src, size=size, max_pixels=max_pixels)
+    if min(x.shape[-2:]) < img.MIN_SIDE:
+        raise InputError(f"too small ({x.shape[-1]}x{x.shape[-2]} px; both sides must be >= "
+                         f"{img.MIN_SIDE} px); use a larger --size", src)
+    t0 = time.perf_counter()
+    y = sketch_tensor(x, style, lines_only, detail, net=net, encoder=encoder, precision=precision, seed=seed)
+    seconds = time.perf_counter() - t0
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    img.save_image(y, dst, metadata={**(metadata or {}), "input": src.name})
+    return seconds

@@ -1,0 +1,180 @@
+"""Data-parallel training with torch.distributed (issue 26): what the shared loop
+(:class:`atelier.training.loop.BaseTrainer`) needs to train one network on several processes,
+on one machine or several, launched by ``torchrun`` (``atelier train --nproc N`` runs it).
+
+The arithmetic is DistributedDataParallel's (Li et al. 2020, "PyTorch Distributed:
+Experiences on Accelerating Data Parallel Training"): every rank holds the same network and
+optimizer, computes the gradient of the mean loss over its share of the step's batch, and the
+gradients are averaged with one ``all_reduce`` per step before the identical optimizer steps.
+With equal shares the averaged gradient is the gradient of the mean loss over the global
+batch, so N processes at global batch B follow one process at batch B (up to float
+summation order). The ``DistributedDataParallel`` wrapper itself is not used because the
+trainers call their network several times per step (temporal loss, previews), which its
+hooks do not allow without ``static_graph``; its bucketing would save little on CPUs.
+
+* Data: each step's global batch of ``batch_size`` crops is drawn from the epoch's
+  permutation (seeded by (seed, epoch), the same on every rank, so reshuffled each epoch as
+  ``DistributedSampler.set_epoch`` does); rank r takes the r-th contiguous share
+  (:func:`shard`). The global batch is what ``batch_size`` says, whatever the world size.
+* Backend: gloo on CPUs, NCCL on CUDA (one GPU per rank, ``cuda:LOCAL_RANK``).
+* Rank 0 alone writes checkpoints, previews, weights and the model card; every rank can
+  resume from them exactly (the random states are the same on all ranks).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+
+__all__ = ["DistInfo", "from_env", "setup", "shard", "broadcast_parameters", "average_gradients",
+           "average_values", "any_rank", "is_main"]
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    """This process's place in a distributed run: ``rank`` (global), ``world_size``,
+    ``local_rank`` (on this node) and the ``backend`` ("gloo" or "nccl")."""
+
+    rank: int
+    world_size: int
+    local_rank: int
+    backend: str
+
+
+def from_env() -> Optional[tuple[int, int, int]]:
+    """(rank, world size, local rank) from torchrun's ``RANK``, ``WORLD_SIZE`` and
+    ``LOCAL_RANK``, or None outside a run of two or more processes."""
+    try:
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+    except ValueError:
+        return None
+    if world < 2:
+        return None
+    return int(os.environ.get("RANK", "0")), world, int(os.environ.get("LOCAL_RANK", "0"))
+
+
+def setup(device: torch.device) -> tuple[Optional[DistInfo], torch.device]:
+    """Join the process group of a torchrun launch (once per process) and pick this rank's
+    device: ``cuda:LOCAL_RANK`` for CUDA, else ``device``.
+
+    Returns:
+        ``(DistInfo or None, device)``; None when not launched as 2+ processes.
+
+    Raises:
+        ValueError: a device that cannot be used distributed (MPS).
+    """
+    env = from_env()
+    if env is None:
+        return None, device
+    rank, world, local = env
+    if device.type == "mps":
+        raise ValueError("distributed training runs on CPUs (gloo) or CUDA GPUs (NCCL), not on MPS")
+    backend = "nccl" if device.type == "cuda" else "gloo"
+    if device.type == "cuda":
+        device = torch.device("cuda", local)
+        torch.cuda.set_device(device)
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group(backend=backend)
+    return DistInfo(rank, world, local, backend), device
+
+
+def is_main(info: Optional[DistInfo]) -> bool:
+    """Whether this process writes files (rank 0, or not distributed)."""
+    return info is None or info.rank == 0
+
+
+def shard(batch_size: int, info: Optional[DistInfo]) -> range:
+    """The positions (0-based, within the global batch) this rank handles.
+
+    Raises:
+        ValueError: ``batch_size`` not a multiple of the world size.
+    """
+    if info is None:
+        return range(batch_size)
+    if batch_size % info.world_size:
+        raise ValueError(f"batch size {batch_size} must be a multiple of the number of processes "
+                         f"({info.world_size}): the global batch is split evenly")
+    n = batch_size // info.world_size
+    return range(info.rank * n, (info.rank + 1) * n)
+
+
+def broadcast_parameters(module: torch.nn.Module, info: Optional[DistInfo]) -> None:
+    """Make every rank's parameters and buffers rank 0's (as DDP does at construction)."""
+    if info is None:
+        return
+    import torch.distributed as dist
+
+    with torch.no_grad():
+        for t in list(module.parameters()) + list(module.buffers()):
+            dist.broadcast(t.data, src=0)
+
+
+def average_gradients(module: torch.nn.Module, info: Optional[DistInfo]) -> None:
+    """Average the gradients over the ranks in place: one ``all_reduce`` (sum) of all of them
+    flattened into one buffer, divided by the world size. A parameter without a gradient on
+    every rank counts as zero."""
+    if info is None:
+        return
+    import torch.distributed as dist
+
+    params = [p for p in module.parameters() if p.requires_grad]
+    for p in params:
+        if p.grad is None:
+            p.grad = torch.zeros_like(p)
+    flat = torch.cat([p.grad.reshape(-1) for p in params])
+    dist.all_reduce(flat, op=dist.ReduceOp.SUM)
+    flat /= info.world_size
+    offset = 0
+    for p in params:
+        n = p.grad.numel()
+        p.grad.copy_(flat[offset:offset + n].view_as(p.grad))
+        offset += n
+
+
+def average_values(values: dict[str, float], info: Optional[DistInfo], device: torch.device) -> dict[str, float]:
+    """The mean of each float over the ranks (the global batch's loss), same keys in the same
+    order on every rank."""
+    if info is None:
+        return values
+    import torch.distributed as dist
+
+    keys = sorted(values)
+    t = torch.tensor([float(values[k]) for k in keys], dtype=torch.float64,
+                     device=device if info.backend == "nccl" else "cpu")
+    dist.all_reduce(t, op=dist.ReduceOp.SUM)
+    t /= info.world_size
+    mean = dict(zip(keys, t.tolist()))
+    return {k: float(mean[k]) for k in values}
+
+
+def any_rank(flag: bool, info: Optional[DistInfo], device: torch.device) -> bool:
+    """True on every rank when ``flag`` is true on any (a stop decision all ranks take together:
+    Ctrl-C, the time budget)."""
+    if info is None:
+        return bool(flag)
+    import torch.distributed as dist
+
+    t = torch.tensor([1.0 if flag else 0.0], device=device if info.backend == "nccl" else "cpu")
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item() > 0)
+
+
+def global_mean(value: torch.Tensor, info: Optional[DistInfo]) -> torch.Tensor:
+    """The mean over the ranks of a scalar computed on each rank's share (detached): for
+    the parts of a loss that are not a plain mean over the batch, such as the denominator
+    ``mean(target**2)`` of the relative MSE, so each rank's loss is its share of the global
+    batch's loss. ``value`` itself when not distributed."""
+    if info is None:
+        return value
+    import torch.distributed as dist
+
+    t = value.detach().float().reshape(1).clone()
+    if info.backend == "gloo":
+        t = t.cpu()
+    dist.all_reduce(t, op=dist.ReduceOp.SUM)
+    return (t / info.world_size).to(value.device).reshape(())
