@@ -296,7 +296,10 @@ class StylizeJob:
         p = self.params
         styles = [_metadata_source(s, p["full_metadata"]) for s in p["style"]]
         meta = {"content": _metadata_source(src, p["full_metadata"]), "styles": styles}
-        if p["method"] == "gatys":
+        from ..methods.registry import get_method
+
+        family = get_method(p["method"]).family
+        if family == "optimization":
             if p["init"] in ("content", "noise", "style"):
                 opts = _options(p["size"], p["style_scale"], p["iterations"], p["optimizer"], p["lr"],
                                 p["content_weight"], p["style_weight"], p["tv_weight"], p["style_blend"], p["init"],
@@ -304,7 +307,7 @@ class StylizeJob:
                                 p["pooling"], self.device, p["precision"], p["weights"])
                 meta["parameters"] = GatysConfig(**opts).to_dict()
             return {"method": "gatys", **meta}
-        if p["method"] in ("adain", "wct"):
+        if family == "arbitrary":
             return {"method": p["method"], **meta, "alpha": p["alpha"], "preserve_color": p["preserve_color"]}
         return {"method": "feedforward", "content": meta["content"], "preserve_color": p["preserve_color"]}
 
