@@ -123,27 +123,40 @@ def _grid(height: int, width: int, y0: int = 0, x0: int = 0, dtype=torch.float32
     return torch.stack([gx.reshape(-1), gy.reshape(-1)], dim=-1)
 
 
-def soft_render(strokes: torch.Tensor, canvas: torch.Tensor, tau: float = 1.0,
-                segments: int = SEGMENTS) -> torch.Tensor:
+def soft_render(strokes: torch.Tensor, canvas: torch.Tensor, tau: float = 1.0, segments: int = SEGMENTS,
+                colour_from: Optional[torch.Tensor] = None):
     """Paint strokes on canvases, differentiably (coverage ``sigmoid(-d / tau)``).
 
     Args:
         strokes: float32 (B, K, 12) in [0, 1] (values outside are clamped), painted in order k = 0..K-1.
         canvas: float32 (B, 3, H, W) in [0, 1].
         tau: edge softness in pixels of this canvas (> 0; 1.0 for learning, smaller is sharper).
+        colour_from: optional float32 (B, 3, H, W) image: each stroke's colour is then replaced by this
+            image's mean colour under the stroke's soft footprint (used by the painting agent, whose
+            actor chooses geometry and opacity only).
 
     Returns:
-        float32 (B, 3, H, W) in [0, 1], differentiable with respect to ``strokes`` and ``canvas``.
+        float32 (B, 3, H, W) in [0, 1], differentiable with respect to ``strokes`` and ``canvas``;
+        with ``colour_from``, the pair ``(canvas, strokes)`` with the strokes' colours filled in.
     """
     b, _, h, w = canvas.shape
     s = strokes.clamp(0, 1)
     q = _grid(h, w, dtype=canvas.dtype, device=canvas.device)
-    out = canvas
+    out, colours = canvas, []
     for k in range(s.shape[1]):
         d = stroke_sdf(s[:, k], q, h, w, segments)  # (B, P)
-        m = torch.sigmoid(-d / tau).reshape(b, 1, h, w) * s[:, k, 11].reshape(b, 1, 1, 1)
-        out = out * (1 - m) + s[:, k, 8:11].reshape(b, 3, 1, 1) * m
-    return out
+        cov = torch.sigmoid(-d / tau).reshape(b, 1, h, w)
+        if colour_from is None:
+            col = s[:, k, 8:11].reshape(b, 3, 1, 1)
+        else:
+            col = (cov * colour_from).sum((2, 3), keepdim=True) / (cov.sum((2, 3), keepdim=True) + 1e-6)
+            colours.append(col.reshape(b, 3))
+        m = cov * s[:, k, 11].reshape(b, 1, 1, 1)
+        out = out * (1 - m) + col * m
+    if colour_from is None:
+        return out
+    filled = torch.cat([s[..., :8], torch.stack(colours, 1), s[..., 11:]], -1)
+    return out, filled
 
 
 def _bbox(stroke: torch.Tensor, height: int, width: int):

@@ -9,6 +9,11 @@ canvas's MSE, summed over the steps of an episode whose canvases are held fixed 
 steps. It is a greedy, model-based policy-gradient-free actor; a critic for longer horizons is
 left for later.
 
+The actor chooses each stroke's geometry and opacity; its colour is the target's mean colour under
+the stroke's soft footprint (:func:`~.strokes.soft_render` with ``colour_from``), a hand-made part of
+the policy that Learning to Paint leaves to the actor (a first run where the actor also chose the
+colours learned to paint nearly invisible strokes in its first 100 steps).
+
 A training step is one episode on ``batch_size`` crops of the training photos: ``episode_steps``
 steps of ``strokes_per_step`` strokes from the mean-colour canvas. Losses: ``l2`` (MSE at the end of
 the episode), ``reward`` (the episode's return: the fraction of the error removed) and ``total``
@@ -135,7 +140,7 @@ class PaintTrainer(BaseTrainer):
         for t in range(cfg.episode_steps):
             with torch.set_grad_enabled(grad):
                 strokes = self.model(actor_input(canvas, target, t / cfg.episode_steps))
-                new = soft_render(strokes, canvas, cfg.tau, cfg.segments)
+                new, _ = soft_render(strokes, canvas, cfg.tau, cfg.segments, colour_from=target)
                 d = (new - target).pow(2).mean(dim=(1, 2, 3))
                 ret = ret + ((prev - d) / d0).mean()
             prev, canvas = d.detach(), new.detach()
