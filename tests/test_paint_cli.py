@@ -80,7 +80,7 @@ def test_actor_training_resumes_exactly(tmp_path):
 
     def cfg(out, steps):
         return PaintTrainConfig(photos=TRAIN, out=tmp_path / out, image_size=32, batch_size=2, steps=steps,
-                                episode_steps=2, width=8, checkpoint_every=1)
+                                episode_steps=2, width=8, checkpoint_every=1, warmup_max=2)
 
     straight = PaintTrainer(cfg("a", 4))
     card = straight.train()

@@ -68,7 +68,7 @@ def load_agent(path: Optional[PathLike] = None) -> PaintActor:
 
 def _train_size(actor: PaintActor) -> tuple[int, int]:
     hp = getattr(actor, "card", {}).get("hyperparameters", {})
-    return int(hp.get("image_size", 64)), int(hp.get("episode_steps", 8))
+    return int(hp.get("image_size", 64)), int(hp.get("episode_steps", 8)) + int(hp.get("warmup_max", 0))
 
 
 @torch.no_grad()

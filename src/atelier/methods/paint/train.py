@@ -55,6 +55,9 @@ class PaintTrainConfig:
         lr: Adam learning rate. tau: soft edge of the rasterizer in pixels. segments: straight pieces
             per stroke while training (8: half the cost of the 16 used for painting, the curves
             differ by well under a pixel at 64 px).
+        warmup_max: before the trained steps of an episode, the actor first paints w steps without
+            gradients, w drawn per training step from 0..warmup_max, so that it also learns on canvases
+            that are already well painted (as at the later steps and finer stages of a painting).
         seed, checkpoint_every, preview_every, device, precision: as for the other trainers.
         pooling, weights: unused (no VGG loss); present for the shared loop.
     """
@@ -70,6 +73,7 @@ class PaintTrainConfig:
     lr: float = 1e-3
     tau: float = 1.0
     segments: int = 8
+    warmup_max: int = 0
     seed: int = 0
     checkpoint_every: int = 50
     preview_every: int = 0
@@ -83,7 +87,7 @@ class PaintTrainConfig:
         if not self.photos:
             raise ValueError("training photos are needed (a folder of photos)")
         for name, low in (("image_size", 16), ("batch_size", 1), ("steps", 0), ("episode_steps", 1),
-                          ("strokes_per_step", 1), ("width", 8), ("segments", 1), ("seed", 0), ("checkpoint_every", 0),
+                          ("strokes_per_step", 1), ("width", 8), ("segments", 1), ("warmup_max", 0), ("seed", 0), ("checkpoint_every", 0),
                           ("preview_every", 0)):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < low:
@@ -130,16 +134,27 @@ class PaintTrainer(BaseTrainer):
             self.model = PaintActor(config.strokes_per_step, config.width)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
 
-    def episode(self, target: torch.Tensor, grad: bool = True) -> dict[str, torch.Tensor]:
-        """Run one episode on targets (B, 3, S, S); returns ``l2``, ``reward``, ``total`` and ``canvas``."""
+    @property
+    def horizon(self) -> int:
+        """Steps the progress input counts to: ``episode_steps + warmup_max``."""
+        return self.config.episode_steps + self.config.warmup_max
+
+    def episode(self, target: torch.Tensor, grad: bool = True, warmup: int = 0) -> dict[str, torch.Tensor]:
+        """Run one episode on targets (B, 3, S, S) after ``warmup`` steps without gradients; returns
+        ``l2``, ``reward`` (share of the error left after the warm-up that the episode removed),
+        ``total`` and ``canvas``."""
         cfg = self.config
         canvas = target.mean(dim=(2, 3), keepdim=True).expand_as(target).contiguous()
+        with torch.no_grad():
+            for t in range(warmup):
+                strokes = self.model(actor_input(canvas, target, t / self.horizon))
+                canvas = soft_render(strokes, canvas, cfg.tau, cfg.segments, colour_from=target)[0]
         d0 = (canvas - target).pow(2).mean(dim=(1, 2, 3)).clamp_min(1e-6)
         prev = d0
         ret = torch.zeros((), dtype=target.dtype)
-        for t in range(cfg.episode_steps):
+        for t in range(warmup, warmup + cfg.episode_steps):
             with torch.set_grad_enabled(grad):
-                strokes = self.model(actor_input(canvas, target, t / cfg.episode_steps))
+                strokes = self.model(actor_input(canvas, target, min(t, self.horizon - 1) / self.horizon))
                 new, _ = soft_render(strokes, canvas, cfg.tau, cfg.segments, colour_from=target)
                 d = (new - target).pow(2).mean(dim=(1, 2, 3))
                 ret = ret + ((prev - d) / d0).mean()
@@ -147,7 +162,9 @@ class PaintTrainer(BaseTrainer):
         return {"l2": prev.mean(), "reward": ret, "total": -ret, "canvas": canvas}
 
     def _step_losses(self) -> dict[str, torch.Tensor]:
-        parts = self.episode(self._batch_of(self.dataset, self.step))
+        target = self._batch_of(self.dataset, self.step)
+        warmup = int(torch.randint(0, self.config.warmup_max + 1, (), generator=self.generator))
+        parts = self.episode(target, warmup=warmup)
         parts.pop("canvas")
         return parts
 
