@@ -73,12 +73,15 @@ def _train_size(actor: PaintActor) -> tuple[int, int]:
 
 @torch.no_grad()
 def agent_strokes(target: torch.Tensor, strokes: int = 200, size: int = 128, actor: Optional[PaintActor] = None,
-                  callback=None) -> Painting:
+                  callback=None, verify: bool = False) -> Painting:
     """Paint ``target`` with ``strokes`` strokes chosen by the actor.
 
     Args:
         target: float32 (1, 3, H, W) RGB in [0, 1]. strokes: the budget (>= 1). size: the plan's longest side.
         actor: a :class:`PaintActor` (default: :func:`load_agent`).
+        verify: check each step's strokes of each patch with the exact rasterizer (a one-step look-ahead
+            with the known renderer) and drop them when they would not lower that patch's error; the
+            painting then has fewer strokes than the budget (``info["dropped"]``).
         callback: ``callback(done, total, canvas)`` after each step.
 
     Returns:
@@ -97,7 +100,7 @@ def agent_strokes(target: torch.Tensor, strokes: int = 200, size: int = 128, act
     tgt = resize_target(target, h, w)
     bg = background_of(tgt)
     canvas = render(torch.zeros(0, N_PARAMS), h, w, bg)
-    kept, done = [], 0
+    kept, done, dropped = [], 0, 0
     for grid, per_patch in schedule:
         rows, cols = patch_rows_cols(grid)
         tp = F.interpolate(to_patches(tgt, grid), size=(s_in, s_in), mode="bilinear", antialias=True,
@@ -108,16 +111,34 @@ def agent_strokes(target: torch.Tensor, strokes: int = 200, size: int = 128, act
             local = actor(actor_input(cp, tp, min(t, episode - 1) / episode))
             local = local[:, : min(actor.strokes, per_patch - t * actor.strokes)]
             local = soft_render(local, cp, 1.0, colour_from=tp)[1]  # colours: the target's under each stroke
-            glob = from_patch(local, rows[:, None], cols[:, None], grid).permute(1, 0, 2).reshape(-1, N_PARAMS)
+            if verify:
+                ok = _helps(local.clamp(0, 1), to_patches(canvas, grid), to_patches(tgt, grid))
+                dropped += int((~ok).sum()) * local.shape[1]
+                if not ok.any():
+                    continue
+                local, prow, pcol = local[ok], rows[ok], cols[ok]
+            else:
+                prow, pcol = rows, cols
+            glob = from_patch(local, prow[:, None], pcol[:, None], grid).permute(1, 0, 2).reshape(-1, N_PARAMS)
             canvas = render(glob.clamp(0, 1), h, w, canvas=canvas)
             kept.append(glob)
             done += glob.shape[0]
             if callback is not None:
                 callback(done, strokes, canvas)
-    s = torch.cat(kept).clamp(0, 1)
+    s = torch.cat(kept).clamp(0, 1) if kept else torch.zeros(0, N_PARAMS)
     return Painting(s, bg, h, w, "agent", {"seconds": round(time.perf_counter() - t0, 3),
-                                           "l2": float(F.mse_loss(canvas, tgt)),
+                                           "l2": float(F.mse_loss(canvas, tgt)), "dropped": dropped,
                                            "model_sha256": getattr(actor, "card", {}).get("sha256")})
+
+
+def _helps(local: torch.Tensor, canvas_p: torch.Tensor, target_p: torch.Tensor) -> torch.Tensor:
+    """Whether painting each patch's strokes (P, k, 12), in patch coordinates, lowers its MSE: (P,) bool."""
+    ph, pw = canvas_p.shape[-2:]
+    out = []
+    for i in range(local.shape[0]):
+        after = render(local[i], ph, pw, canvas=canvas_p[i:i + 1])
+        out.append(bool((after - target_p[i]).pow(2).mean() < (canvas_p[i] - target_p[i]).pow(2).mean()))
+    return torch.tensor(out)
 
 
 class AgentPolicy:

@@ -141,16 +141,16 @@ class PaintTrainer(BaseTrainer):
 
     def episode(self, target: torch.Tensor, grad: bool = True, warmup: int = 0) -> dict[str, torch.Tensor]:
         """Run one episode on targets (B, 3, S, S) after ``warmup`` steps without gradients; returns
-        ``l2``, ``reward`` (share of the error left after the warm-up that the episode removed),
-        ``total`` and ``canvas``."""
+        ``l2``, ``reward`` (the share of the empty canvas's error that the trained steps removed, the
+        environment's reward), ``total`` and ``canvas``."""
         cfg = self.config
         canvas = target.mean(dim=(2, 3), keepdim=True).expand_as(target).contiguous()
+        d0 = (canvas - target).pow(2).mean(dim=(1, 2, 3)).clamp_min(1e-6)  # the empty canvas's, as in the env
         with torch.no_grad():
             for t in range(warmup):
                 strokes = self.model(actor_input(canvas, target, t / self.horizon))
                 canvas = soft_render(strokes, canvas, cfg.tau, cfg.segments, colour_from=target)[0]
-        d0 = (canvas - target).pow(2).mean(dim=(1, 2, 3)).clamp_min(1e-6)
-        prev = d0
+        prev = (canvas - target).pow(2).mean(dim=(1, 2, 3))
         ret = torch.zeros((), dtype=target.dtype)
         for t in range(warmup, warmup + cfg.episode_steps):
             with torch.set_grad_enabled(grad):
