@@ -41,6 +41,7 @@ _LAZY = {
     "GatysConfig": ".methods.gatys.optimize", "GatysStyleTransfer": ".methods.gatys.optimize",
     "Progress": ".methods.gatys.optimize", "StyleTransferInterrupted": ".methods.gatys.optimize",
     "sketch": ".api",  # issue 17: photo to sketch
+    "paint": ".api",  # issue 27: painting with brush strokes
 }
 
 
@@ -69,4 +70,5 @@ __all__ = [
     "save_image",
     "stylize",
     "sketch",
+    "paint",
 ]

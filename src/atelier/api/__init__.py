@@ -10,6 +10,7 @@ from PIL import Image
 
 from ..io import images as img
 from ..methods.gatys.optimize import GatysConfig, GatysStyleTransfer, Progress
+from .paint import paint  # noqa: F401  (issue 27)
 
 ImageLike = Union[str, "os.PathLike[str]", Image.Image, torch.Tensor]
 

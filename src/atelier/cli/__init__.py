@@ -19,6 +19,7 @@ def _load_app():
     from . import evaluation  # noqa: F401  (robustness, evaluate-set: issue 15)
     from . import studio  # noqa: F401  (issue 16: the web studio)
     from . import gan  # noqa: F401  (issue 14: atelier gan)
+    from . import paint  # noqa: F401  (issue 27: atelier paint)
 
     return app
 

@@ -1,0 +1,59 @@
+"""SVG, GIF and JSON output of paintings (issue 27)."""
+
+import json
+
+import numpy as np
+import torch
+from PIL import Image
+
+from atelier.io.images import load_image
+from atelier.methods.paint.export import (rasterize_svg, read_svg, write_strokes_json, write_svg,
+                                          write_timelapse)
+from atelier.methods.paint.optimize import greedy_strokes
+from atelier.methods.paint.plan import Painting
+
+PHOTO = "/work/shared/data/content/000000000030.jpg"
+
+
+def _painting():
+    return greedy_strokes(load_image(PHOTO, size=128), strokes=40, size=64, candidates=8, seed=1)
+
+
+def test_svg_parses_and_its_rasterization_matches_the_png(tmp_path):
+    p = _painting()
+    assert p.info["kept"] >= 30
+    write_svg(p, tmp_path / "p.svg", longest=256)
+    parsed = read_svg(tmp_path / "p.svg")  # xml.etree
+    assert len(parsed["strokes"]) == p.strokes.shape[0]
+    png = p.render(256)
+    assert (parsed["height"], parsed["width"]) == tuple(png.shape[-2:])
+    svg = rasterize_svg(parsed)
+    diff = (svg - png).abs()
+    assert float(diff.mean()) < 0.006, float(diff.mean())
+    assert float((diff > 0.1).float().mean()) < 0.01  # only along edges
+    # and it is not trivially equal: an empty painting differs from the PNG
+    empty = Painting(p.strokes[:0], p.background, p.height, p.width)
+    write_svg(empty, tmp_path / "e.svg", longest=256)
+    assert float((rasterize_svg(read_svg(tmp_path / "e.svg")) - png).abs().mean()) > 0.03
+
+
+def test_timelapse_gif_is_in_painting_order(tmp_path):
+    p = _painting()
+    n = write_timelapse(p, tmp_path / "t.gif", longest=96, frames=10)
+    im = Image.open(tmp_path / "t.gif")
+    assert im.n_frames == n >= 5
+    final = np.asarray(p.render(96)[0].permute(1, 2, 0) * 255)
+    errs = []
+    for i in range(im.n_frames):
+        im.seek(i)
+        errs.append(np.abs(np.asarray(im.convert("RGB"), dtype=np.float32) - final).mean())
+    assert errs[-1] < 4 and errs[0] > errs[-1] + 5  # fills in towards the finished painting
+    assert sum(b <= a + 0.5 for a, b in zip(errs, errs[1:])) >= len(errs) - 2
+
+
+def test_strokes_json_round_trip(tmp_path):
+    p = _painting()
+    write_strokes_json(p, tmp_path / "s.json")
+    q = Painting.from_dict(json.loads((tmp_path / "s.json").read_text()))
+    assert torch.allclose(q.strokes, p.strokes, atol=1e-6) and q.method == "greedy"
+    assert float((q.render(128) - p.render(128)).abs().max()) < 1e-3
