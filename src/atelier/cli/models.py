@@ -120,7 +120,8 @@ def apply(
 
 
 _USE = {"adain": "atelier stylize --method adain", "wct": "atelier stylize --method wct",
-        "sketch": "atelier sketch", "gan": "atelier gan sample", "analysis": "atelier index (whitening)"}
+        "sketch": "atelier sketch", "gan": "atelier gan sample", "analysis": "atelier index (whitening)",
+        "paint": "atelier paint --method agent"}
 
 
 @app.command()

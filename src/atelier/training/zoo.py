@@ -34,6 +34,7 @@ WEIGHT_KINDS = {
     "sketch": ("sketch", "atelier-contour-net"),
     "gan": ("gan", "atelier-dcgan-generator"),
     "analysis": ("analysis", "atelier-style-whitening"),
+    "paint": ("paint", "atelier-paint-actor"),
 }
 
 
