@@ -133,6 +133,40 @@ def test_studio_in_a_browser(server):
             browser.close()
 
 
+@pytest.mark.slow
+def test_page_works_with_a_token(tmp_path):
+    _chromium()
+    app = create_app(tmp_path / "data", token="browser-token-123")
+    port = _free_port()
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    try:
+        end = time.time() + 20
+        while not srv.started and time.time() < end:
+            time.sleep(0.05)
+        with sync_api.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+            try:
+                page = browser.new_page(viewport={"width": 1280, "height": 800})
+                errors = []
+                page.on("pageerror", lambda e: errors.append(str(e)))
+                assert page.goto(f"http://127.0.0.1:{port}/").status == 401  # no token: nothing
+                page.goto(f"http://127.0.0.1:{port}/?token=browser-token-123")
+                assert "token" not in page.url  # the cookie holds it now
+                page.wait_for_selector("#content-list img.selected")
+                page.eval_on_selector("#size", "e => { e.value = 64; e.dispatchEvent(new Event('input')); }")
+                page.click("#run")  # a POST from the page itself: same origin, token in the cookie
+                page.wait_for_function("document.getElementById('after').src.includes('/result')", timeout=60_000)
+                assert "done" in page.inner_text("#status") and not errors, errors
+            finally:
+                browser.close()
+    finally:
+        srv.should_exit = True
+        thread.join(timeout=10)
+        app.state.queue.stop()
+
+
 def _jobs(server, method):
     """(id, status) of the server's jobs of one method, oldest first."""
     rows = APPS[server].state.store._q("SELECT id, params, status FROM jobs ORDER BY created")

@@ -31,6 +31,7 @@ def _upload(client, rel, kind):
     return r.json()
 
 
+@pytest.mark.slow  # a Gatys job holds the image (the first one in a process loads VGG19)
 def test_delete_an_upload(client):
     im = _upload(client, "content/000000000030.jpg", "content")
     path = client.app_state.store.image_path(im["id"])
@@ -67,6 +68,7 @@ def test_delete_a_history_entry(client):
     assert client.delete(f"/api/jobs/{job['id']}").status_code == 404
 
 
+@pytest.mark.slow
 def test_a_running_job_cannot_be_deleted(client):
     g = client.post("/api/jobs", json={"method": "gatys", "content": "bundled-chelsea",
                                        "styles": ["bundled-starry_night"], "size": 64, "iterations": 2000}).json()

@@ -123,7 +123,7 @@ def test_token_url_sets_a_cookie_for_the_page(token_app):
         r = client.get(f"/?token={TOKEN}", follow_redirects=False)
         assert r.status_code == 303 and "token" not in r.headers["location"]  # out of the address bar
         cookie = r.headers["set-cookie"]
-        assert cookie.startswith(f"{COOKIE}={TOKEN}") and "httponly" in cookie.lower() and "strict" in cookie.lower()
+        assert cookie.startswith(f"{COOKIE}={TOKEN}") and "httponly" in cookie.lower() and "samesite=lax" in cookie.lower()
         # the browser now sends the cookie: the page, its assets and the API work
         assert client.get("/").status_code == 200 and "Atelier Studio" in client.get("/").text
         assert client.get("/static/app.js").status_code == 200

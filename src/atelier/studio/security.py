@@ -122,6 +122,6 @@ class TokenGuard:
             # the page: keep the token in a cookie and take it out of the address bar
             rest = [(k, v) for k, v in parse_qsl(scope.get("query_string", b"").decode("latin-1")) if k != "token"]
             response = RedirectResponse(scope["path"] + (f"?{urlencode(rest)}" if rest else ""), status_code=303)
-            response.set_cookie(COOKIE, self.token, httponly=True, samesite="strict", path="/")
+            response.set_cookie(COOKIE, self.token, httponly=True, samesite="lax", path="/")
             return await _send(response, scope, receive, send)
         return await self.app(scope, receive, send)

@@ -313,7 +313,7 @@ async function newRound() {
   r.jobs.forEach((job, i) => {
     const s = r.settings[i], card = document.createElement("div");
     card.className = "variant"; card.dataset.index = i;
-    card.innerHTML = `<div class="slot"><img alt="variant ${i + 1}"><span class="muted">rendering…</span></div>` +
+    card.innerHTML = `<div class="slot"><img alt="variant ${i + 1}"><span class="muted">waiting…</span></div>` +
       `<div class="meta">${s.method} · strength ${s.alpha.toFixed(2)} · scale ` +
       `${s.style_scale.toFixed(2)} · colours ${s.preserve_color}${state.styles.length > 1 ? ` · blend ${s.blend.toFixed(2)}` : ""}` +
       `</div><div class="buttons"><button class="pick" disabled>Pick this one</button>` +
