@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 import atelier.api.video_eta as video_eta
 from atelier.api.video import VideoInterrupted, evaluate_video, progress_path, stylize_video
 from atelier.cli import app
+from atelier.core.errors import InputError
 from atelier.io.video import probe, read_frames
 from conftest import DATA
 
@@ -92,6 +93,8 @@ def test_after_resume_the_reliable_share_is_that_of_a_fresh_run(small, tmp_path)
 
     with pytest.raises(VideoInterrupted):
         stylize_video(small, out, method="starry_night", callback=stop_after_three)
+    with pytest.raises(InputError, match="has 3 frames but .* the run was stopped: finish it .*--resume"):
+        evaluate_video(out, small, losses=False)  # refused from the counts, before any decoding
     r = CliRunner().invoke(app, ["video", str(small), "-o", str(out), "-m", "starry_night", "--resume", "-q"])
     assert r.exit_code == 0, r.output
     share = float(r.stderr.split("flow reliable on ")[1].split(" %")[0])

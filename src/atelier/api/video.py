@@ -371,8 +371,9 @@ def evaluate_video(stylized: PathLike, source: PathLike, *, styles: Sequence[Pat
     if a_info.frames_exact and b_info.frames_exact and n_a != n_b:
         told = {"options": " in the window given", "progress file": " in the window of its progress file",
                 "whole source": ""}[window["from"]]
-        hint = ("" if window["from"] != "whole source" else
-                "; give the --start, --duration and --every it was stylized with")
+        hint = ("; give the --start, --duration and --every it was stylized with" if window["from"] == "whole source"
+                else "; the run was stopped: finish it with atelier video ... --resume" if window.get("stopped")
+                else "")
         raise InputError(f"has {n_a} frames but its source {pathlib.Path(os.fspath(source)).name} has {n_b}{told}"
                          f"{hint}", stylized)
     est = FlowEstimator(flow, flow_preset)
@@ -434,12 +435,14 @@ def _evaluation_window(stylized: PathLike, source: PathLike, start, duration, ev
         return {"start": float(start or 0.0), "duration": duration, "every": int(every or 1), "from": "options"}
     prog = progress_path(stylized)
     try:
-        params = json.loads(prog.read_text()).get("params", {}) if prog.is_file() else {}
+        state = json.loads(prog.read_text()) if prog.is_file() else {}
     except (OSError, ValueError):
-        params = {}
+        state = {}
+    params = state.get("params", {}) if isinstance(state, dict) else {}
     if params.get("source") == str(pathlib.Path(os.fspath(source)).resolve()):
         return {"start": float(params.get("start") or 0.0), "duration": params.get("duration"),
-                "every": int(params.get("every") or 1), "from": "progress file"}
+                "every": int(params.get("every") or 1), "from": "progress file",
+                "stopped": not state.get("complete", True)}
     return {"start": 0.0, "duration": None, "every": 1, "from": "whole source"}
 
 
