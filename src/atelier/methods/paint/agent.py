@@ -34,9 +34,9 @@ PAINT_MODEL = "paint/paint_actor.safetensors"
 
 
 def _default_path() -> pathlib.Path:
-    from importlib import resources
+    from ...training.zoo import shipped_dir
 
-    return pathlib.Path(str(resources.files("atelier") / "models")) / PAINT_MODEL
+    return shipped_dir("paint") / pathlib.Path(PAINT_MODEL).name
 
 
 def load_agent(path: Optional[PathLike] = None) -> PaintActor:
