@@ -123,7 +123,7 @@ def test_cli_sketch_ray_equals_single_machine(ray_cluster, photos, tmp_path):
     runner = CliRunner()
     common = ["sketch", str(photos), "--size", str(SIZE), "--precision", "fp32", "-q"]
     r1 = runner.invoke(app, common + ["-o", str(tmp_path / "single")])
-    r2 = runner.invoke(app, common + ["-o", str(tmp_path / "ray"), "--ray", "--workers", "2"])
+    r2 = runner.invoke(app, common + ["-o", str(tmp_path / "ray"), "--ray", "--workers", "1"])
     assert r1.exit_code == r2.exit_code == 2, r2.output  # broken.png: reported, skipped, the others written
     assert "done 3, skipped 1 (0 already there and verified), failed 1" in r2.output
     reason = [ln for ln in r1.output.splitlines() if "broken.png" in ln][0].split("skipped: ", 1)[1]
@@ -133,7 +133,7 @@ def test_cli_sketch_ray_equals_single_machine(ray_cluster, photos, tmp_path):
         b = np.asarray(Image.open(tmp_path / "ray" / rel), dtype=np.int16)
         assert a.shape == b.shape and np.abs(a - b).max() <= 1, rel
         assert read_metadata(tmp_path / "ray" / rel) == read_metadata(tmp_path / "single" / rel)
-    r3 = runner.invoke(app, common + ["-o", str(tmp_path / "ray"), "--ray", "--workers", "2"])
+    r3 = runner.invoke(app, common + ["-o", str(tmp_path / "ray"), "--ray", "--workers", "1"])
     assert "done 0, skipped 4 (3 already there and verified), failed 1" in r3.output
 
 
@@ -150,7 +150,7 @@ def test_cli_stylize_gatys_on_ray_one_task_per_photo(ray_cluster, photos, tmp_pa
     r = runner.invoke(app, ["stylize", str(photos / "a.jpg"), "-o", str(single)] + opts)
     assert r.exit_code == 0, r.output
     out = tmp_path / "ray"
-    r = runner.invoke(app, ["stylize", str(photos), "-o", str(out), "--ray", "--workers", "2"] + opts)
+    r = runner.invoke(app, ["stylize", str(photos), "-o", str(out), "--ray", "--workers", "1"] + opts)
     assert r.exit_code == 2 and "done 3, skipped 1 (0 already there and verified), failed 1" in r.output, r.output
     assert "broken.png" in r.output
     a = np.asarray(Image.open(single), dtype=np.int16)
@@ -158,7 +158,7 @@ def test_cli_stylize_gatys_on_ray_one_task_per_photo(ray_cluster, photos, tmp_pa
     assert a.shape == b.shape and np.abs(a - b).mean() < 1.0 and np.abs(a - b).max() <= 12
     ma, mb = read_metadata(single), read_metadata(out / "a.jpg")
     assert ma["parameters"] == mb["parameters"] and ma["content"] == mb["content"] and ma["styles"] == mb["styles"]
-    r = runner.invoke(app, ["stylize", str(photos), "-o", str(out), "--ray", "--workers", "2"] + opts)
+    r = runner.invoke(app, ["stylize", str(photos), "-o", str(out), "--ray", "--workers", "1"] + opts)
     assert "done 0, skipped 4 (3 already there and verified), failed 1" in r.output, r.output
     from atelier.api.ray_batch import verify_output
     from atelier.cli.stylize import StylizeJob
