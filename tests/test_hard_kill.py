@@ -22,6 +22,9 @@ pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SI
 
 # The child trains, prints each step's losses as a JSON line, and waits after step 4 so that
 # the parent kills it at a known point (the step-3 checkpoint is then the last periodic one).
+# Its callback draws from the global generators, as a user's may: the trainer itself draws only
+# from its own (building the cached VGG encoder must not draw either, or the test would depend
+# on whether an earlier test in this process built it first).
 CHILD = textwrap.dedent("""
     import json, random, sys, time
     import torch
@@ -32,6 +35,7 @@ CHILD = textwrap.dedent("""
     cfg = TrainConfig(**json.loads(sys.argv[1]))
     def cb(step, losses, ips):
         print(json.dumps({"step": step, **losses}), flush=True)
+        torch.rand(3), random.random()  # a user's callback drawing from the global generators
         if step >= 4:
             time.sleep(120)  # killed here
     FeedForwardTrainer(cfg).train(callback=cb)
@@ -88,6 +92,7 @@ def test_sigkill_resumes_from_the_last_periodic_checkpoint(tmp_path):
             at3["model"] = copy.deepcopy(straight.model.state_dict())
             at3["generator"] = straight.generator.get_state()
             at3["torch"], at3["python"] = torch.get_rng_state(), random.getstate()
+        torch.rand(3), random.random()  # the child's callback draws: so does this one, after recording
 
     straight.train(callback=record)
 

@@ -245,7 +245,9 @@ class VGGEncoder(nn.Module):
         self.convs = nn.ModuleDict()
         for name in conv_names(arch):
             w, b = weights[name]
-            conv = nn.Conv2d(w.shape[1], w.shape[0], 3, padding=1)
+            # skip_init: no random initialisation (it would draw from the caller's global RNG, and
+            # only on the first, uncached build), the weights are copied in right after
+            conv = torch.nn.utils.skip_init(nn.Conv2d, w.shape[1], w.shape[0], 3, padding=1)
             conv.weight.data.copy_(w)
             conv.bias.data.copy_(b)
             self.convs[name] = conv
