@@ -136,7 +136,8 @@ def stylize_video(source: PathLike, output: PathLike, *, method: str = "starry_n
                   styles: Sequence[PathLike] = (), temporal: str = "auto", temporal_weight: Optional[float] = None,
                   long_term: bool = False, flow: str = "dis", flow_preset: str = "fast", size: Optional[int] = None,
                   start: float = 0.0, duration: Optional[float] = None, every: int = 1,
-                  preserve_color: bool = False, style_index: int = 0, alpha: float = 1.0, iterations: int = 100,
+                  preserve_color: bool = False, photometric_check: bool = True, style_index: int = 0,
+                  alpha: float = 1.0, iterations: int = 100,
                   device: str = "auto", precision: str = "auto", resume: bool = False, overwrite: bool = False,
                   allow_partial: bool = False, callback: Optional[FrameCallback] = None,
                   notify: Optional[Notify] = None, on_start: Optional[Callable[[Optional[int]], None]] = None
@@ -156,6 +157,8 @@ def stylize_video(source: PathLike, output: PathLike, *, method: str = "starry_n
             source's gives a "warning" notice (an upscale adds pixels, not detail).
         start, duration: seconds of the source to stylize; every: keep every N-th frame (previews).
         preserve_color: keep the source's colours (luminance transfer).
+        photometric_check: distrust the flow where it does not explain the input frames (fewer
+            ghosts of fast-moving limbs; see :class:`~atelier.methods.video.TemporalConfig`).
         resume: continue a stopped run into ``output`` (same parameters; see
             :func:`progress_path`); the flow statistics continue those of the stopped run.
         overwrite: allow ``output`` to be one of the inputs (refused otherwise).
@@ -193,14 +196,15 @@ def stylize_video(source: PathLike, output: PathLike, *, method: str = "starry_n
     if mode == "optimize" and spec.family != "optimization":
         raise ValueError("the optimize temporal mode needs --method gatys; use blend for one-pass methods")
     tconf = TemporalConfig(mode=mode, temporal_weight=temporal_weight, long_term=long_term, flow=flow,
-                           flow_preset=flow_preset, preserve_color=preserve_color).validate()
+                           flow_preset=flow_preset, preserve_color=preserve_color,
+                           photometric_check=photometric_check).validate()
     check_not_input(output, [("source", source), *(("style", st) for st in styles)], overwrite, "output")
     info = probe(source)
     params = {"source": str(pathlib.Path(os.fspath(source)).resolve()), "method": method,
               "styles": [str(pathlib.Path(os.fspath(s)).resolve()) for s in styles], "temporal": mode,
               "temporal_weight": tconf.weight, "long_term": long_term, "flow": flow, "flow_preset": flow_preset,
               "size": size, "start": start, "duration": duration, "every": every, "preserve_color": preserve_color,
-              "style_index": style_index, "alpha": alpha, "iterations": iterations}
+              "photometric_check": photometric_check, "style_index": style_index, "alpha": alpha, "iterations": iterations}
     prog = progress_path(output)
     before: dict = {}
     if resume:

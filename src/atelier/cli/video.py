@@ -27,6 +27,9 @@ def video(
     long_term: bool = typer.Option(False, "--long-term", help="gatys: also keep frames t-10 and t-20 steady."),
     flow: str = typer.Option("dis", help="Optical flow: dis or farneback (OpenCV)."),
     flow_preset: str = typer.Option("fast", help="DIS preset: ultrafast, fast or medium."),
+    photometric_check: bool = typer.Option(
+        True, "--photometric-check/--no-photometric-check",
+        help="Distrust the flow where it does not explain the input frames (fewer ghosts of moving limbs)."),
     size: Optional[int] = typer.Option(None, help="Longest side of the output in px (default: the source's)."),
     start: float = typer.Option(0.0, help="Start at this second of the source."),
     duration: Optional[float] = typer.Option(None, help="Stylize this many seconds."),
@@ -64,7 +67,8 @@ def video(
         result = stylize_video(source, output, method=method, styles=style, temporal=temporal,
                                temporal_weight=temporal_weight, long_term=long_term, flow=flow,
                                flow_preset=flow_preset, size=size, start=start, duration=duration, every=every,
-                               preserve_color=preserve_color, style_index=style_index, alpha=alpha,
+                               preserve_color=preserve_color, photometric_check=photometric_check,
+                               style_index=style_index, alpha=alpha,
                                iterations=iterations, device=device, precision=precision, resume=resume,
                                overwrite=overwrite, allow_partial=allow_partial, callback=bar.frame, notify=notify,
                                on_start=bar.start)

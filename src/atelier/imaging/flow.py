@@ -33,7 +33,7 @@ import torch.nn.functional as F
 
 from ..core.errors import InputError
 
-__all__ = ["FlowEstimator", "consistency_mask", "endpoint_error", "read_flo", "warp"]
+__all__ = ["FlowEstimator", "consistency_mask", "endpoint_error", "photometric_mask", "read_flo", "warp"]
 
 #: Middlebury .flo tag: the float32 202021.25, the bytes "PIEH" in little-endian order.
 FLO_TAG = 202021.25
@@ -55,6 +55,12 @@ FARNEBACK = dict(numLevels=5, pyrScale=0.5, fastPyramids=False, winSize=15, numI
 # Ruder et al.'s thresholds (paper, section 3.1; the consistencyChecker of artistic-videos).
 _DISOCCLUSION_REL, _DISOCCLUSION_ABS = 0.01, 0.5
 _BOUNDARY_REL, _BOUNDARY_ABS = 0.01, 0.002
+
+#: :func:`photometric_mask`: colour differences (mean over RGB, [0, 1] units) at which trust starts
+#: to fall and reaches 0 (about 8 and 20 grey levels in 255). Chosen on the Sintel clips with true
+#: flow (``benchmarks/ghosting.py``): it halves the ghosts in truly occluded pixels at the same
+#: warping error near motion boundaries; 0.02-0.05 removed more ghosts but let more flicker in.
+PHOTOMETRIC_LOW, PHOTOMETRIC_HIGH = 0.03, 0.08
 
 FrameLike = Union[np.ndarray, torch.Tensor]
 FlowLike = Union[np.ndarray, torch.Tensor]
@@ -263,6 +269,42 @@ def consistency_mask(flow_ab: FlowLike, flow_ba: FlowLike) -> np.ndarray:
                 for c in (u, v) for k in (_DIFF_X, _DIFF_X.T))
     boundary = grad2 > _BOUNDARY_REL * fwd2 + _BOUNDARY_ABS
     return (inside & ~disoccluded & ~boundary).astype(np.float32)
+
+
+def photometric_mask(frame: torch.Tensor, warped_previous: torch.Tensor, low: float = PHOTOMETRIC_LOW,
+                     high: float = PHOTOMETRIC_HIGH) -> torch.Tensor:
+    """Trust in the flow from how well it explains the *input* frames: where the previous input
+    frame, warped by the flow into this one, differs from this frame, the flow is wrong (a limb
+    that DIS dragged along with the background, a shadow, a disocclusion both flows agree on),
+    and whatever the previous *output* would bring there is a ghost.
+
+    The weight is 1 where the colour difference ``d = mean_c |frame - warped_previous|`` is at
+    most ``low``, 0 from ``high`` on, linear between (soft, so a pixel near the threshold does not
+    switch on and off from frame to frame). It multiplies :func:`consistency_mask`, which cannot
+    see flow errors that the forward and backward flows make alike. It tests the flow against
+    the brightness-constancy assumption optical flow rests on; Ruder et al. (2016) do not use it,
+    it and its thresholds (:data:`PHOTOMETRIC_LOW`, :data:`PHOTOMETRIC_HIGH`) are our addition,
+    measured in ``benchmarks/ghosting.py``.
+
+    Args:
+        frame: float tensor (1, 3, H, W), RGB in [0, 1]: the input frame t.
+        warped_previous: the input frame t-1 warped into frame t (``warp(prev, flow_t_to_prev)``),
+            the same shape.
+        low, high: the thresholds, ``0 <= low < high``, in [0, 1] colour units.
+
+    Returns:
+        float32 tensor (1, 1, H, W) in [0, 1], on ``frame``'s device: 1 = the flow explains the pixel.
+
+    Raises:
+        InputError: shapes that differ, or thresholds out of order.
+    """
+    if frame.shape != warped_previous.shape or frame.ndim != 4:
+        raise InputError(f"frame {tuple(frame.shape)} and warped previous frame {tuple(warped_previous.shape)} "
+                         "must be the same (N, 3, H, W)")
+    if not 0 <= low < high:
+        raise InputError(f"photometric thresholds must satisfy 0 <= low < high, not {low}, {high}")
+    d = (frame.float() - warped_previous.float().to(frame.device)).abs().mean(dim=1, keepdim=True)
+    return (1 - (d - low) / (high - low)).clamp(0, 1)
 
 
 def read_flo(path: Union[str, os.PathLike]) -> np.ndarray:

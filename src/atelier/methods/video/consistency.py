@@ -8,7 +8,8 @@ Three modes (:data:`MODES`):
   optical flow is reliable it is pulled toward the previous *output* warped into this frame:
   ``y = s + a * c * (warp(y_prev, flow) - s)``, with ``s`` the per-frame result, ``c`` the
   consistency mask (1 where the flow is reliable: forward-backward consistent and off motion
-  boundaries, Ruder et al. 2016) and ``a`` the temporal weight in [0, 1]. Because ``a < 1`` every
+  boundaries, Ruder et al. 2016, and, with ``photometric_check``, where the warped previous input
+  frame matches this one) and ``a`` the temporal weight in [0, 1]. Because ``a < 1`` every
   frame keeps a share of its own result, so static parts do not blur over time; and each
   channel's mean is then moved back to that of ``s`` (``track_colour``), so long clips do not
   drift darker, lighter or toward a colour.
@@ -35,7 +36,7 @@ import numpy as np
 import torch
 
 from ...imaging import color
-from ...imaging.flow import FlowEstimator, consistency_mask, warp
+from ...imaging.flow import FlowEstimator, consistency_mask, photometric_mask, warp
 from ...core.protocols import FrameOptimizer, Stylizer
 from ...training.temporal import PIXEL_SCALE
 
@@ -63,6 +64,12 @@ class TemporalConfig:
             input frame's channel means at its first-frame value.
         preserve_color: keep the input frame's colours (the output's luminance with the frame's
             chroma, YCbCr), applied to every frame after stylization.
+        photometric_check: also distrust the flow where the previous *input* frame, warped by it,
+            does not match this one (:func:`~atelier.imaging.flow.photometric_mask`, multiplied
+            into the consistency mask): fewer ghosts of fast-moving limbs. On the four Sintel clips
+            with true flow it halved the previous output's leak into truly occluded pixels at the
+            same warping error near motion boundaries (``benchmarks/ghosting.py``). False: Ruder
+            et al.'s mask alone, as before 2026-12-03.
     """
 
     mode: str = "blend"
@@ -72,6 +79,7 @@ class TemporalConfig:
     flow_preset: str = "fast"
     track_colour: bool = True
     preserve_color: bool = False
+    photometric_check: bool = True
 
     def validate(self) -> "TemporalConfig":
         """Check the fields; returns self. Raises ValueError naming the field."""
@@ -187,6 +195,10 @@ class VideoStylizer:
         backward = self.flow(x8, prev8)  # this frame -> the earlier one: where each pixel came from
         forward = self.flow(prev8, x8)
         mask = torch.from_numpy(consistency_mask(backward, forward))[None, None].float()
+        if self.config.photometric_check:  # the flow must also explain the input frames
+            here = torch.from_numpy(x8).permute(2, 0, 1)[None].float() / 255
+            before = torch.from_numpy(prev8).permute(2, 0, 1)[None].float() / 255
+            mask = mask * photometric_mask(here, warp(before, backward))
         warped = warp(prev_out, backward)
         self.stats["flow_seconds"] += time.perf_counter() - t
         return mask, warped
