@@ -7,8 +7,9 @@ from atelier.io.images import load_image
 from atelier.methods.paint.agent import AgentPolicy, agent_strokes, load_agent
 from atelier.methods.paint.env import PaintEnv
 from atelier.methods.paint.optimize import greedy_strokes
+from conftest import DATA
 
-HELD_OUT = ["/work/shared/data/content/000000000072.jpg", "/work/shared/data/content/000000000294.jpg"]
+HELD_OUT = [str(DATA / "content" / "000000000072.jpg"), str(DATA / "content" / "000000000294.jpg")]
 
 
 def test_shipped_agent_beats_random_actions_in_the_environment():

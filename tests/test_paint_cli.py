@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import DATA
 
-PHOTO = "/work/shared/data/content/000000000030.jpg"
-STYLE = "/work/shared/data/styles"
-TRAIN = sorted(Path("/work/shared/data/train/photos").glob("*.jpg"))[:6]
+PHOTO = str(DATA / "content" / "000000000030.jpg")
+STYLE = str(DATA / "styles")
+TRAIN = sorted((DATA / "train" / "photos").glob("*.jpg"))[:6]
 
 
 def _run(*args, cwd=None):
@@ -40,7 +41,7 @@ def test_cli_greedy_writes_png_svg_gif_and_json(tmp_path):
     ([PHOTO, "--method", "paintbrush"], "unknown --method"),
     ([PHOTO, "--style", PHOTO], "--style needs --method optimize"),
     ([PHOTO, "--strokes", "0"], "--strokes"),
-    ([PHOTO, "--timelapse", "{tmp}/t.mp4"], ".gif"),
+    ([PHOTO, "--timelapse", "{tmp}/t.avi"], ".gif or .mp4"),
     ([PHOTO, "--svg", "{tmp}/t.png"], ".svg"),
     ([PHOTO, "--svg", "{tmp}/missing/t.svg"], "does not exist"),
     (["{tmp}/bad.jpg"], "bad.jpg"),

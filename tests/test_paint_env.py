@@ -9,8 +9,9 @@ from gymnasium.utils.env_checker import check_env
 from atelier.io.images import load_image
 from atelier.methods.paint.env import ENV_ID, PaintEnv
 from atelier.methods.paint.strokes import N_PARAMS
+from conftest import DATA
 
-PHOTO = "/work/shared/data/content/000000000030.jpg"
+PHOTO = str(DATA / "content" / "000000000030.jpg")
 
 
 def test_env_passes_the_gymnasium_checker():

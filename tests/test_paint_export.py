@@ -11,8 +11,9 @@ from atelier.methods.paint.export import (rasterize_svg, read_svg, write_strokes
                                           write_timelapse)
 from atelier.methods.paint.optimize import greedy_strokes
 from atelier.methods.paint.plan import Painting
+from conftest import DATA
 
-PHOTO = "/work/shared/data/content/000000000030.jpg"
+PHOTO = str(DATA / "content" / "000000000030.jpg")
 
 
 def _painting():
@@ -49,6 +50,22 @@ def test_timelapse_gif_is_in_painting_order(tmp_path):
         errs.append(np.abs(np.asarray(im.convert("RGB"), dtype=np.float32) - final).mean())
     assert errs[-1] < 4 and errs[0] > errs[-1] + 5  # fills in towards the finished painting
     assert sum(b <= a + 0.5 for a, b in zip(errs, errs[1:])) >= len(errs) - 2
+
+
+def test_timelapse_mp4_fills_in_and_ends_on_the_painting(tmp_path):
+    from atelier.io.video import probe, read_frames
+
+    p = _painting()
+    n = write_timelapse(p, tmp_path / "t.mp4", longest=96, frames=10, frame_ms=100, hold_ms=500)
+    info = probe(tmp_path / "t.mp4")
+    h, w = p.size_for(96)
+    assert (info.width, info.height) == (w, h) and abs(float(info.fps) - 10) < 1e-6
+    frames = [f for _, f in read_frames(tmp_path / "t.mp4")]
+    assert len(frames) == n >= 10
+    final = np.asarray(p.render(96)[0].permute(1, 2, 0) * 255)
+    errs = [np.abs(np.asarray(f, dtype=np.float32) - final).mean() for f in frames]
+    assert errs[-1] < 6 and errs[0] > errs[-1] + 5  # H.264 (CRF 18) ends on the finished painting
+    assert max(errs[-5:]) < 6  # the finished painting is held (0.5 s at 10 frames/s)
 
 
 def test_strokes_json_round_trip(tmp_path):

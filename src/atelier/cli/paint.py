@@ -17,8 +17,7 @@ def _check_side_file(path: Optional[Path], suffixes: tuple, option: str, inputs:
     if path is None:
         return
     if path.suffix.lower() not in suffixes:
-        extra = " (MP4 is not written yet; use .gif)" if path.suffix.lower() == ".mp4" else ""
-        raise InputError(f"{option} needs a file name ending in {' or '.join(suffixes)}{extra}", path)
+        raise InputError(f"{option} needs a file name ending in {' or '.join(suffixes)}", path)
     if path.is_dir():
         raise InputError(f"{option} is a directory; give a file name", path)
     if not path.resolve().parent.is_dir():
@@ -39,8 +38,8 @@ def paint(
                                        "strokes re-render sharp at any size."),
     plan_size: int = typer.Option(128, "--plan-size", help="Longest side (px) at which the strokes are planned."),
     svg: Optional[Path] = typer.Option(None, "--svg", help="Also write the painting as SVG (vector) here."),
-    timelapse: Optional[Path] = typer.Option(None, "--timelapse", help="Also write a GIF of the painting being "
-                                             "painted, in painting order."),
+    timelapse: Optional[Path] = typer.Option(None, "--timelapse", help="Also write a time-lapse of the painting "
+                                             "being painted, in painting order: .gif, .mp4, .mov, .mkv or .webm."),
     strokes_json: Optional[Path] = typer.Option(None, "--strokes-json", help="Also write the stroke list (JSON)."),
     iterations: int = typer.Option(40, help="Adam steps per group of strokes (--method optimize)."),
     seed: int = typer.Option(0, help="Seed of the optimizer's and greedy's random draws."),
@@ -80,7 +79,9 @@ def paint(
         out_path = img.check_output_path(output)
         check_not_input(out_path, inputs, False, "the output file")
         _check_side_file(svg, (".svg",), "--svg", inputs)
-        _check_side_file(timelapse, (".gif",), "--timelapse", inputs)
+        from ..methods.paint.export import TIMELAPSE_FORMATS
+
+        _check_side_file(timelapse, TIMELAPSE_FORMATS, "--timelapse", inputs)
         _check_side_file(strokes_json, (".json",), "--strokes-json", inputs)
         names = [p.resolve() for p in (out_path, svg, timelapse, strokes_json) if p is not None]
         if len(set(names)) != len(names):

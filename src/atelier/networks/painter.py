@@ -37,14 +37,21 @@ class PaintActor(nn.Module):
     Four stride-2 3x3 convolutions (width, 2w, 4w, 8w channels; GroupNorm, ReLU), adaptive
     average pooling to 4 x 4, then two linear layers. Any S >= 16 works; it was trained at 64.
 
+    With ``error_input`` the network also sees the signed error ``target - canvas`` (3 more
+    channels, computed inside from the input): where to paint next is then a local feature of the
+    input instead of a difference the first layers must learn to take (our addition; Learning to
+    Paint gives canvas and target only).
+
     Args:
         strokes: strokes per step (K). width: channels of the first convolution. params: per stroke (12).
+        error_input: add the error channels (12 input channels to the first convolution instead of 9).
     """
 
-    def __init__(self, strokes: int = 5, width: int = 32, params: int = 12):
+    def __init__(self, strokes: int = 5, width: int = 32, params: int = 12, error_input: bool = False):
         super().__init__()
         self.strokes, self.width, self.params = int(strokes), int(width), int(params)
-        chans = [9, width, 2 * width, 4 * width, 8 * width]
+        self.error_input = bool(error_input)
+        chans = [12 if self.error_input else 9, width, 2 * width, 4 * width, 8 * width]
         layers: list[nn.Module] = []
         for cin, cout in zip(chans[:-1], chans[1:]):
             layers += [nn.Conv2d(cin, cout, 3, stride=2, padding=1), nn.GroupNorm(8, cout), nn.ReLU(inplace=True)]
@@ -53,4 +60,6 @@ class PaintActor(nn.Module):
                                   nn.Linear(256, strokes * params))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.error_input:
+            x = torch.cat([x, x[:, 3:6] - x[:, 0:3]], 1)
         return torch.sigmoid(self.head(self.features(x))).reshape(x.shape[0], self.strokes, self.params)

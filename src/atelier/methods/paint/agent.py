@@ -53,7 +53,8 @@ def load_agent(path: Optional[PathLike] = None) -> PaintActor:
     """
     p = pathlib.Path(os.fspath(path)) if path is not None else _default_path()
     card, state, weights, arch = read_verified(p, lambda c: (int(c["architecture"]["strokes"]),
-                                                             int(c["architecture"]["width"])))
+                                                             int(c["architecture"]["width"]), 12,
+                                                             bool(c["architecture"].get("error_input", False))))
     if card.get("format") != PAINT_CARD_FORMAT:
         raise InputError(f"not a painting actor (model card format {card.get('format')!r})", weights)
     net = PaintActor(*arch)

@@ -1,4 +1,4 @@
-"""A painting's files: SVG (vector), GIF time-lapse and JSON stroke list, all written atomically.
+"""A painting's files: SVG (vector), a time-lapse (GIF or video) and the JSON stroke list, all written atomically.
 
 SVG: a background rectangle, then one ``<g>`` per stroke in painting order, with the stroke's colour
 and opacity, holding one ``<polygon>`` per piece of the curve (the exact hull of the piece's two
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import os
+import pathlib
 import re
 import xml.etree.ElementTree as ET
 from typing import Optional, Union
@@ -20,6 +21,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
+from ...core.errors import InputError
 from ...core.files import atomic_write
 from .plan import Painting
 from .strokes import segment_polygons
@@ -106,25 +108,48 @@ def rasterize_svg(parsed: dict, supersample: int = 4) -> torch.Tensor:
     return canvas
 
 
+#: Time-lapse formats: GIF (Pillow) or a video (H.264 .mp4/.mov/.mkv, VP9 .webm; PyAV, as ``atelier video``).
+TIMELAPSE_FORMATS = (".gif", ".mp4", ".mov", ".mkv", ".webm")
+
+
 def write_timelapse(painting: Painting, path: PathLike, longest: int = 384, frames: int = 60,
                     frame_ms: int = 80, hold_ms: int = 1500) -> int:
-    """Write a GIF of the painting being painted, in painting order (Pillow, looping).
+    """Write a time-lapse of the painting being painted, in painting order: a looping GIF, or a
+    video (``.mp4`` H.264, ``.mov``, ``.mkv``, ``.webm`` VP9) written with
+    :class:`atelier.io.video.VideoWriter` at ``1000 / frame_ms`` frames per second, the finished
+    painting shown for ``hold_ms`` at the end.
 
     Args:
-        longest: the GIF's longest side in pixels. frames: about how many frames (the empty canvas,
-            then every ``ceil(N / frames)`` strokes, then the finished painting held ``hold_ms``).
+        longest: the time-lapse's longest side in pixels. frames: about how many frames (the empty
+            canvas, then every ``ceil(N / frames)`` strokes, then the finished painting).
+        frame_ms: milliseconds per frame (>= 10). hold_ms: how long the finished painting stays.
 
     Returns:
-        The number of frames written.
+        The number of frames written (for a video, the held frames included).
+
+    Raises:
+        InputError: an extension other than :data:`TIMELAPSE_FORMATS`, or a write that fails.
     """
     from .strokes import render_frames
 
+    ext = pathlib.Path(os.fspath(path)).suffix.lower()
+    if ext not in TIMELAPSE_FORMATS:
+        raise InputError(f"a time-lapse is {', '.join(TIMELAPSE_FORMATS)}, not {ext or 'a name without extension'!r}",
+                         path)
     h, w = painting.size_for(longest)
     n = max(1, painting.strokes.shape[0])
     every = max(1, -(-n // frames))
     shots = render_frames(painting.strokes, h, w, every, painting.background)
-    images = [Image.fromarray((f[0].permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)) for f in shots]
-    images = [im.quantize(colors=255, method=Image.Quantize.MEDIANCUT) for im in images]
+    arrays = [(f[0].permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8) for f in shots]
+    if ext != ".gif":
+        from ...io.video import VideoWriter
+
+        hold = max(1, round(hold_ms / frame_ms))
+        with VideoWriter(path, 1000 / max(10, frame_ms), w, h) as out:
+            for a in arrays + [arrays[-1]] * (hold - 1):
+                out.write(a)
+        return len(arrays) + hold - 1
+    images = [Image.fromarray(a).quantize(colors=255, method=Image.Quantize.MEDIANCUT) for a in arrays]
     durations = [frame_ms] * (len(images) - 1) + [hold_ms]
     buf = io.BytesIO()
     images[0].save(buf, format="GIF", save_all=True, append_images=images[1:], duration=durations, loop=0)

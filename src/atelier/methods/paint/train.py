@@ -58,6 +58,7 @@ class PaintTrainConfig:
         warmup_max: before the trained steps of an episode, the actor first paints w steps without
             gradients, w drawn per training step from 0..warmup_max, so that it also learns on canvases
             that are already well painted (as at the later steps and finer stages of a painting).
+        error_input: the actor also sees ``target - canvas`` (:class:`PaintActor`'s ``error_input``).
         seed, checkpoint_every, preview_every, device, precision: as for the other trainers.
         pooling, weights: unused (no VGG loss); present for the shared loop.
     """
@@ -74,6 +75,7 @@ class PaintTrainConfig:
     tau: float = 1.0
     segments: int = 8
     warmup_max: int = 0
+    error_input: bool = False
     seed: int = 0
     checkpoint_every: int = 50
     preview_every: int = 0
@@ -122,7 +124,7 @@ class PaintTrainer(BaseTrainer):
     CHECKPOINT_FORMAT = PAINT_CHECKPOINT_FORMAT
     CARD_FORMAT = PAINT_CARD_FORMAT
     KIND = "painting actor"
-    RESUME_FIXED = ("image_size", "batch_size", "seed", "episode_steps", "strokes_per_step", "width")
+    RESUME_FIXED = ("image_size", "batch_size", "seed", "episode_steps", "strokes_per_step", "width", "error_input")
     RESUME_FREE = ("steps", "checkpoint_every", "preview_every", "device", "out", "photos")
     LOSS_KEYS = ("l2", "reward", "total")
 
@@ -131,7 +133,7 @@ class PaintTrainer(BaseTrainer):
         self.dataset = ImageFolderDataset(config.photos, config.image_size, (1.0, 2.0), config.seed)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(config.seed)
-            self.model = PaintActor(config.strokes_per_step, config.width)
+            self.model = PaintActor(config.strokes_per_step, config.width, error_input=config.error_input)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
 
     @property
@@ -180,7 +182,9 @@ class PaintTrainer(BaseTrainer):
 
     def _architecture(self) -> dict:
         return {"name": "PaintActor", "strokes": self.model.strokes, "width": self.model.width,
-                "params": self.model.params, "input": "canvas, target, progress, x, y (9 channels)",
+                "params": self.model.params, "error_input": self.model.error_input,
+                "input": "canvas, target, progress, x, y (9 channels)"
+                         + (" and target - canvas (3, computed inside)" if self.model.error_input else ""),
                 "renderer": f"analytic soft rasterizer (tapered-capsule SDF, {self.config.segments} pieces while training, "
                             f"{SEGMENTS} when painting, tau "
                             f"{self.config.tau} px)",
