@@ -94,3 +94,30 @@ def test_actor_training_resumes_exactly(tmp_path):
     assert [h["total"] for h in straight.history] == [h["total"] for h in resumed.history]
     assert card["format"] == "atelier-paint-actor" and card["steps"] == 4
     assert (tmp_path / "a.safetensors").is_file() and json.loads((tmp_path / "a.json").read_text())["sha256"]
+
+
+def test_cli_train_paint_resumes_and_its_actor_paints(tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for p in TRAIN[:4]:
+        (photos / p.name).write_bytes(p.read_bytes())
+    out = tmp_path / "actor.safetensors"
+
+    def train(*extra):
+        return subprocess.run([sys.executable, "-m", "atelier.cli", "train-paint", "-p", str(photos), "-o", str(out),
+                               "--image-size", "32", "--batch-size", "2", "--episode-steps", "2", "--warmup-max", "1",
+                               "-q", *extra], capture_output=True, text=True,
+                              env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"})
+
+    r = train("--steps", "2")
+    assert r.returncode == 0, r.stderr
+    card = json.loads(out.with_suffix(".json").read_text())
+    assert card["steps"] == 2 and card["architecture"]["error_input"] is True
+    assert train("--steps", "3").returncode == 2  # a checkpoint is there: refused without --resume
+    r = train("--steps", "3", "--resume")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(out.with_suffix(".json").read_text())["steps"] == 3
+    r = _run(PHOTO, "-o", tmp_path / "p.png", "--model", out, "--strokes", "20", "--plan-size", "32", "-q")
+    assert r.returncode == 0, r.stderr
+    from PIL import Image
+    assert Image.open(tmp_path / "p.png").size[0] > 32

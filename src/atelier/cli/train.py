@@ -1,5 +1,5 @@
 """Training commands: train (feed-forward networks), train-adain (AdaIN decoders), train-decoders
-(WCT inversion decoders), train-contours (the sketch's contour net)."""
+(WCT inversion decoders), train-contours (the sketch's contour net), train-paint (the painting actor)."""
 
 from __future__ import annotations
 
@@ -413,3 +413,37 @@ def train_contours(
         raise _fail(str(e)) from None
     _run_training(trainer, paths, steps, resume, quiet,
                   lambda losses: " ".join(f"{k} {v:.4f}" for k, v in losses.items()), time_budget=budget)
+
+
+@app.command("train-paint")
+def train_paint(
+    photos: List[Path] = typer.Option(..., "--photos", "-p", metavar="PATH",
+                                      help="Folder of training photos (or a file); repeat for several."),
+    output: Path = typer.Option(..., "--output", "-o", help="Trained painting actor (.safetensors; card .json "
+                                "beside it); use it with 'atelier paint --model FILE'."),
+    image_size: int = typer.Option(64, help="Canvas side while training, in pixels."),
+    batch_size: int = typer.Option(8, help="Canvases per step."),
+    steps: int = typer.Option(5000, help="Episodes in all (raise it with --resume to train longer)."),
+    episode_steps: int = typer.Option(8, help="Actor steps per episode (5 strokes each)."),
+    warmup_max: int = typer.Option(16, help="Up to this many untrained steps first, so that the actor also "
+                                   "learns on canvases that are already painted."),
+    lr: float = typer.Option(1e-3, help="Adam learning rate."),
+    error_input: bool = typer.Option(True, "--error-input/--no-error-input",
+                                     help="The actor also sees target - canvas."),
+    seed: int = typer.Option(0, help="Random seed (weights, crops)."),
+    checkpoint_every: int = typer.Option(50, help="Write the checkpoint every N steps (and on Ctrl-C)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from OUTPUT's checkpoint (.ckpt)."),
+    time_budget: Optional[str] = typer.Option(None, help="Stop after this long (600, 8m, 1.5h), save and export."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+):
+    """Train the painting actor of 'atelier paint' (model-based, through the differentiable stroke
+    renderer, after Huang et al. 2019, Learning to Paint; see docs/paint.md) on photos."""
+    from ..methods.paint.train import PaintTrainConfig, PaintTrainer
+
+    paths, trainer = _start_training(output, resume, lambda out: PaintTrainer(PaintTrainConfig(
+        photos=[str(p) for p in photos] if len(photos) > 1 else str(photos[0]), out=out, image_size=image_size,
+        batch_size=batch_size, steps=steps, episode_steps=episode_steps, warmup_max=warmup_max, lr=lr,
+        error_input=error_input, seed=seed, checkpoint_every=checkpoint_every)), steps,
+        _input_files(photos=[p for p in photos if p.is_file()]), "cpu", "fp32")
+    _run_training(trainer, paths, steps, resume, quiet,
+                  lambda L: f"reward {L['reward']:.3f} l2 {L['l2']:.4f}", _budget(time_budget))
