@@ -103,6 +103,9 @@ def _run_stylize(content: Path, styles: List[Path], output: Path, options: dict,
 
     meta["losses"] = st.last_losses
     meta["seconds"] = st.stats.get("seconds")
+    meta["precision_used"] = st.stats.get("precision")
+    if (note := precision_note(st.config.precision, st.device)) is not None:
+        meta["precision_choice"] = note  # how auto decided (issue 25)
     if interrupted is not None:
         meta["interrupted_at"] = {"scale": interrupted.scale + 1, "iteration": interrupted.iteration}
         written, error = img.save_with_rescue(result, out_path, meta)
