@@ -112,3 +112,62 @@ def test_no_blowup_on_a_huge_loss_scale(content_path, style_path):
         assert hist[-1] < hist[0] / 3
     assert ours[-1] == pytest.approx(ours_unscaled[-1], rel=0.05)
     assert ours_tiny[-1] == pytest.approx(ours_unscaled[-1], rel=0.05)
+
+
+def _count_host_reads(monkeypatch):
+    """Count float()/item()/bool() on tensors: each is a host synchronisation on a GPU."""
+    calls = []
+    for name in ("__float__", "item", "__bool__"):
+        original = getattr(torch.Tensor, name)
+
+        def counted(self, *a, _orig=original, _name=name, **k):
+            calls.append(_name)
+            return _orig(self, *a, **k)
+        monkeypatch.setattr(torch.Tensor, name, counted)
+    return calls
+
+
+def test_lbfgs_step_never_reads_a_tensor_on_the_host(monkeypatch, content_path, style_path):
+    """issue 25: the step keeps its scalars on the device (on a GPU, float()/item()/if-on-a-tensor
+    would wait for it 45 times an iteration); on a real Gatys objective with rejected and kept pairs."""
+    c = img.load_image(content_path, size=48).contiguous()
+    s = img.load_image(style_path, size=48)
+    st = GatysStyleTransfer(GatysConfig(precision="fp32"))
+    ct = st.encoder(c, st.config.content_layers, "fp32")
+    target = StyleTarget(st.style_grams([s], 48), [1.0], None)
+    x = c.clone().requires_grad_(True)
+    opt = LBFGS([x], history_size=3, max_step=0.5)
+
+    def closure():
+        opt.zero_grad()
+        loss = st.losses(x, ct, target)["total"]
+        loss.backward()
+        return loss
+
+    first = float(closure())
+    calls = _count_host_reads(monkeypatch)
+    for _ in range(8):  # more steps than history slots: pairs are dropped too
+        opt.step(closure)
+    assert calls == []
+    monkeypatch.undo()
+    assert float(closure()) < 0.7 * first
+
+
+def test_gatys_run_reads_the_losses_only_every_sync_every_iterations(monkeypatch, content_path, style_path):
+    c = img.load_image(content_path, size=40)
+    s = img.load_image(style_path, size=40)
+    seen = []
+    ref = GatysStyleTransfer(GatysConfig(size=40, iterations=12, precision="fp32", seed=0))
+    want = ref.run(c, [s])
+    st = GatysStyleTransfer(GatysConfig(size=40, iterations=12, precision="fp32", seed=0), sync_every=5)
+    calls = _count_host_reads(monkeypatch)
+    got = st.run(c, [s], callback=lambda p: seen.append((p.iteration, len(calls))))
+    monkeypatch.undo()
+    # host reads between the callbacks of iterations i-1 and i: only at 5, 10 and the last (12), the
+    # 4 losses each (the first callback's count holds the reads of the set-up before the loop)
+    reads = [n for _, n in seen]
+    per_iteration = {i: b - a for (i, b), a in zip(seen[1:], reads)}
+    assert per_iteration == {2: 0, 3: 0, 4: 0, 5: 4, 6: 0, 7: 0, 8: 0, 9: 0, 10: 4, 11: 0, 12: 4}, per_iteration
+    assert torch.equal(got, want) and st.last_losses == ref.last_losses  # the same run, fewer waits
+    with pytest.raises(ValueError, match="sync_every"):
+        GatysStyleTransfer(GatysConfig(precision="fp32"), sync_every=0)

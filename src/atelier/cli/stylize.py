@@ -78,10 +78,13 @@ def _run_stylize(content: Path, styles: List[Path], output: Path, options: dict,
 
         def callback(p):
             nonlocal save_every
-            L = p.losses
-            bar.update(task, advance=1, losses=(f"scale {p.scale + 1}/{p.scales} {p.size[1]}x{p.size[0]}  "
-                                                f"content {L['content']:.3g} style {L['style']:.3g} "
-                                                f"tv {L['tv']:.3g}"))
+            if p.iteration % st.sync_every and p.iteration != p.iterations:
+                bar.update(task, advance=1)  # the losses are read every st.sync_every iterations (no GPU wait)
+            else:
+                L = p.losses
+                bar.update(task, advance=1, losses=(f"scale {p.scale + 1}/{p.scales} {p.size[1]}x{p.size[0]}  "
+                                                    f"content {L['content']:.3g} style {L['style']:.3g} "
+                                                    f"tv {L['tv']:.3g}"))
             if save_every is not None and p.iteration % save_every[0] == 0:
                 name = f"scale{p.scale + 1}_iter{p.iteration:05d}.png"
                 try:

@@ -45,7 +45,14 @@ class LBFGS(torch.optim.Optimizer):
 
     @torch.no_grad()
     def step(self, closure: Callable[[], torch.Tensor]) -> torch.Tensor:  # type: ignore[override]
-        """Evaluate the loss and gradient once, then move along the L-BFGS direction."""
+        """Evaluate the loss and gradient once, then move along the L-BFGS direction.
+
+        No host synchronisation: every scalar (curvature, the pair test, the step bound, the
+        finiteness check) stays a 0-dim tensor on the image's device, and the data-dependent
+        choices are made with ``torch.where``, never with Python ``if`` on a tensor (issue 25). A
+        rejected curvature pair is kept with ``rho = 0`` (it then changes nothing) instead of being
+        dropped, so it takes one of the ``history_size`` slots.
+        """
         group = self.param_groups[0]
         x = group["params"][0]
         with torch.enable_grad():
@@ -53,38 +60,43 @@ class LBFGS(torch.optim.Optimizer):
         g = x.grad.detach().reshape(-1).clone()
         state = self.state[x]
         s_hist, y_hist, rho_hist = state.setdefault("s", []), state.setdefault("y", []), state.setdefault("rho", [])
+        zero = g.new_zeros(())
+        gamma = state.setdefault("gamma", zero.clone())  # y.s / y.y of the newest kept pair
+        have = state.setdefault("have", zero.clone())  # 1 once a pair was kept (since the last reset)
         prev_g, prev_step = state.get("g"), state.get("step")
         if prev_g is not None:
             y = g - prev_g
             s = prev_step
-            ys = float(y.dot(s))
-            if ys > 1e-10 * float(y.norm()) * float(s.norm()):
-                if len(s_hist) == group["history_size"]:
-                    s_hist.pop(0), y_hist.pop(0), rho_hist.pop(0)
-                s_hist.append(s)
-                y_hist.append(y)
-                rho_hist.append(1.0 / ys)
+            ys = y.dot(s)
+            keep = ys > 1e-10 * y.norm() * s.norm()
+            if len(s_hist) == group["history_size"]:
+                s_hist.pop(0), y_hist.pop(0), rho_hist.pop(0)
+            s_hist.append(s)
+            y_hist.append(y)
+            rho_hist.append(torch.where(keep, 1.0 / torch.where(keep, ys, 1.0), zero))
+            gamma = torch.where(keep, ys / torch.where(keep, y.dot(y), 1.0), gamma)
+            have = torch.where(keep, 1.0, have)
         # two-loop recursion: d = -H g
         q = g.neg()
         alphas = []
         for s, y, rho in zip(reversed(s_hist), reversed(y_hist), reversed(rho_hist)):
-            a = rho * float(s.dot(q))
-            q.add_(y, alpha=-a)
+            a = rho * s.dot(q)
+            q.sub_(y * a)
             alphas.append(a)
-        if s_hist:
-            y, s = y_hist[-1], s_hist[-1]
-            q.mul_(float(y.dot(s)) / float(y.dot(y)))
+        q.mul_(torch.where(have > 0, gamma, 1.0))
         for (s, y, rho), a in zip(zip(s_hist, y_hist, rho_hist), reversed(alphas)):
-            b = rho * float(y.dot(q))
-            q.add_(s, alpha=a - b)
-        biggest = float(q.abs().max())
-        if not s_hist:  # no curvature yet: a small gradient step (a tenth of the bound)
-            q.mul_(0.1 * group["max_step"] / max(biggest, 1e-30))
-        elif biggest > group["max_step"]:
-            q.mul_(group["max_step"] / biggest)
-        if not torch.isfinite(q).all():
-            q = g.neg() * (group["max_step"] / max(float(g.abs().max()), 1e-30))
-            s_hist.clear(), y_hist.clear(), rho_hist.clear()
+            b = rho * y.dot(q)
+            q.add_(s * (a - b))
+        biggest = q.abs().max().clamp_min(1e-30)
+        # no curvature yet: a small gradient step (a tenth of the bound); else at most max_step
+        bound = group["max_step"]
+        q.mul_(torch.where(have > 0, (bound / biggest).clamp(max=1.0), 0.1 * bound / biggest))
+        finite = torch.isfinite(q).all()
+        fallback = g.neg() * (bound / g.abs().max().clamp_min(1e-30))
+        q = torch.where(finite, q, fallback)
+        for r in rho_hist:  # a non-finite direction forgets the curvature pairs (rho = 0)
+            r.mul_(finite)
+        have = have * finite
         x.add_(q.view_as(x))
-        state["g"], state["step"] = g, q
+        state["g"], state["step"], state["gamma"], state["have"] = g, q, gamma, have
         return loss

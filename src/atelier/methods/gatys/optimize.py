@@ -139,7 +139,9 @@ class Progress:
         iterations: iterations per scale.
         scale: 0-based pyramid level; ``scales`` levels in all.
         size: (H, W) of the current level in pixels.
-        losses: ``content``, ``style``, ``tv`` (unweighted, normalized) and ``total`` (weighted).
+        loss_tensors: the losses as 0-dim tensors on the device (reading them does not wait).
+        losses: (property) ``content``, ``style``, ``tv`` (unweighted, normalized) and ``total``
+            (weighted) as floats; the first read waits for the device (a host synchronisation on a GPU).
         image: the current stylized image, float32 (1, 3, H, W) in [0, 1] (not a copy: clone it to keep it).
         elapsed: seconds since the run started.
     """
@@ -149,9 +151,16 @@ class Progress:
     scale: int
     scales: int
     size: tuple[int, int]
-    losses: dict
+    loss_tensors: dict
     image: torch.Tensor
     elapsed: float
+
+    @property
+    def losses(self) -> dict:
+        cached = self.__dict__.get("_floats")
+        if cached is None:
+            cached = self.__dict__["_floats"] = {k: float(v) for k, v in self.loss_tensors.items()}
+        return cached
 
 
 class StyleTransferInterrupted(KeyboardInterrupt):
@@ -216,17 +225,27 @@ class GatysStyleTransfer:
     figures (``seconds``, ``iterations``, ``seconds_per_iteration``, ``device``,
     ``precision``).
 
+    ``sync_every``: the losses are brought to the host (``last_losses``, the check that they are
+    finite) every that many iterations and at the end of each scale, not after every one, so a
+    GPU is never waited for inside the loop (issue 25); None: 1 on the CPU (where reading a
+    scalar costs nothing), 20 elsewhere. A non-finite loss is then reported at the first check
+    after it appeared. The L-BFGS step itself never synchronises (:mod:`.lbfgs`).
+
     Raises (from :meth:`run`):
         ValueError: invalid configuration.
         StyleTransferInterrupted: on KeyboardInterrupt, carrying the current image.
     """
 
     def __init__(self, config: GatysConfig | None = None, encoder: VGGEncoder | None = None,
-                 max_pixels: Optional[int] = None, **overrides):
+                 max_pixels: Optional[int] = None, sync_every: Optional[int] = None, **overrides):
         config = replace(config or GatysConfig(), **overrides)
         self.max_pixels = max_pixels
         self.config = config.validate()
         self.device = resolve_device(config.device)
+        if sync_every is not None and (isinstance(sync_every, bool) or not isinstance(sync_every, int)
+                                       or sync_every < 1):
+            raise ValueError(f"sync_every must be an integer >= 1, got {sync_every!r}")
+        self.sync_every = sync_every or (1 if self.device.type == "cpu" else 20)
         self.precision = resolve_precision(config.precision, self.device)
         self.encoder = encoder if encoder is not None else get_encoder(config.weights, config.pooling, self.device)
         self.last_losses: dict = {}
@@ -343,7 +362,7 @@ class GatysStyleTransfer:
                     parts["extra"] = sum(f(x) for f in extras)
                     parts["total"] = parts["total"] + parts["extra"]
                 parts["total"].backward()
-                current.update({k: float(v.detach()) for k, v in parts.items()})
+                current.update({k: v.detach() for k, v in parts.items()})  # tensors: no host sync
                 return parts["total"]
 
             i = 0
@@ -354,10 +373,8 @@ class GatysStyleTransfer:
                         with torch.no_grad():
                             x.clamp_(0, 1)
                     total_iters += 1
-                    if not all(math.isfinite(v) for v in current.values()):
-                        raise FloatingPointError(
-                            f"the loss became {current['total']} at iteration {i}; lower the weights or use --precision fp32")
-                    self.last_losses = dict(current)
+                    if i % self.sync_every == 0 or i == cfg.iterations:
+                        self._check_finite(current, i)
                     if callback is not None:
                         callback(Progress(i, cfg.iterations, level, len(sizes), (h, w), dict(current),
                                           x.detach(), time.perf_counter() - start))
@@ -380,6 +397,14 @@ class GatysStyleTransfer:
             with torch.no_grad():
                 self.last_losses = {k: float(v) for k, v in self.losses(x, content_targets, style_target).items()}
         return result
+
+    def _check_finite(self, current: dict, i: int) -> None:
+        """Bring the losses to the host (one synchronisation); FloatingPointError if one is not finite."""
+        values = {k: float(v) for k, v in current.items()}
+        if not all(math.isfinite(v) for v in values.values()):
+            raise FloatingPointError(f"the loss became {values['total']} by iteration {i}; lower the weights or use "
+                                     "--precision fp32")
+        self.last_losses = values
 
     def _finish(self, x: torch.Tensor, original_content: torch.Tensor, h: int, w: int) -> torch.Tensor:
         if x.shape[-2:] != (h, w):
