@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import List, Optional, Tuple
 
+import torch
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
@@ -12,6 +14,9 @@ from ..encoders.precision import precision_note
 from ..methods.gatys.optimize import GatysConfig
 
 from .scale import _ray_flags, _run_on_ray
+
+#: ``--init`` names that start Gatys from that one-pass method's result (issue 25).
+ONE_PASS_INITS = ("adain", "wct")
 from .common import (app, err, _check_outputs, _fail, _floats, _input_files, _metadata_source, _names,
                      _refuse_unused, _runtime, _save_result, _write_json_or_fail)
 
@@ -27,7 +32,8 @@ def _run_stylize(content: Path, styles: List[Path], output: Path, options: dict,
     from ..core.errors import InputError
     from ..methods.gatys.optimize import GatysStyleTransfer, StyleTransferInterrupted, check_sizes
 
-    config = GatysConfig(**options)
+    init_method = options.get("init") if options.get("init") in ONE_PASS_INITS else None
+    config = GatysConfig(**{**options, "init": "content"} if init_method else options)
     device = _runtime(config.device, config.precision)
     try:
         config.validate()
@@ -51,6 +57,14 @@ def _run_stylize(content: Path, styles: List[Path], output: Path, options: dict,
         from ..losses import normalize_weights
 
         normalize_weights(config.style_blend, len(s), "--style-blend (one weight per --style image)")
+        if init_method:  # issue 25: start from a one-pass result, the loss starts far lower
+            from ..api.video import build_stylizer
+
+            _, one_pass = build_stylizer(init_method, styles, device=str(device), precision=config.precision)
+            longest = config.size or max(c.shape[-2:])
+            with torch.no_grad():
+                start = one_pass(img.resize_longest(c, min(longest, 1024)).to(device)).float().clamp(0, 1).cpu()
+            config = replace(config, init=start)
         scales = len(check_sizes(config, tuple(c.shape[-2:]), [tuple(x.shape[-2:]) for x in s], max_pixels, device))
         st = GatysStyleTransfer(config, max_pixels=max_pixels)
     except (InputError, ValueError, OSError) as e:
@@ -65,7 +79,8 @@ def _run_stylize(content: Path, styles: List[Path], output: Path, options: dict,
         "content": _metadata_source(content, full_metadata),
         "styles": [_metadata_source(p, full_metadata) for p in styles],
         "parameters": {**config.to_dict(), **({} if full_metadata or init is None
-                                               else {"init": _metadata_source(init, False)})},
+                                               else {"init": _metadata_source(init, False)}),
+                       **({"init": init_method} if init_method else {})},
     }
     if used_prefilter is not None:
         meta["prefilter"] = used_prefilter
@@ -174,7 +189,8 @@ def stylize(
     style_weight: float = typer.Option(_D.style_weight, help="Style weight."),
     tv_weight: float = typer.Option(_D.tv_weight, help="Total-variation weight."),
     style_blend: Optional[str] = typer.Option(None, help="One weight per style image, e.g. 0.7,0.3."),
-    init: str = typer.Option("content", help="content, noise, style or an image path."),
+    init: str = typer.Option("content", help="content, noise, style, adain or wct (start from that one-pass "
+                             "result: a lower loss from the start) or an image path."),
     seed: Optional[int] = typer.Option(None, help="Random seed (same seed, same pixels on the CPU)."),
     preserve_color: str = typer.Option("none", help="none, luminance or histogram."),
     alpha: float = typer.Option(1.0, help="adain/wct: style strength in [0, 1] (0: content, 1: full style)."),
