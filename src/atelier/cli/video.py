@@ -51,9 +51,9 @@ def video(
                                               "ray://HOST:10001 [default: a new local cluster]."),
     workers: Optional[int] = typer.Option(None, help="With --ray: Ray workers, each loads the model once "
                                           "[default: one per CPU, or per GPU with --device cuda/auto]."),
-    chunk_frames: Optional[int] = typer.Option(None, help="With --ray: frames per chunk [default: 32]."),
+    chunk_frames: Optional[int] = typer.Option(None, help="With --ray: frames per chunk [default: 48]."),
     overlap: Optional[int] = typer.Option(None, help="With --ray: frames before each chunk stylized first and "
-                                          "dropped, so its first frame is blended like the others [default: 4]."),
+                                          "dropped, so its first frame is blended like the others [default: 8]."),
 ):
     """Stylize a video without flicker (optical-flow blending; Gatys with a temporal loss)."""
     from ..core.errors import InputError
