@@ -20,9 +20,11 @@ each chunk's frames through the object store, at most two chunks per worker in f
 memory stays bounded whatever the length of the clip; the workers need to see the style images
 (the same path on every node) but not the video.
 
-Measured on ``sintel_mountain_2`` (``benchmarks/ray_video.py``; docs/scale-out.md): with
-chunks of 8 and the default overlap of 4, the short-term warping error of the frames right
-after a chunk boundary is within the 1.2x target of that inside the chunks.
+Measured on ``sintel_mountain_2`` (``benchmarks/ray_video.py``; docs/scale-out.md; 48 frames at
+256 px, feed-forward ``starry_night``, chunks of 8): the short-term warping error of the pairs
+across a chunk boundary over that of the pairs inside the chunks is 4.19 with no overlap, 1.26
+with 4, 1.16 with the default 8 (1.16 is also the single-machine run's own ratio at the same
+positions: the clip moves more there); against the single-machine run at the same pairs, 1.004.
 """
 
 from __future__ import annotations
