@@ -29,7 +29,8 @@ from ..core.errors import InputError
 from ..core.files import atomic_write, check_not_input
 from ..imaging.flow import FlowEstimator, consistency_mask
 from ..io.video import VideoWriter, announced_frames, count_stored_frames, even_size, expected_frames, probe, read_frames
-from ..methods.video import TemporalConfig, VideoStylizer
+from ..methods.video import TemporalConfig
+from .video_engine import FrameSettings, LocalFrames, build_stylizer, to_array as _array, to_tensor as _tensor  # noqa: F401
 from .video_eta import ESTIMATE_AFTER, Estimator, Notify  # noqa: F401
 
 PathLike = os.PathLike | str
@@ -81,57 +82,6 @@ def progress_path(output: PathLike) -> pathlib.Path:
     return p.with_name(p.name + ".atelier.json")
 
 
-def build_stylizer(method: str, styles: Sequence[PathLike] = (), *, style_index: int = 0, alpha: float = 1.0,
-                   iterations: int = 100, device: str = "auto", precision: str = "auto",
-                   on_iteration: Optional[Callable] = None):
-    """The per-frame stylizer of a method, with what it needs loaded once.
-
-    Args:
-        method: a feed-forward model (a shipped name such as ``starry_night`` or a ``.safetensors``
-            file), ``"adain"``, ``"wct"`` or ``"gatys"``.
-        styles: style images (needed by adain, wct and gatys; one or more, equally blended).
-        style_index: which style of a multi-style feed-forward model.
-        alpha: style strength of AdaIN/WCT in [0, 1].
-        iterations: L-BFGS iterations per frame (Gatys).
-        on_iteration: Gatys: called after every iteration with its
-            :class:`~atelier.methods.gatys.optimize.Progress` (for a time estimate).
-
-    Returns:
-        ``("stylizer", fn)`` with ``fn(x)`` (1, 3, H, W) -> (1, 3, H, W), or ``("optimizer", fn)``
-        with ``fn(x, init, extra_losses)`` for Gatys.
-
-    Raises:
-        InputError: an unknown model, a missing/unreadable style image, or no style for a method
-            that needs one.
-    """
-    from ..methods.registry import get_method
-
-    spec = get_method(method)
-    if spec.styles == "images" and not styles:
-        raise InputError(f"--method {method} needs at least one --style image")
-    if spec.styles == "builtin" and styles:
-        raise InputError(f"a feed-forward model ({method}) has its styles built in; leave out --style "
-                         "(or use --method adain, wct or gatys for any style image)")
-    if spec.family == "optimization":
-        from ..methods.gatys import GatysConfig, GatysStyleTransfer
-
-        st = GatysStyleTransfer(GatysConfig(iterations=iterations, device=device, precision=precision, seed=0))
-        style_ts = [img.load_image(s) for s in styles]
-        return "optimizer", lambda x, init, extra: st.run(x, style_ts, on_iteration, init=init, extra_losses=extra)
-    model = spec.build(device=device, precision=precision)
-    if spec.family == "feedforward":
-        if not 0 <= style_index < model.num_styles:
-            raise InputError(f"model {method!r} has {model.num_styles} style(s); --style-index {style_index} is "
-                             "out of range")
-        return "stylizer", lambda x: spec.stylize(model, x, [], blend=style_index)
-    encode = getattr(model, "encode_style", None)  # AdaIN/WCT: the styles encoded once, not per frame
-    feats = [img.load_image(s, size=512) for s in styles]
-    if encode is not None:
-        dev = next(model.parameters()).device
-        feats = [encode(f.to(dev)) for f in feats]
-    return "stylizer", lambda x: spec.stylize(model, x, feats, alpha=alpha)
-
-
 def stylize_video(source: PathLike, output: PathLike, *, method: str = "starry_night",
                   styles: Sequence[PathLike] = (), temporal: str = "auto", temporal_weight: Optional[float] = None,
                   long_term: bool = False, flow: str = "dis", flow_preset: str = "fast", size: Optional[int] = None,
@@ -140,8 +90,8 @@ def stylize_video(source: PathLike, output: PathLike, *, method: str = "starry_n
                   alpha: float = 1.0, iterations: int = 100,
                   device: str = "auto", precision: str = "auto", resume: bool = False, overwrite: bool = False,
                   allow_partial: bool = False, callback: Optional[FrameCallback] = None,
-                  notify: Optional[Notify] = None, on_start: Optional[Callable[[Optional[int]], None]] = None
-                  ) -> VideoResult:
+                  notify: Optional[Notify] = None, on_start: Optional[Callable[[Optional[int]], None]] = None,
+                  engine=None) -> VideoResult:
     """Stylize a video file or a folder of frames into a video file or a folder of frames.
 
     Args:
@@ -172,6 +122,10 @@ def stylize_video(source: PathLike, output: PathLike, *, method: str = "starry_n
         on_start: called once, with the frames expected (or None; for a truncated source with
             ``allow_partial``, those it holds), when the input checks are done and the first frame
             is about to be stylized.
+        engine: where the frames are stylized (see :mod:`atelier.api.video_engine`): None, this
+            process (:class:`~atelier.api.video_engine.LocalFrames`); a
+            :class:`~atelier.api.ray_video.RayFrames`: chunks of frames on Ray workers
+            (:func:`atelier.api.ray_video.stylize_video_on_ray`).
 
     Returns:
         A :class:`VideoResult`.
@@ -242,11 +196,20 @@ def stylize_video(source: PathLike, output: PathLike, *, method: str = "starry_n
              f"({w * h / (info.width * info.height):.1f}x the pixels: slower, and no detail is added); leave out "
              "--size to keep the source's size")
     timer = Estimator(total, iterations if spec.family == "optimization" else None, notify)
-    kind, fn = build_stylizer(method, styles, style_index=style_index, alpha=alpha, iterations=iterations,
-                              device=device, precision=precision, on_iteration=timer.iteration)
-    # an optimizer also serves per frame (from the content, no temporal term) for --temporal none/blend
-    stylizer = fn if kind == "stylizer" else (lambda x: fn(x, None, ()))
-    vs = VideoStylizer(stylizer=stylizer, optimizer=fn if kind == "optimizer" else None, config=tconf)
+    settings = FrameSettings(method, tuple(styles), style_index, alpha, iterations,
+                             device, precision, tconf)
+    engine = engine if engine is not None else LocalFrames()
+    try:
+        engine.open(settings, timer.iteration)
+        return _run(engine, source, output, info, params, before, prog, resume, expected, total, partial, where,
+                    warn, warnings, allow_partial, timer, start, duration, every, size, callback, on_start)
+    finally:
+        engine.close()
+
+
+def _run(engine, source, output, info, params, before, prog, resume, expected, total, partial, where, warn, warnings,
+         allow_partial, timer, start, duration, every, size, callback, on_start) -> VideoResult:
+    """The frames of :func:`stylize_video` through ``engine`` into the writer (its checks done)."""
     frames = read_frames(source, start=start, duration=duration, every=every, size=size)
     first = next(frames, None)
     if first is None:
@@ -255,15 +218,21 @@ def stylize_video(source: PathLike, output: PathLike, *, method: str = "starry_n
     audio = source if info.kind == "file" and info.has_audio else None
     t0 = time.perf_counter()
     new = read = 0
-    counted = dict(vs.counters())  # the flow statistics of the frames in the output (saved for a resume)
+    counted = engine.counters()  # the flow statistics of the frames in the output (saved for a resume)
 
     def _finish(complete: bool) -> VideoResult:
         _write_progress(prog, {"params": params, "frames": writer.frames_written, "complete": complete,
                                "counters": counted})
         seconds = time.perf_counter() - t0
         return VideoResult(pathlib.Path(os.fspath(output)), writer.frames_written, new, seconds,
-                           new / max(seconds, 1e-9), not complete, dict(vs.stats), getattr(writer, "audio_note", None),
+                           new / max(seconds, 1e-9), not complete, engine.stats, getattr(writer, "audio_note", None),
                            read, expected if info.frames_exact else None, partial, warnings)
+
+    def _decoded():
+        nonlocal read
+        for _, frame in _chain(pending, frames):
+            read += 1
+            yield frame
 
     writer = VideoWriter(output, info.fps / every, width, height, audio_from=audio, audio_start=start,
                          audio_duration=duration, resume=resume)
@@ -271,8 +240,8 @@ def stylize_video(source: PathLike, output: PathLike, *, method: str = "starry_n
         with writer:  # closes the output on success and on Ctrl-C, removes it on any other error
             skip = writer.resume_frames if resume else 0
             if skip:
-                vs.restore_counters(before.get("counters", {}))
-                counted = vs.counters()
+                engine.restore_counters(before.get("counters", {}))
+                counted = engine.counters()
             pending = [first]
             for i in range(skip):  # frames already in the output: the last one primes the stylizer
                 item = pending.pop() if pending else next(frames, None)
@@ -280,15 +249,13 @@ def stylize_video(source: PathLike, output: PathLike, *, method: str = "starry_n
                     break
                 read += 1
                 if i == skip - 1 and writer.last_frame is not None:
-                    vs.prime(_tensor(item[1]), _tensor(writer.last_frame))
+                    engine.prime(item[1], writer.last_frame)
             if on_start is not None:
                 on_start(total)
             timer.begin()
-            for _, frame in _chain(pending, frames):
-                read += 1
-                y = vs(_tensor(frame))
+            for y in engine.run(_decoded()):
                 writer.write(_array(y))
-                counted = vs.counters()
+                counted = engine.counters()
                 new += 1
                 timer.frame(new)
                 if callback is not None:
@@ -311,16 +278,6 @@ def _chain(first: list, rest):
 def _write_progress(path: pathlib.Path, state: dict) -> None:
     with atomic_write(path, "w") as f:
         f.write(json.dumps(state, indent=1) + "\n")
-
-
-def _tensor(frame) -> torch.Tensor:
-    """uint8 (H, W, 3) -> float32 (1, 3, H, W) in [0, 1]."""
-    return torch.from_numpy(frame).permute(2, 0, 1).unsqueeze(0).float().div_(255)
-
-
-def _array(x: torch.Tensor):
-    """float (1, 3, H, W) in [0, 1] -> uint8 (H, W, 3)."""
-    return (x[0].clamp(0, 1) * 255 + 0.5).to(torch.uint8).permute(1, 2, 0).contiguous().numpy()
 
 
 def evaluate_video(stylized: PathLike, source: PathLike, *, styles: Sequence[PathLike] = (), losses: bool = True,

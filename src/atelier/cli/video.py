@@ -45,14 +45,41 @@ def video(
     allow_partial: bool = typer.Option(False, "--allow-partial",
                                        help="Stylize a truncated source up to the break (a warning, exit 0)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar, no estimate (warnings still show)."),
+    ray: bool = typer.Option(False, "--ray", help="Stylize chunks of frames on Ray workers (a local Ray cluster on "
+                             "this machine's cores, or --ray-address), joined in order into OUTPUT."),
+    ray_address: Optional[str] = typer.Option(None, help="With --ray: 'auto' (the cluster 'ray start' made here) or "
+                                              "ray://HOST:10001 [default: a new local cluster]."),
+    workers: Optional[int] = typer.Option(None, help="With --ray: Ray workers, each loads the model once "
+                                          "[default: one per CPU, or per GPU with --device cuda/auto]."),
+    chunk_frames: Optional[int] = typer.Option(None, help="With --ray: frames per chunk [default: 48]."),
+    overlap: Optional[int] = typer.Option(None, help="With --ray: frames before each chunk stylized first and "
+                                          "dropped, so its first frame is blended like the others [default: 8]."),
 ):
     """Stylize a video without flicker (optical-flow blending; Gatys with a temporal loss)."""
     from ..core.errors import InputError
+    from ..api.ray_video import WorkerError
     from ..api.video import VideoInterrupted, stylize_video
+    from .scale import _ray_flags
 
     if temporal not in TEMPORAL:
         raise _fail(f"--temporal must be one of {', '.join(TEMPORAL)}, got {temporal!r}")
-    device = str(_runtime(device, precision))  # resolved once, passed down
+    use_ray = _ray_flags(ray, ray_address, workers)
+    engine = None
+    if use_ray:
+        from ..api.ray_video import DEFAULT_CHUNK_FRAMES, DEFAULT_OVERLAP, RayFrames
+
+        try:
+            engine = RayFrames(ray_address, workers, DEFAULT_CHUNK_FRAMES if chunk_frames is None else chunk_frames,
+                               DEFAULT_OVERLAP if overlap is None else overlap)
+        except ValueError as e:
+            raise _fail(str(e)) from None
+    else:
+        for flag, value in (("--chunk-frames", chunk_frames), ("--overlap", overlap)):
+            if value is not None:
+                raise _fail(f"{flag} applies only with --ray")
+    # resolved once, passed down; --ray: the workers' device is resolved on the cluster (cuda: one GPU per worker)
+    checked = str(_runtime("cpu" if use_ray else device, precision))
+    device = device if use_ray else checked
     bar = _LazyBar("frames", quiet, info=True)
 
     def notify(kind, message):
@@ -71,13 +98,13 @@ def video(
                                style_index=style_index, alpha=alpha,
                                iterations=iterations, device=device, precision=precision, resume=resume,
                                overwrite=overwrite, allow_partial=allow_partial, callback=bar.frame, notify=notify,
-                               on_start=bar.start)
+                               on_start=bar.start, engine=engine)
     except VideoInterrupted as e:
         bar.stop()
         err.print(f"interrupted; {e.result.path} holds the {e.result.frames} frames done; continue with the "
                   "same command and --resume", highlight=False, soft_wrap=True)
         raise typer.Exit(130)
-    except (InputError, ValueError) as e:
+    except (InputError, ValueError, ImportError, ConnectionError, WorkerError) as e:
         bar.stop()
         raise _fail(str(e)) from None
     finally:
@@ -87,7 +114,10 @@ def video(
     stats = result.stats
     reliable = f", flow reliable on {100 * stats['reliable']:.0f} % of pixels" if stats.get("reliable") else ""
     of = f" of {result.frames_announced} announced" if result.partial and result.frames_announced else ""
-    err.print(f"wrote {result.path} ({result.frames} frames{of}, {result.fps:.2f} frames/s{reliable})",
+    on_ray = (f"; {stats['chunks']} chunk(s) of {stats['chunk_frames']} on {stats['workers']} Ray worker(s), "
+              f"overlap {stats['overlap']}" + (f", {len(stats['nodes'])} nodes" if len(stats["nodes"]) > 1 else "")
+              if use_ray and "chunks" in stats else "")
+    err.print(f"wrote {result.path} ({result.frames} frames{of}, {result.fps:.2f} frames/s{reliable}{on_ray})",
               highlight=False, soft_wrap=True)
 
 
