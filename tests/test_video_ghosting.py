@@ -89,7 +89,7 @@ def test_cli_photometric_check_switch_changes_the_blend_and_is_recorded(tmp_path
         assert r.exit_code == 0, r.output
         params = json.loads(progress_path(out).read_text())["params"]
         assert params["photometric_check"] is (flag == "--photometric-check")
-        outs[flag] = [torch.from_numpy(np.asarray(Image.open(p))).float()
+        outs[flag] = [torch.from_numpy(np.array(Image.open(p))).float()
                       for p in sorted(out.glob("*.png"))]
     a, b = outs["--photometric-check"], outs["--no-photometric-check"]
     assert len(a) == len(b) == 3 and torch.equal(a[0], b[0])  # the first frame has nothing to blend
