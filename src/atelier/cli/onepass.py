@@ -52,11 +52,11 @@ def _bytes(text: str) -> int:
 
 
 def _tile_plan(spec, content, tile: str, max_memory: Optional[str], device):
-    """The tiling of a feed-forward run (None: untiled). ``auto`` tiles only when the untiled run's
+    """The tiling of a tiled method's run (None: untiled). ``auto`` tiles only when the untiled run's
     estimate exceeds the budget; raises InputError when even the smallest tiles do not fit."""
     from ..core.errors import InputError
     from ..core.limits import BYTES_PER_PIXEL, available_memory
-    from ..methods.feedforward.tiled import choose_tile, tile_plan
+    from ..imaging.tiles import choose_tile, tile_plan
 
     h, w = content.shape[-2:]
     free = available_memory(device)
@@ -68,7 +68,7 @@ def _tile_plan(spec, content, tile: str, max_memory: Optional[str], device):
             px = int(tile)
         except ValueError:
             raise ValueError(f"--tile must be auto, off or a tile side in px, got {tile!r}") from None
-        plan = tile_plan(h, w, px, min(96, (px // 2) // 4 * 4))
+        plan = tile_plan(h, w, px, min(96, (px // 2) // 8 * 8))
     elif budget is None or h * w * BYTES_PER_PIXEL["one-pass"] <= budget:
         return None
     else:
@@ -105,7 +105,9 @@ def run_one_pass(method: str, content: Path, styles: List[Path], output: Path, *
 
             c, meta["prefilter"] = _clean(c, prefilter)
         largest = max([c.shape[-2] * c.shape[-1]] + [s.shape[-2] * s.shape[-1] for s in style_imgs])
-        plan = _tile_plan(spec, c, tile, max_memory, device) if spec.family == "feedforward" else None
+        if m is not None and tile not in ("auto", "off") and spec.tiled is not None:
+            raise ValueError("--mask is not tiled; leave out --tile (or ask for a smaller size)")
+        plan = _tile_plan(spec, c, tile, max_memory, device) if spec.tiled is not None and m is None else None
         if plan is None:
             check_memory(largest, spec.memory, f"--method {method} at {c.shape[-1]}x{c.shape[-2]}", device=device)
         elif not quiet:
@@ -123,11 +125,10 @@ def run_one_pass(method: str, content: Path, styles: List[Path], output: Path, *
         t0 = time.perf_counter()
         if plan is not None:
             from ..encoders.precision import resolve_precision as _rp
-            from ..methods.feedforward.tiled import stylize_tiled
 
             dev = next(model.parameters()).device
-            result = stylize_tiled(model, c, weights, tile=plan.tile, overlap=plan.overlap,
-                                   precision=_rp(precision, dev), preserve_color=preserve_color)
+            result = spec.stylize_tiled(model, c, style_imgs, plan, alpha=alpha, blend=weights,
+                                        preserve_color=preserve_color, precision=_rp(precision, dev))
             meta["tiles"] = {"tile": plan.tile, "overlap": plan.overlap, "count": plan.count}
         else:
             result = spec.stylize(model, c, style_imgs, alpha=alpha, blend=weights, mask=m,

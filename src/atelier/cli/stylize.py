@@ -210,7 +210,7 @@ def stylize(
     save_every: Optional[Tuple[int, Path]] = typer.Option(None, metavar="N DIR", help="Save every N iterations to DIR."),
     metrics: Optional[Path] = typer.Option(None, help="Write metrics JSON here."),
     max_pixels: Optional[int] = typer.Option(None, help="Refuse images larger than this many pixels [default: 100M]."),
-    tile: str = typer.Option("auto", help="Feed-forward models: auto (tiles only when the image would not fit "
+    tile: str = typer.Option("auto", help="Feed-forward models and adain: auto (tiles only when the image would not fit "
                              "--max-memory), off, or a tile side in px; tiles share one set of statistics (no seams)."),
     max_memory: Optional[str] = typer.Option(None, help="Feed-forward models: memory the run may use, e.g. 8G or 512M "
                                              "[default: 80% of the memory available now]."),

@@ -72,6 +72,9 @@ class Method:
         options: CLI options of ``atelier stylize`` this method uses beyond the common ones.
         memory: the memory model of :func:`atelier.core.limits.check_memory` (``"gatys"`` or
             ``"one-pass"``).
+        tiled: ``tiled(model, content, styles, plan, *, alpha, blend, preserve_color, precision,
+            progress)`` for print sizes (:mod:`atelier.imaging.tiles`; ``plan`` a
+            :class:`~atelier.imaging.tiles.TilePlan`), or ``None`` for a method that is not tiled.
         temporal: the default temporal mode of ``atelier video`` (``"optimize"``, ``"blend"``).
         video_blend_weight: the default blend weight of video (``None``: the general default).
         model: for feed-forward models, the shipped name or file loaded.
@@ -87,6 +90,7 @@ class Method:
     masks: bool = False
     options: tuple = ()
     memory: str = "one-pass"
+    tiled: Target = None
     temporal: str = "blend"
     video_blend_weight: Optional[float] = None
     model: Optional[str] = None
@@ -135,6 +139,15 @@ class Method:
         return _resolve(self.run)(model, content, list(styles), alpha=alpha, blend=blend, mask=mask,
                                   preserve_color=preserve_color, precision=precision)
 
+    def stylize_tiled(self, model, content: torch.Tensor, styles: Sequence[torch.Tensor], plan, *,
+                      alpha: float = 1.0, blend: Optional[Sequence[float]] = None, preserve_color: str = "none",
+                      precision: Optional[str] = None, progress=None) -> torch.Tensor:
+        """Run the method tile by tile (see ``tiled`` above). Raises ValueError where it is not tiled."""
+        if self.tiled is None:
+            raise ValueError(f"--method {self.name} is not tiled; ask for a smaller size")
+        return _resolve(self.tiled)(model, content, list(styles), plan, alpha=alpha, blend=blend,
+                                    preserve_color=preserve_color, precision=precision, progress=progress)
+
     def public(self) -> dict:
         """The JSON the studio and ``atelier methods`` show."""
         return {"name": self.name, "label": self.label, "family": self.family, "paper": self.paper,
@@ -159,7 +172,8 @@ _BUILTIN = (
            # video blend weight 0.5, not the general 0.7: AdaIN's fine texture softens under repeated
            # warping (20 Sintel frames at 512 px: 0.7 gave -78 % warping error at +22 % style loss;
            # 0.55 -69 % at +14 %; 0.4 -57 % at +8 %)
-           masks=True, options=_ARBITRARY_OPTIONS, video_blend_weight=0.5),
+           masks=True, options=_ARBITRARY_OPTIONS + ("tile", "max_memory"), video_blend_weight=0.5,
+           tiled="atelier.methods.arbitrary.tiled:adain_tiled_run"),
     Method("wct", "WCT (any style)", "arbitrary",
            "Li et al. 2017, Universal Style Transfer via Feature Transforms",
            load="atelier.methods.arbitrary.wct:load_for_registry", run="atelier.methods.arbitrary.wct:wct_run",
@@ -175,7 +189,8 @@ def _feedforward(name: str) -> Method:
     return Method(name, f"{pathlib.Path(name).stem} (feed-forward)", "feedforward",
                   "Johnson, Alahi & Fei-Fei 2016; Dumoulin, Shlens & Kudlur 2017 (several styles)",
                   load="atelier.methods.feedforward.apply:load_for_registry",
-                  run="atelier.methods.feedforward.apply:feedforward_run", model=name, options=_FEEDFORWARD_OPTIONS)
+                  run="atelier.methods.feedforward.apply:feedforward_run", model=name, options=_FEEDFORWARD_OPTIONS,
+                  tiled="atelier.methods.feedforward.tiled:tiled_run")
 
 
 def _read_entry_points() -> None:

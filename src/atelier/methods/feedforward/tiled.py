@@ -14,78 +14,23 @@ results agree up to the border effects of the tile margins (``overlap``, larger 
 network's receptive field, feathered).
 
 Memory: the peak is one tile's activations (about ``BYTES_PER_PIXEL["one-pass"]`` per pixel of a
-padded tile) plus the float32 input and output images (24 bytes per pixel); see :func:`tile_plan`.
+padded tile) plus the float32 input and output images (24 bytes per pixel); see
+:func:`atelier.imaging.tiles.tile_plan` (the plan and the blending loop are shared with AdaIN).
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
 from typing import Optional
 
 import torch
 import torch.nn.functional as F
 
-from ...core.limits import BYTES_PER_PIXEL
 from ...core.runtime import autocast
 from ...imaging import color
+from ...imaging.tiles import TilePlan, blend_tiles, choose_tile, tile_plan
 from ...networks.transformer import ConditionalInstanceNorm2d, TransformerNet, style_weights_matrix
 
-__all__ = ["TilePlan", "choose_tile", "stylize_tiled", "tile_plan"]
-
-#: Bytes per pixel of the whole image kept while tiling: the float32 input and output and the
-#: float32 blending weights (3 + 3 + 1 floats, rounded up).
-IMAGE_BYTES_PER_PIXEL = 32
-
-
-@dataclass(frozen=True)
-class TilePlan:
-    """How an image is cut: ``tile`` (px, the inner side of a tile), ``overlap`` (px of margin on
-    each side), ``rows`` x ``cols`` tiles, and ``peak_bytes`` (the estimated peak memory)."""
-
-    height: int
-    width: int
-    tile: int
-    overlap: int
-    rows: int
-    cols: int
-    peak_bytes: int
-
-    @property
-    def count(self) -> int:
-        """Number of tiles."""
-        return self.rows * self.cols
-
-    def describe(self) -> str:
-        """One line for the user, e.g. ``"4x3 tiles of 1024 px (+64 px margins), about 2.1 GiB"``."""
-        return (f"{self.cols}x{self.rows} tiles of {self.tile} px (+{self.overlap} px margins) over "
-                f"{self.width}x{self.height}, about {self.peak_bytes / 2**30:.1f} GiB at the peak")
-
-
-def tile_plan(height: int, width: int, tile: int = 1024, overlap: int = 96) -> TilePlan:
-    """The tiles of a ``height x width`` image and the estimated peak memory.
-
-    Raises:
-        ValueError: ``tile`` < 64 or not a multiple of 4, or ``overlap`` < 0 or not a multiple of 4.
-    """
-    if tile < 64 or tile % 4:
-        raise ValueError(f"tile must be a multiple of 4 and at least 64 px, got {tile}")
-    if overlap < 0 or overlap % 4 or 2 * overlap > tile:
-        raise ValueError(f"overlap must be a non-negative multiple of 4 px, at most half the tile, got {overlap}")
-    rows, cols = math.ceil(height / tile), math.ceil(width / tile)
-    side = min(tile, max(height, width)) + 2 * overlap
-    peak = side * side * BYTES_PER_PIXEL["one-pass"] + height * width * IMAGE_BYTES_PER_PIXEL
-    return TilePlan(height, width, tile, overlap, rows, cols, int(peak))
-
-
-def choose_tile(height: int, width: int, budget: int, overlap: int = 96) -> Optional[TilePlan]:
-    """The plan with the largest tile (1024, 768, 512, 384, 256 px) whose peak fits ``budget``
-    bytes, or None when even the smallest does not."""
-    for tile in (2048, 1536, 1024, 768, 512, 384, 256):
-        plan = tile_plan(height, width, tile, min(overlap, tile // 2))
-        if plan.peak_bytes <= budget:
-            return plan
-    return None
+__all__ = ["TilePlan", "choose_tile", "stylize_tiled", "tile_plan", "tiled_run"]
 
 
 def _norm_layers(model: TransformerNet) -> list[ConditionalInstanceNorm2d]:
@@ -139,19 +84,6 @@ def _run_with_statistics(model: TransformerNet, x: torch.Tensor, sw: torch.Tenso
             h.remove()
 
 
-def _ramp(n: int, margin: int, lo_edge: bool, hi_edge: bool) -> torch.Tensor:
-    """Blending weights along one side of a tile: 1 inside, a linear ramp over the margins that
-    overlap a neighbour (none at the image's border)."""
-    w = torch.ones(n)
-    if margin > 0:
-        ramp = (torch.arange(margin, dtype=torch.float32) + 0.5) / margin
-        if not lo_edge:
-            w[:margin] = ramp
-        if not hi_edge:
-            w[n - margin:] = ramp.flip(0)
-    return w
-
-
 def stylize_tiled(model: TransformerNet, image: torch.Tensor, style_weights=None, *, tile: int = 1024,
                   overlap: int = 96, stats_size: Optional[int] = 2048, precision: str = "fp32",
                   preserve_color: str = "none", progress=None) -> torch.Tensor:
@@ -188,28 +120,19 @@ def stylize_tiled(model: TransformerNet, image: torch.Tensor, style_weights=None
         s = stats_size / max(h, w)
         small = F.interpolate(image, size=(max(16, round(h * s)), max(16, round(w * s))), mode="area")
     stats = _record_statistics(model, small.to(device), sw, precision)
-    out = torch.zeros(1, 3, h, w)
-    weight = torch.zeros(1, 1, h, w)
-    done = 0
-    for r in range(plan.rows):
-        for c in range(plan.cols):
-            y0, x0 = r * tile, c * tile
-            y1, x1 = min(h, y0 + tile), min(w, x0 + tile)
-            # margins, kept at multiples of 4 so the network's stride-2 grids line up across tiles
-            ty0, tx0 = max(0, y0 - overlap), max(0, x0 - overlap)
-            ty1, tx1 = min(h, y1 + overlap), min(w, x1 + overlap)
-            y = _run_with_statistics(model, image[:, :, ty0:ty1, tx0:tx1].to(device), sw, stats, precision).cpu()
-            # neighbours share 2 * overlap px (each one's margin over the other's edge): linear
-            # ramps there, normalized by the summed weights below
-            wy = _ramp(ty1 - ty0, min(2 * overlap, ty1 - ty0), ty0 == 0, ty1 == h)
-            wx = _ramp(tx1 - tx0, min(2 * overlap, tx1 - tx0), tx0 == 0, tx1 == w)
-            wt = (wy[:, None] * wx[None, :])[None, None]
-            out[:, :, ty0:ty1, tx0:tx1] += y * wt
-            weight[:, :, ty0:ty1, tx0:tx1] += wt
-            done += 1
-            if progress is not None:
-                progress(done, plan.count)
-    out = (out / weight.clamp_min(1e-8)).clamp(0, 1)
+    out = blend_tiles(image, plan, lambda t: _run_with_statistics(model, t.to(device), sw, stats, precision),
+                      progress)
+    out = out.clamp(0, 1)
     if preserve_color == "histogram":
         return color.match_color_histogram(out, image).clamp(0, 1)
     return color.color_output(out, image, preserve_color).clamp(0, 1)
+
+
+def tiled_run(model: TransformerNet, content: torch.Tensor, styles, plan: TilePlan, *, alpha: float = 1.0,
+              blend=None, preserve_color: str = "none", precision: Optional[str] = None,
+              progress=None) -> torch.Tensor:
+    """The registry's tiled runner (:class:`atelier.methods.registry.Method` ``tiled``): the styles
+    are the model's own (``styles`` empty, ``alpha`` unused), ``blend`` its style weights;
+    ``precision`` None: fp32."""
+    return stylize_tiled(model, content, blend, tile=plan.tile, overlap=plan.overlap,
+                         precision=precision or "fp32", preserve_color=preserve_color, progress=progress)
