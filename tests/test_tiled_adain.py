@@ -71,3 +71,24 @@ def test_cli_tiles_adain_and_records_the_plan_and_refuses_a_tiled_mask(tmp_path)
     r = runner.invoke(app, ["stylize", str(photo), "--method", "wct", "-s", str(style), "-o", str(tmp_path / "w.png"),
                             "--tile", "256"])
     assert r.exit_code == 2 and "--tile" in r.output and not (tmp_path / "w.png").exists()
+
+
+def test_python_api_tiles_on_request_and_equals_the_cli_path():
+    photo, style = data_file("content/000000000030.jpg"), data_file("styles/starry_night.jpg")
+    whole = atelier.stylize(photo, style, method="adain", size=384, tile="off", precision="fp32")
+    tiled = atelier.stylize(photo, style, method="adain", size=384, tile=192, precision="fp32")
+    ff_whole = atelier.stylize(photo, method="starry_night", size=384, tile="off", precision="fp32")
+    ff_tiled = atelier.stylize(photo, method="starry_night", size=384, tile=192, precision="fp32")
+    import numpy as np
+
+    def psnr(a, b):
+        d = (np.asarray(a, np.float32) - np.asarray(b, np.float32)) / 255
+        return float(-10 * np.log10((d ** 2).mean()))
+    assert tiled.size == whole.size and psnr(tiled, whole) > 35
+    assert ff_tiled.size == ff_whole.size and psnr(ff_tiled, ff_whole) > 30
+    # an impossible budget is refused before any work; a method that is not tiled says so
+    from atelier.core.errors import InputError
+    with pytest.raises(InputError, match="does not fit"):
+        atelier.stylize(photo, style, method="adain", size=384, max_memory="1M")
+    with pytest.raises(ValueError, match="not tiled"):
+        atelier.stylize(photo, style, method="wct", size=128, tile=64)

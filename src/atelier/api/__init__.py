@@ -25,7 +25,7 @@ def _as_list(styles) -> list:
 
 
 _ONE_PASS_OPTIONS = ("size", "alpha", "blend", "mask", "preserve_color", "device", "precision", "style_size",
-                     "decoder", "layers")
+                     "decoder", "layers", "tile", "max_memory")
 
 
 def stylize(content: ImageLike, styles: Union[ImageLike, Sequence[ImageLike]] = (), *, method: str = "gatys",
@@ -49,7 +49,11 @@ def stylize(content: ImageLike, styles: Union[ImageLike, Sequence[ImageLike]] = 
             ``size``, ``alpha`` (style strength in [0, 1]), ``blend`` (one weight per style, or
             per built-in style of a multi-style model), ``mask`` (a methods that takes masks, two
             styles: the first where the mask is white), ``preserve_color``, ``style_size`` (px,
-            default 512), ``device``, ``precision``, ``decoder`` and ``layers`` (AdaIN/WCT).
+            default 512), ``device``, ``precision``, ``decoder`` and ``layers`` (AdaIN/WCT);
+            print sizes (feed-forward models and AdaIN, issue 24): ``tile`` (``"auto"``, the default:
+            tiles only when the image would not fit ``max_memory``; ``"off"``; or a tile side in px)
+            and ``max_memory`` (``"8G"``, bytes; default 80 % of the memory available), see
+            :mod:`atelier.api.print_size`.
 
     Returns:
         The stylized image as an RGB PIL image, longest side ``size`` (or the content's).
@@ -97,8 +101,23 @@ def stylize(content: ImageLike, styles: Union[ImageLike, Sequence[ImageLike]] = 
         mask, _ = color.load_mask(options["mask"], c.shape[-2], c.shape[-1], max_pixels=max_pixels)
     loader = {k: options[k] for k in ("decoder", "layers") if options.get(k) is not None}
     model = spec.build(device=options.get("device", "auto"), precision=options.get("precision", "auto"), **loader)
-    out = spec.stylize(model, c, s, alpha=float(options.get("alpha", 1.0)), blend=options.get("blend"), mask=mask,
-                       preserve_color=options.get("preserve_color", "none"))
+    dev = next(model.parameters()).device if hasattr(model, "parameters") else "cpu"
+    plan = None
+    if mask is None:
+        from .print_size import print_plan
+
+        plan = print_plan(spec, c.shape[-2], c.shape[-1], options.get("tile", "auto"), options.get("max_memory"), dev)
+    elif options.get("tile", "auto") not in ("auto", "off"):
+        raise ValueError("a mask is not tiled; leave out tile (or ask for a smaller size)")
+    kw = dict(alpha=float(options.get("alpha", 1.0)), blend=options.get("blend"),
+              preserve_color=options.get("preserve_color", "none"))
+    if plan is not None:
+        from ..encoders.precision import resolve_precision
+
+        out = spec.stylize_tiled(model, c, s, plan, precision=resolve_precision(options.get("precision", "auto"), dev),
+                                 **kw)
+    else:
+        out = spec.stylize(model, c, s, mask=mask, **kw)
     return img.tensor_to_pil(out)
 
 

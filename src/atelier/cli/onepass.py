@@ -8,6 +8,7 @@ from typing import List, Optional
 
 import typer
 
+from ..api.print_size import print_plan
 from .common import (_fail, _floats, _metadata_source, _names, _save_result, _write_json_or_fail, err)
 
 
@@ -38,50 +39,6 @@ def _load_inputs(spec, content, styles, mask, size, style_size, max_pixels):
     return c, [img.load_image(p, size=style_size, max_pixels=max_pixels) for p in styles], m
 
 
-def _bytes(text: str) -> int:
-    """``8G``, ``512M``, ``2.5GiB`` or a byte count -> bytes; ValueError otherwise."""
-    t = text.strip().upper().removesuffix("IB").removesuffix("B")
-    unit = {"K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}.get(t[-1:], 1)
-    try:
-        value = float(t[:-1] if unit != 1 else t) * unit
-    except ValueError:
-        value = -1
-    if not value > 0 or value == float("inf"):
-        raise ValueError(f"--max-memory expects a size like 8G or 512M, got {text!r}")
-    return int(value)
-
-
-def _tile_plan(spec, content, tile: str, max_memory: Optional[str], device):
-    """The tiling of a tiled method's run (None: untiled). ``auto`` tiles only when the untiled run's
-    estimate exceeds the budget; raises InputError when even the smallest tiles do not fit."""
-    from ..core.errors import InputError
-    from ..core.limits import BYTES_PER_PIXEL, available_memory
-    from ..imaging.tiles import choose_tile, tile_plan
-
-    h, w = content.shape[-2:]
-    free = available_memory(device)
-    budget = _bytes(max_memory) if max_memory else (int(0.8 * free) if free else None)
-    if tile == "off":
-        return None
-    if tile != "auto":
-        try:
-            px = int(tile)
-        except ValueError:
-            raise ValueError(f"--tile must be auto, off or a tile side in px, got {tile!r}") from None
-        plan = tile_plan(h, w, px, min(96, (px // 2) // 8 * 8))
-    elif budget is None or h * w * BYTES_PER_PIXEL["one-pass"] <= budget:
-        return None
-    else:
-        plan = choose_tile(h, w, budget)
-        if plan is None:
-            raise InputError(f"--method {spec.name} at {w}x{h} does not fit {budget / 2**30:.1f} GiB even in "
-                             "256 px tiles; ask for a smaller size or allow more with --max-memory")
-    if budget is not None and plan.peak_bytes > budget:
-        raise InputError(f"{plan.describe()}: more than the {budget / 2**30:.1f} GiB allowed; use smaller "
-                         "--tile or a larger --max-memory")
-    return plan
-
-
 def run_one_pass(method: str, content: Path, styles: List[Path], output: Path, *, size, alpha, blend, mask,
                  style_size, decoder, preserve_color, device, precision, max_pixels, quiet,
                  wct_layers: Optional[str] = None, metrics: Optional[Path] = None, full_metadata: bool = False,
@@ -107,7 +64,7 @@ def run_one_pass(method: str, content: Path, styles: List[Path], output: Path, *
         largest = max([c.shape[-2] * c.shape[-1]] + [s.shape[-2] * s.shape[-1] for s in style_imgs])
         if m is not None and tile not in ("auto", "off") and spec.tiled is not None:
             raise ValueError("--mask is not tiled; leave out --tile (or ask for a smaller size)")
-        plan = _tile_plan(spec, c, tile, max_memory, device) if spec.tiled is not None and m is None else None
+        plan = print_plan(spec, c.shape[-2], c.shape[-1], tile, max_memory, device) if spec.tiled is not None and m is None else None
         if plan is None:
             check_memory(largest, spec.memory, f"--method {method} at {c.shape[-1]}x{c.shape[-2]}", device=device)
         elif not quiet:
