@@ -74,3 +74,30 @@ def test_strokes_json_round_trip(tmp_path):
     q = Painting.from_dict(json.loads((tmp_path / "s.json").read_text()))
     assert torch.allclose(q.strokes, p.strokes, atol=1e-6) and q.method == "greedy"
     assert float((q.render(128) - p.render(128)).abs().max()) < 1e-3
+
+
+def test_brushes_change_how_the_plan_is_painted_and_travel_with_it(tmp_path):
+    from atelier.methods.paint.strokes import apply_brush
+
+    p = _painting()
+    oil = p.render(256)
+    water = Painting(apply_brush(p.strokes, "watercolour"), p.background, p.height, p.width, brush="watercolour")
+    marker = Painting(apply_brush(p.strokes, "marker"), p.background, p.height, p.width, brush="marker")
+    bg = torch.tensor(p.background).reshape(1, 3, 1, 1)
+
+    def sharpness(x):  # mean gradient magnitude: soft edges have less
+        return float((x[..., 1:, :] - x[..., :-1, :]).abs().mean() + (x[..., :, 1:] - x[..., :, :-1]).abs().mean())
+    w = water.render(256)
+    assert sharpness(w) < 0.8 * sharpness(oil)
+    assert float((w - bg).abs().mean()) < float((oil - bg).abs().mean())  # translucent washes: nearer the paper
+    # the soft edge scales with the output: as soft at 4x the size (relative to the size)
+    assert abs(sharpness(water.render(1024)) * 4 - sharpness(w)) < 0.35 * sharpness(w)
+    assert torch.equal(marker.strokes[:, 6], marker.strokes[:, 7]) and float(marker.strokes[:, 11].max()) <= 0.85 + 1e-6
+    # the brush is saved with the strokes, and the SVG blurs a watercolour's strokes
+    write_strokes_json(water, tmp_path / "w.json")
+    q = Painting.from_dict(json.loads((tmp_path / "w.json").read_text()))
+    assert q.brush == "watercolour" and float((q.render(128) - water.render(128)).abs().max()) < 1e-3
+    write_svg(water, tmp_path / "w.svg", longest=256)
+    assert "feGaussianBlur" in (tmp_path / "w.svg").read_text()
+    write_svg(p, tmp_path / "o.svg", longest=256)
+    assert "feGaussianBlur" not in (tmp_path / "o.svg").read_text()

@@ -19,11 +19,24 @@ MAX_STROKES = 5000
 
 def paint_tensor(target: torch.Tensor, *, strokes: int = 200, method: str = "agent",
                  style: Optional[torch.Tensor] = None, plan_size: int = 128, seed: int = 0,
-                 iterations: int = 40, style_weight: float = 100.0, model=None, callback=None):
+                 iterations: int = 40, style_weight: float = 100.0, model=None, callback=None, brush: str = "oil"):
     """Paint a tensor (1, 3, H, W) in [0, 1]; returns a :class:`~atelier.methods.paint.plan.Painting`.
 
     ``style`` (1, 3, H', W') needs ``method="optimize"``. ``model``: a painting actor or its
-    ``.safetensors`` path (agent only). Raises ValueError for bad options."""
+    ``.safetensors`` path (agent only). ``brush``: how the planned strokes are painted (a key of
+    :data:`~atelier.methods.paint.strokes.BRUSHES`: oil, watercolour, marker). Raises ValueError
+    for bad options."""
+    from ..methods.paint.strokes import BRUSHES, apply_brush
+
+    if brush not in BRUSHES:
+        raise ValueError(f"unknown brush {brush!r}; choose one of {', '.join(BRUSHES)}")
+    p = _plan(target, strokes=strokes, method=method, style=style, plan_size=plan_size, seed=seed,
+              iterations=iterations, style_weight=style_weight, model=model, callback=callback)
+    p.strokes, p.brush = apply_brush(p.strokes, brush), brush
+    return p
+
+
+def _plan(target, *, strokes, method, style, plan_size, seed, iterations, style_weight, model, callback):
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     if isinstance(strokes, bool) or not isinstance(strokes, int) or not 1 <= strokes <= MAX_STROKES:
@@ -49,7 +62,7 @@ def paint_tensor(target: torch.Tensor, *, strokes: int = 200, method: str = "age
 
 def paint(photo: ImageLike, *, strokes: int = 200, method: str = "agent", style: Optional[ImageLike] = None,
           plan_size: int = 128, seed: int = 0, iterations: int = 40, model=None, callback=None,
-          max_pixels: Optional[int] = None):
+          max_pixels: Optional[int] = None, brush: str = "oil"):
     """Paint a photo with brush strokes (issue 27).
 
     Methods: ``"agent"`` (the shipped actor, Huang et al. 2019: fast), ``"optimize"`` (gradient
@@ -62,6 +75,8 @@ def paint(photo: ImageLike, *, strokes: int = 200, method: str = "agent", style:
         strokes: the number of strokes (1 to 5000). style: a painting (optimize only).
         seed: seed of the optimizer's and greedy's random draws. iterations: Adam steps per group (optimize).
         model: a painting actor or the path of one (agent). callback: ``callback(done, total, canvas)``.
+        brush: ``"oil"`` (opaque, tapered, crisp), ``"watercolour"`` (translucent, soft edges) or
+            ``"marker"`` (one width, slightly translucent): how the planned strokes are painted.
 
     Returns:
         A :class:`~atelier.methods.paint.plan.Painting`: ``.render(longest)`` gives the picture at any
@@ -79,4 +94,4 @@ def paint(photo: ImageLike, *, strokes: int = 200, method: str = "agent", style:
     x = img.load_image(photo, max_pixels=max_pixels)
     s = img.load_image(style, max_pixels=max_pixels) if style is not None else None
     return paint_tensor(x, strokes=strokes, method=method, style=s, plan_size=plan_size, seed=seed,
-                        iterations=iterations, model=model, callback=callback)
+                        iterations=iterations, model=model, callback=callback, brush=brush)

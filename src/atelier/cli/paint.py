@@ -37,6 +37,8 @@ def paint(
     size: Optional[int] = typer.Option(None, help="Longest side of the PNG in pixels [default: the photo's]; the "
                                        "strokes re-render sharp at any size."),
     plan_size: int = typer.Option(128, "--plan-size", help="Longest side (px) at which the strokes are planned."),
+    brush: str = typer.Option("oil", help="oil (opaque, tapered, crisp), watercolour (translucent, soft edges) or "
+                              "marker (one width, slightly translucent)."),
     svg: Optional[Path] = typer.Option(None, "--svg", help="Also write the painting as SVG (vector) here."),
     timelapse: Optional[Path] = typer.Option(None, "--timelapse", help="Also write a time-lapse of the painting "
                                              "being painted, in painting order: .gif, .mp4, .mov, .mkv or .webm."),
@@ -60,8 +62,12 @@ def paint(
     from ..core.files import check_not_input
     from ..io import images as img
 
+    from ..methods.paint.strokes import BRUSHES
+
     if method not in METHODS:
         raise _fail(f"unknown --method {method!r}; choose one of {', '.join(METHODS)}")
+    if brush not in BRUSHES:
+        raise _fail(f"unknown --brush {brush!r}; choose one of {', '.join(BRUSHES)}")
     if not 1 <= strokes <= MAX_STROKES:
         raise _fail(f"--strokes must be from 1 to {MAX_STROKES}, got {strokes}")
     if style is not None and method != "optimize":
@@ -102,7 +108,7 @@ def paint(
         task = bar.add_task("paint", total=strokes)
         try:
             p = paint_tensor(x, strokes=strokes, method=method, style=s, plan_size=plan_size, seed=seed,
-                             iterations=iterations, model=actor,
+                             iterations=iterations, model=actor, brush=brush,
                              callback=lambda done, total, canvas: bar.update(task, completed=done))
         except KeyboardInterrupt:
             bar.stop()
@@ -113,7 +119,7 @@ def paint(
             raise _fail(str(e)) from None
     seconds = time.perf_counter() - t0
     meta = {"atelier_version": __version__, "method": f"paint/{method}", "strokes": int(p.strokes.shape[0]),
-            "plan_size": plan_size, "seed": seed, "input": photo.name, "style": style.name if style else None,
+            "plan_size": plan_size, "seed": seed, "brush": brush, "input": photo.name, "style": style.name if style else None,
             "seconds": round(seconds, 2)}
     from ..methods.paint import export
 

@@ -38,12 +38,20 @@ def _hex(rgb) -> str:
 
 def svg_text(painting: Painting, longest: Optional[int] = None) -> str:
     """The SVG document of a painting at an output size (longest side ``longest`` px, default the plan's)."""
+    from .strokes import edge_pixels
+
     h, w = painting.size_for(longest)
     out = [f'<svg xmlns="{_NS}" version="1.1" width="{w}" height="{h}" viewBox="0 0 {w} {h}">',
            f'<rect x="0" y="0" width="{w}" height="{h}" fill="{_hex(painting.background)}"/>']
+    soft = edge_pixels(painting.brush, h, w)
+    blur = ""
+    if soft > 1.0:  # a soft-edged brush: each stroke blurred by about its edge width
+        out.append(f'<defs><filter id="soft" x="-20%" y="-20%" width="140%" height="140%">'
+                   f'<feGaussianBlur stdDeviation="{soft / 3:.2f}"/></filter></defs>')
+        blur = ' filter="url(#soft)"'
     for i, s in enumerate(painting.strokes.tolist()):
         polys = segment_polygons(s, h, w)
-        out.append(f'<g id="stroke{i}" fill="{_hex(s[8:11])}" opacity="{s[11]:.4f}">')
+        out.append(f'<g id="stroke{i}" fill="{_hex(s[8:11])}" opacity="{s[11]:.4f}"{blur}>')
         for p in polys:
             out.append('<polygon points="' + " ".join(f"{x:.2f},{y:.2f}" for x, y in p) + '"/>')
         out.append("</g>")
@@ -130,7 +138,7 @@ def write_timelapse(painting: Painting, path: PathLike, longest: int = 384, fram
     Raises:
         InputError: an extension other than :data:`TIMELAPSE_FORMATS`, or a write that fails.
     """
-    from .strokes import render_frames
+    from .strokes import edge_pixels, render_frames
 
     ext = pathlib.Path(os.fspath(path)).suffix.lower()
     if ext not in TIMELAPSE_FORMATS:
@@ -139,7 +147,7 @@ def write_timelapse(painting: Painting, path: PathLike, longest: int = 384, fram
     h, w = painting.size_for(longest)
     n = max(1, painting.strokes.shape[0])
     every = max(1, -(-n // frames))
-    shots = render_frames(painting.strokes, h, w, every, painting.background)
+    shots = render_frames(painting.strokes, h, w, every, painting.background, edge_pixels(painting.brush, h, w))
     arrays = [(f[0].permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8) for f in shots]
     if ext != ".gif":
         from ...io.video import VideoWriter

@@ -17,7 +17,7 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
-from .strokes import N_PARAMS, PARAMS, check_strokes, render
+from .strokes import BRUSHES, N_PARAMS, PARAMS, check_strokes, edge_pixels, render
 
 __all__ = ["Painting", "stroke_schedule", "plan_shape", "to_patches", "from_patches", "patch_rows_cols",
            "background_of", "PAINTING_FORMAT"]
@@ -82,6 +82,8 @@ class Painting:
         background: RGB in [0, 1] of the empty canvas.
         height, width: the plan's size in pixels (sets the aspect ratio; any output size works).
         method: ``"agent"``, ``"optimize"`` or ``"greedy"``; info: what made it (seconds, losses, ...).
+        brush: a key of :data:`~.strokes.BRUSHES`: its soft edge is applied when rendering (its
+            opacity and width are already in ``strokes``, :func:`~.strokes.apply_brush`).
     """
 
     strokes: torch.Tensor
@@ -90,11 +92,12 @@ class Painting:
     width: int
     method: str = ""
     info: dict = field(default_factory=dict)
+    brush: str = "oil"
 
     def render(self, longest: Optional[int] = None, callback=None) -> torch.Tensor:
         """Exact rendering, longest side ``longest`` px (default: the plan's): float32 (1, 3, H, W) in [0, 1]."""
         h, w = self.size_for(longest)
-        return render(self.strokes, h, w, self.background, callback=callback)
+        return render(self.strokes, h, w, self.background, callback=callback, edge=edge_pixels(self.brush, h, w))
 
     def size_for(self, longest: Optional[int]) -> tuple[int, int]:
         """Output (height, width) for a longest side (keeps the plan's aspect ratio)."""
@@ -108,7 +111,7 @@ class Painting:
         ``info``, ``strokes`` as lists of 12 floats)."""
         return {"format": PAINTING_FORMAT, "version": 1, "params": list(PARAMS),
                 "background": [round(float(v), 6) for v in self.background], "height": self.height,
-                "width": self.width, "method": self.method, "info": self.info,
+                "width": self.width, "method": self.method, "info": self.info, "brush": self.brush,
                 "strokes": [[round(float(v), 6) for v in row] for row in self.strokes.tolist()]}
 
     @classmethod
@@ -117,8 +120,11 @@ class Painting:
         if not isinstance(d, dict) or d.get("format") != PAINTING_FORMAT:
             raise ValueError("not an atelier stroke list (format 'atelier-strokes')")
         s = check_strokes(d["strokes"] if d["strokes"] else torch.zeros(0, N_PARAMS))
+        brush = d.get("brush", "oil")
+        if brush not in BRUSHES:
+            raise ValueError(f"unknown brush {brush!r} in the stroke list")
         return cls(s, tuple(float(v) for v in d["background"]), int(d["height"]), int(d["width"]),
-                   d.get("method", ""), d.get("info", {}))
+                   d.get("method", ""), d.get("info", {}), brush)
 
     @classmethod
     def from_json(cls, text: str) -> "Painting":

@@ -37,7 +37,7 @@ import numpy as np
 import torch
 
 __all__ = ["PARAMS", "N_PARAMS", "SEGMENTS", "R_MAX", "curve_points", "capsule_sdf", "stroke_sdf", "soft_render",
-           "render", "render_frames", "from_patch", "segment_polygons", "check_strokes"]
+           "render", "render_frames", "from_patch", "segment_polygons", "check_strokes", "BRUSHES", "apply_brush"]
 
 PARAMS = ("x0", "y0", "x1", "y1", "x2", "y2", "w0", "w2", "r", "g", "b", "a")
 N_PARAMS = len(PARAMS)
@@ -45,6 +45,37 @@ N_PARAMS = len(PARAMS)
 SEGMENTS = 16
 #: The largest brush radius, as a fraction of the image's shorter side.
 R_MAX = 0.12
+#: Brushes: how a planned stroke list is painted (issue 27's ``--brush``). ``edge``: the width of a
+#: stroke's soft edge as a fraction of the image's shorter side (0: the one-pixel anti-aliased edge,
+#: at every size); ``opacity``: multiplies each stroke's opacity; ``max_opacity``: caps it;
+#: ``constant_width``: one radius along the stroke (the mean of its two). Oil: opaque, tapered,
+#: crisp (the strokes as planned). Watercolour: translucent washes with soft, bleeding edges that
+#: stay as soft at 4K. Marker: a felt tip, one width, slightly translucent, crisp.
+BRUSHES = {
+    "oil": {"edge": 0.0, "opacity": 1.0, "max_opacity": 1.0, "constant_width": False},
+    "watercolour": {"edge": 0.015, "opacity": 0.55, "max_opacity": 1.0, "constant_width": False},
+    "marker": {"edge": 0.0, "opacity": 1.0, "max_opacity": 0.85, "constant_width": True},
+}
+
+
+def apply_brush(strokes, brush: str) -> torch.Tensor:
+    """The stroke list as ``brush`` paints it (see :data:`BRUSHES`): (N, 12) -> (N, 12) in [0, 1].
+
+    Raises:
+        ValueError: an unknown brush, or bad strokes.
+    """
+    if brush not in BRUSHES:
+        raise ValueError(f"unknown brush {brush!r}; choose one of {', '.join(BRUSHES)}")
+    b, s = BRUSHES[brush], check_strokes(strokes).clone()
+    if b["constant_width"]:
+        s[:, 6:8] = s[:, 6:8].mean(dim=1, keepdim=True)
+    s[:, 11] = (s[:, 11] * b["opacity"]).clamp(max=b["max_opacity"])
+    return s
+
+
+def edge_pixels(brush: str, height: int, width: int) -> float:
+    """The soft edge of ``brush`` in output pixels at ``height x width`` (at least 1: anti-aliasing)."""
+    return max(1.0, BRUSHES[brush]["edge"] * min(height, width))
 
 
 def check_strokes(strokes) -> torch.Tensor:
@@ -159,9 +190,9 @@ def soft_render(strokes: torch.Tensor, canvas: torch.Tensor, tau: float = 1.0, s
     return out, filled
 
 
-def _bbox(stroke: torch.Tensor, height: int, width: int):
+def _bbox(stroke: torch.Tensor, height: int, width: int, edge: float = 1.0):
     pts = stroke[:6].reshape(3, 2) * torch.tensor([width, height])
-    r = float(stroke[6:8].max()) * R_MAX * min(height, width) + 1.5
+    r = float(stroke[6:8].max()) * R_MAX * min(height, width) + 0.5 * edge + 1.0
     x0 = max(int(math.floor(float(pts[:, 0].min()) - r)), 0)
     x1 = min(int(math.ceil(float(pts[:, 0].max()) + r)), width)
     y0 = max(int(math.floor(float(pts[:, 1].min()) - r)), 0)
@@ -169,21 +200,24 @@ def _bbox(stroke: torch.Tensor, height: int, width: int):
     return x0, x1, y0, y1
 
 
-def _coverage(stroke: torch.Tensor, height: int, width: int, box, max_elems: int = 1 << 22) -> torch.Tensor:
+def _coverage(stroke: torch.Tensor, height: int, width: int, box, max_elems: int = 1 << 22,
+              edge: float = 1.0) -> torch.Tensor:
     x0, x1, y0, y1 = box
     rows = max(1, max_elems // (SEGMENTS * max(x1 - x0, 1)))
     parts = []
     for ya in range(y0, y1, rows):
         yb = min(ya + rows, y1)
         q = _grid(yb - ya, x1 - x0, ya, x0)
-        parts.append((0.5 - stroke_sdf(stroke, q, height, width)).clamp(0, 1).reshape(yb - ya, x1 - x0))
+        d = stroke_sdf(stroke, q, height, width)
+        parts.append((0.5 - d / edge).clamp(0, 1).reshape(yb - ya, x1 - x0))
     return torch.cat(parts, 0)
 
 
 @torch.no_grad()
 def render(strokes, height: int, width: int, background=(1.0, 1.0, 1.0), canvas: Optional[torch.Tensor] = None,
-           callback: Optional[Callable[[int, torch.Tensor], None]] = None) -> torch.Tensor:
-    """Exact rasterization of a stroke list at any size (one-pixel anti-aliased edges).
+           callback: Optional[Callable[[int, torch.Tensor], None]] = None, edge: float = 1.0) -> torch.Tensor:
+    """Exact rasterization of a stroke list at any size (one-pixel anti-aliased edges; ``edge`` px
+    wide soft edges for a brush that has them, :func:`edge_pixels`).
 
     Args:
         strokes: (N, 12) in [0, 1] (tensor or array), painted in order.
@@ -207,10 +241,10 @@ def render(strokes, height: int, width: int, background=(1.0, 1.0, 1.0), canvas:
     else:
         out = canvas.detach().float().clone()
     for i in range(s.shape[0]):
-        box = _bbox(s[i], height, width)
+        box = _bbox(s[i], height, width, edge)
         x0, x1, y0, y1 = box
         if x1 > x0 and y1 > y0:
-            m = _coverage(s[i], height, width, box) * float(s[i, 11])
+            m = _coverage(s[i], height, width, box, edge=edge) * float(s[i, 11])
             region = out[0, :, y0:y1, x0:x1]
             region.mul_(1 - m).add_(s[i, 8:11].reshape(3, 1, 1) * m)
         if callback is not None:
@@ -218,7 +252,8 @@ def render(strokes, height: int, width: int, background=(1.0, 1.0, 1.0), canvas:
     return out
 
 
-def render_frames(strokes, height: int, width: int, every: int, background=(1.0, 1.0, 1.0)) -> list:
+def render_frames(strokes, height: int, width: int, every: int, background=(1.0, 1.0, 1.0),
+                  edge: float = 1.0) -> list:
     """Canvases after every ``every`` strokes (and after the last), in painting order: a list of
     float32 (1, 3, H, W) tensors, the first being the empty canvas."""
     s = check_strokes(strokes)
@@ -228,7 +263,7 @@ def render_frames(strokes, height: int, width: int, every: int, background=(1.0,
         if (i + 1) % every == 0 or i == s.shape[0] - 1:
             frames.append(canvas.clone())
 
-    render(s, height, width, background, callback=keep)
+    render(s, height, width, background, callback=keep, edge=edge)
     return frames
 
 
