@@ -80,11 +80,12 @@ def _refuse_unused(ctx: typer.Context, names, method: str | None = None, reason:
                         f"{flag} does not apply to --method {method}; leave it out (see 'atelier stylize --help')")
 
 
-def _save_result(image, path: Path, meta: dict) -> Path:
-    """Save a finished result; when that fails, keep it somewhere recoverable and exit 2 saying where."""
+def _save_result(image, path: Path, meta: dict, **keep) -> Path:
+    """Save a finished result; when that fails, keep it somewhere recoverable and exit 2 saying where.
+    ``keep``: ``alpha`` and ``background`` (:func:`atelier.io.images.save_image`)."""
     from ..io import images as img
 
-    written, error = img.save_with_rescue(image, path, meta)
+    written, error = img.save_with_rescue(image, path, meta, **keep)
     if error is None:
         return written
     if written is not None:

@@ -42,7 +42,8 @@ def _load_inputs(spec, content, styles, mask, size, style_size, max_pixels):
 def run_one_pass(method: str, content: Path, styles: List[Path], output: Path, *, size, alpha, blend, mask,
                  style_size, decoder, preserve_color, device, precision, max_pixels, quiet,
                  wct_layers: Optional[str] = None, metrics: Optional[Path] = None, full_metadata: bool = False,
-                 prefilter: str = "none", tile: str = "auto", max_memory: Optional[str] = None) -> None:
+                 prefilter: str = "none", tile: str = "auto", max_memory: Optional[str] = None,
+                 keep: Optional[dict] = None) -> None:
     from .. import __version__
     from ..core.errors import InputError
     from ..core.limits import check_memory
@@ -105,7 +106,10 @@ def run_one_pass(method: str, content: Path, styles: List[Path], output: Path, *
         err.print("interrupted before the result was ready; nothing was saved")
         raise typer.Exit(130)
     meta["seconds"] = seconds
-    out_path = _save_result(result, output, meta)
+    keep = keep or {}
+    if keep.get("alpha") is not None:  # issue 28: the content's transparency, kept or composited
+        meta["alpha"] = "kept" if output.suffix.lower() in (".png", ".webp", ".tif", ".tiff") else "composited"
+    out_path = _save_result(result, output, meta, **keep)
     if metrics is not None:
         from ..analysis.metrics import evaluate
         from ..methods.gatys.optimize import GatysConfig

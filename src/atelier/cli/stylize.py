@@ -23,8 +23,11 @@ from .common import (app, err, _check_outputs, _fail, _floats, _input_files, _me
 
 def _run_stylize(content: Path, styles: List[Path], output: Path, options: dict, *, max_pixels: Optional[int],
                  save_every: Optional[Tuple[int, Path]], metrics: Optional[Path], quiet: bool = False,
-                 overwrite: bool = False, full_metadata: bool = False, prefilter: str = "none") -> None:
-    """Shared by ``stylize`` and ``demo``: validate everything, run with a progress bar, save."""
+                 overwrite: bool = False, full_metadata: bool = False, prefilter: str = "none",
+                 keep: Optional[dict] = None) -> None:
+    """Shared by ``stylize`` and ``demo``: validate everything, run with a progress bar, save
+    (``keep``: the content's ``alpha`` and the ``background``, see :func:`_transparency`)."""
+    keep = keep or {}
 
     from .. import __version__
     from ..io import images as img
@@ -126,13 +129,15 @@ def _run_stylize(content: Path, styles: List[Path], output: Path, options: dict,
         meta["precision_choice"] = note  # how auto decided (issue 25)
     if interrupted is not None:
         meta["interrupted_at"] = {"scale": interrupted.scale + 1, "iteration": interrupted.iteration}
-        written, error = img.save_with_rescue(result, out_path, meta)
+        written, error = img.save_with_rescue(result, out_path, meta, **keep)
         where = f"saved the current image ({result.shape[-1]}x{result.shape[-2]}) to {written}" if written \
             else "the current image could not be saved"
         err.print(f"interrupted at iteration {interrupted.iteration} of scale {interrupted.scale + 1}; {where}"
                   + (f" ({error})" if error else ""), highlight=False, soft_wrap=True)
         raise typer.Exit(130)
-    out_path = _save_result(result, out_path, meta)
+    if keep.get("alpha") is not None:
+        meta["alpha"] = "kept" if out_path.suffix.lower() in (".png", ".webp", ".tif", ".tiff") else "composited"
+    out_path = _save_result(result, out_path, meta, **keep)
     if metrics is not None:
         scores = evaluate(result, c, s, config=config, st=GatysStyleTransfer(config, encoder=st.encoder,
                                                                             precision="fp32"))
@@ -215,6 +220,9 @@ def stylize(
     max_memory: Optional[str] = typer.Option(None, help="Feed-forward models: memory the run may use, e.g. 8G or 512M "
                                              "[default: 80% of the memory available now]."),
     prefilter: str = typer.Option("none", help="Clean a noisy or JPEG-blocky photo first: auto, nlm, deblock or none."),
+    background: str = typer.Option("white", help="Under a transparent CONTENT's see-through parts, for outputs "
+                                   "without alpha (JPEG, BMP): white, black or #RRGGBB. PNG, WebP and TIFF keep "
+                                   "the alpha."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Allow --output to replace an input file."),
     metadata: str = typer.Option("short", help="Inputs recorded in the output: short (file names and sha256) "
                                  "or full (paths)."),
@@ -238,6 +246,12 @@ def stylize(
 
     if prefilter not in PREFILTERS:
         raise _fail(f"--prefilter must be one of {', '.join(PREFILTERS)}, got {prefilter!r}")
+    from ..io.images import parse_background
+
+    try:
+        bg = parse_background(background)
+    except ValueError as e:
+        raise _fail(str(e)) from None
     if preset is not None:
         v = _apply_preset(ctx, preset, content, style, size, dict(method=method, alpha=alpha, style_scale=style_scale,
                           style_size=style_size, preserve_color=preserve_color, style_blend=style_blend))
@@ -261,7 +275,8 @@ def stylize(
                   alpha=alpha, mask=mask, style_size=style_size, decoder=decoder, wct_layers=wct_layers,
                   scales=scales, content_layers=content_layers, style_layers=style_layers, pooling=pooling,
                   device=str(dev), precision=precision, weights=weights, max_pixels=max_pixels, prefilter=prefilter,
-                  overwrite=overwrite, full_metadata=metadata == "full", tile=tile, max_memory=max_memory)
+                  overwrite=overwrite, full_metadata=metadata == "full", tile=tile, max_memory=max_memory,
+                  background=bg)
     if use_ray:
         for flag, value in (("--metrics", metrics), ("--save-every", save_every)):
             if value is not None:
@@ -277,6 +292,7 @@ def _stylize_one(content: Path, output: Path, p: dict, *, metrics=None, save_eve
     parsing (also run by :class:`StylizeJob` on Ray workers). Exits like the command."""
     from ..methods.registry import get_method
 
+    keep = _transparency(content, p)
     if get_method(p["method"]).family != "optimization":
         from .onepass import run_one_pass
 
@@ -287,7 +303,7 @@ def _stylize_one(content: Path, output: Path, p: dict, *, metrics=None, save_eve
                      preserve_color=p["preserve_color"], device=p["device"], precision=p["precision"],
                      max_pixels=p["max_pixels"], quiet=quiet, wct_layers=p["wct_layers"], metrics=metrics,
                      full_metadata=p["full_metadata"], prefilter=p["prefilter"], tile=p.get("tile", "auto"),
-                     max_memory=p.get("max_memory"))
+                     max_memory=p.get("max_memory"), keep=keep)
         return
     opts = _options(p["size"], p["style_scale"], p["iterations"], p["optimizer"], p["lr"], p["content_weight"],
                     p["style_weight"], p["tv_weight"], p["style_blend"], p["init"], p["seed"], p["preserve_color"],
@@ -295,7 +311,21 @@ def _stylize_one(content: Path, output: Path, p: dict, *, metrics=None, save_eve
                     p["weights"])
     _run_stylize(content, p["style"], output, opts, max_pixels=p["max_pixels"], save_every=save_every,
                  metrics=metrics, quiet=quiet, overwrite=p["overwrite"], full_metadata=p["full_metadata"],
-                 prefilter=p["prefilter"])
+                 prefilter=p["prefilter"], keep=keep)
+
+
+def _transparency(content: Path, p: dict) -> dict:
+    """``alpha`` (the content's alpha channel, or None) and ``background`` for :func:`_save_result`
+    (issue 28: a transparent logo keeps its alpha). An unreadable content file is left to the
+    run's own check, which names the problem."""
+    from ..core.errors import InputError
+    from ..io import images as img
+
+    try:
+        alpha = img.read_alpha(content)
+    except InputError:
+        alpha = None
+    return {"alpha": alpha, "background": p.get("background", (255, 255, 255))}
 
 
 class StylizeJob:

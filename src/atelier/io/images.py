@@ -32,6 +32,7 @@ from ..core.files import atomic_write
 from ..core.limits import check_pixels, scaled_dims
 
 __all__ = [
+    "ALPHA_FORMATS",
     "DEFAULT_MAX_PIXELS",
     "MIN_SIDE",
     "OUTPUT_EXTENSIONS",
@@ -39,7 +40,9 @@ __all__ = [
     "load_image",
     "max_pixels_from_env",
     "open_image",
+    "parse_background",
     "pil_to_tensor",
+    "read_alpha",
     "read_metadata",
     "resize_longest",
     "resize_to",
@@ -218,10 +221,53 @@ def _metadata_json(metadata: dict) -> str:
     return json.dumps(metadata, default=str, sort_keys=True)
 
 
+def read_alpha(source) -> "np.ndarray | None":
+    """The alpha channel of an image file or PIL image as uint8 (H, W), or None when it has none
+    (or it is fully opaque): RGBA, LA, PA and palette images with a transparent colour count.
+
+    Raises:
+        InputError: an unreadable file (as :func:`open_image`).
+    """
+    if not isinstance(source, Image.Image):
+        open_image(source)  # validated first (size limit, truncation): InputError naming the file
+        from PIL import ImageOps
+
+        with Image.open(os.fspath(source)) as f:
+            im = ImageOps.exif_transpose(f)
+            im.load()
+    else:
+        im = source
+    if im.mode not in ("RGBA", "LA", "PA") and not (im.mode == "P" and "transparency" in im.info):
+        return None
+    a = np.asarray(im.convert("RGBA"))[..., 3]
+    return None if int(a.min()) == 255 else a.copy()
+
+
+def parse_background(text: str) -> tuple[int, int, int]:
+    """``white``, ``black`` or ``#RRGGBB`` -> an RGB triple (0-255). Raises ValueError otherwise."""
+    named = {"white": (255, 255, 255), "black": (0, 0, 0)}
+    t = text.strip().lower()
+    if t in named:
+        return named[t]
+    if len(t) == 7 and t.startswith("#"):
+        try:
+            return tuple(int(t[i:i + 2], 16) for i in (1, 3, 5))  # type: ignore[return-value]
+        except ValueError:
+            pass
+    raise ValueError(f"--background must be white, black or #RRGGBB, got {text!r}")
+
+
+#: Output formats that keep an alpha channel (the others get it composited over a background).
+ALPHA_FORMATS = ("PNG", "WEBP", "TIFF")
+
+
 def save_image(
     image: torch.Tensor | Image.Image,
     path: str | os.PathLike,
     metadata: dict | None = None,
+    *,
+    alpha: "np.ndarray | None" = None,
+    background: tuple[int, int, int] = (255, 255, 255),
 ) -> pathlib.Path:
     """Write an image atomically, optionally with JSON metadata.
 
@@ -248,6 +294,11 @@ def save_image(
             :func:`pil_to_tensor`; alpha is composited over white).
         path: output path; see :func:`check_output_path`.
         metadata: JSON-serializable ``dict`` or ``None``.
+        alpha: optional uint8 (h, w) alpha channel (e.g. :func:`read_alpha` of the content image),
+            resized to the image's size (bilinear) when it differs and kept bit for bit when it
+            does not: written as RGBA to PNG, WebP and TIFF (:data:`ALPHA_FORMATS`); JPEG and BMP
+            get the image composited over ``background`` with it instead.
+        background: RGB (0-255) under a transparent image in a format without alpha.
 
     Returns:
         The resolved absolute path written.
@@ -260,6 +311,15 @@ def save_image(
     out = check_output_path(path)
     fmt = OUTPUT_EXTENSIONS[out.suffix.lower()]
     pil = tensor_to_pil(image) if isinstance(image, torch.Tensor) else to_rgb(image)
+    if alpha is not None:
+        a = Image.fromarray(np.asarray(alpha, dtype=np.uint8), "L")
+        if a.size != pil.size:
+            a = a.resize(pil.size, Image.BILINEAR)
+        if fmt in ALPHA_FORMATS:
+            pil = pil.convert("RGBA")
+            pil.putalpha(a)
+        else:
+            pil = Image.composite(pil, Image.new("RGB", pil.size, tuple(background)), a)
     kwargs: dict[str, Any] = {}
     if fmt == "JPEG":
         kwargs.update(quality=95, subsampling=0)
@@ -283,7 +343,7 @@ def save_image(
     return out
 
 
-def save_with_rescue(image, path: str | os.PathLike, metadata: dict | None = None
+def save_with_rescue(image, path: str | os.PathLike, metadata: dict | None = None, **keep
                      ) -> tuple[pathlib.Path | None, str | None]:
     """Save a finished result, and never lose it silently when that fails (disk full, a
     target that cannot be written): then save it as PNG next to ``path``
@@ -292,9 +352,10 @@ def save_with_rescue(image, path: str | os.PathLike, metadata: dict | None = Non
     Returns:
         ``(path written or None, None)`` on success; ``(fallback written or None, message)``
         when saving to ``path`` failed (``None``: no fallback could be written either).
+        ``keep``: ``alpha`` and ``background``, as for :func:`save_image`.
     """
     try:
-        return save_image(image, path, metadata), None
+        return save_image(image, path, metadata, **keep), None
     except (InputError, OSError) as e:
         error = str(e)
     import tempfile
@@ -303,7 +364,7 @@ def save_with_rescue(image, path: str | os.PathLike, metadata: dict | None = Non
     for cand in (p.with_name(f"{p.stem}.recovered.png"),
                  pathlib.Path(tempfile.gettempdir()) / f"atelier-recovered-{os.getpid()}-{p.stem}.png"):
         try:
-            return save_image(image, cand, metadata), error
+            return save_image(image, cand, metadata, **keep), error
         except (InputError, OSError):
             continue
     return None, error
