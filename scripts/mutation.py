@@ -47,10 +47,15 @@ def _config(module: str, tests: list[str]) -> str:
             'source_paths = ["src/"]\n'
             f"only_mutate = [{json.dumps(module)}]\n"
             f"pytest_add_cli_args_test_selection = {json.dumps(tests)}\n"
-            'pytest_add_cli_args = ["-p", "no:cacheprovider", "-q", "-x", "-m", "not slow"]\n')
+            'pytest_add_cli_args = ["-p", "no:cacheprovider", "-q", "-x", "-m", "not slow"]\n'
+            # on a shared machine a test can take several times its measured time: without slack, mutants
+            # that change nothing are reported as timeouts (mutmut's default is 15 x the test time + 1 s)
+            "timeout_constant = 30.0\n")
 
 
 def _scratch(name: str) -> Path:
+    """The module's folder, made afresh (mutmut 3.8.1 lost its test map when a stopped run was
+    continued in the same folder, and then reported every mutant as having no tests)."""
     module, tests = MODULES[name]
     root = Path(os.environ.get("ATELIER_MUTMUT_DIR", "/tmp/atelier-mutmut")) / name
     if root.exists():
