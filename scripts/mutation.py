@@ -50,7 +50,9 @@ def _config(module: str, tests: list[str]) -> str:
             'pytest_add_cli_args = ["-p", "no:cacheprovider", "-q", "-x", "-m", "not slow"]\n'
             # on a shared machine a test can take several times its measured time: without slack, mutants
             # that change nothing are reported as timeouts (mutmut's default is 15 x the test time + 1 s)
-            "timeout_constant = 30.0\n")
+            "timeout_constant = 30.0\n"
+            # OpenCV's and torch's thread pools do not survive fork(): forked workers hung on flow tests
+            'process_isolation = "forkserver"\n')
 
 
 def _scratch(name: str) -> Path:

@@ -329,3 +329,30 @@ def test_train_contours_command_trains_resumes_and_the_sketch_uses_it(tmp_path):
     assert r.exit_code == 0 and sk.is_file(), r.output
     r = runner.invoke(app, ["train-contours", "--bsds", str(tmp_path), "-o", str(tmp_path / "x.safetensors")])
     assert r.exit_code == 2 and "not a BSDS500 folder" in r.output
+
+
+def test_summary_scores_by_hand_with_edge_counts():
+    """Every field of summarize() from hand-made counts (correct, predicted, matched, human):
+    precision 0 for a level that predicts nothing, recall 0 for a photo with no human boundary,
+    and levels with exactly one predicted or one human pixel; AP is the trapezoid rule over the
+    dataset curve sorted by recall."""
+    counts = np.array([[[3, 4, 1, 1], [1, 1, 1, 1], [0, 0, 0, 1], [0, 0, 0, 1]],
+                       [[2, 8, 2, 4], [2, 3, 1, 4], [1, 1, 1, 4], [0, 0, 0, 4]]])
+    s = be.summarize(counts, [0.25, 0.5, 0.75, 1.0])
+
+    def f(p, r):
+        return 2 * p * r / (p + r) if p + r else 0.0
+
+    p, r = [5 / 12, 3 / 4, 1.0, 0.0], [3 / 5, 2 / 5, 1 / 5, 0.0]  # the summed rows, level by level
+    assert s.curve == [[t, pytest.approx(a), pytest.approx(b), pytest.approx(f(a, b))]
+                       for t, a, b in zip([0.25, 0.5, 0.75, 1.0], p, r)]
+    assert (s.ods, s.ods_precision, s.ods_recall, s.ods_threshold) == (pytest.approx(f(0.75, 0.4)), 0.75, 0.4, 0.5)
+    # photo 0: best at level 2 (P = R = 1); photo 1: at level 3 (P = 1, R = 1/4); OIS from (2, 2, 2, 5)
+    assert s.per_image == [[pytest.approx(1.0), 0.5], [pytest.approx(f(1.0, 0.25)), 0.75]]
+    assert (s.ois, s.ois_precision, s.ois_recall) == (pytest.approx(f(1.0, 0.4)), 1.0, 0.4)
+    by_r = sorted(zip(r, p))
+    ap = sum((r1 - r0) * (p0 + p1) / 2 for (r0, p0), (r1, p1) in zip(by_r, by_r[1:]))
+    assert s.ap == pytest.approx(ap) and ap == pytest.approx(0.1 + 0.175 + 0.2 * (0.75 + 5 / 12) / 2)
+    assert s.as_dict()["ap"] == s.ap and set(s.as_dict()) >= {"ods", "ois", "curve", "per_image"}
+    none = be.summarize(np.array([[0, 3, 0, 0], [0, 0, 0, 0]]), [1, 2])  # one photo, no human boundary
+    assert [row[1:] for row in none.curve] == [[0.0, 0.0, 0.0]] * 2 and none.ap == 0.0
