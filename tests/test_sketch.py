@@ -356,3 +356,33 @@ def test_summary_scores_by_hand_with_edge_counts():
     assert s.as_dict()["ap"] == s.ap and set(s.as_dict()) >= {"ods", "ois", "curve", "per_image"}
     none = be.summarize(np.array([[0, 3, 0, 0], [0, 0, 0, 0]]), [1, 2])  # one photo, no human boundary
     assert [row[1:] for row in none.curve] == [[0.0, 0.0, 0.0]] * 2 and none.ap == 0.0
+
+
+def test_soft_levels_nms_and_tolerance_on_a_bsds_photo():
+    """A value equal to a threshold is kept and an empty level is an all-False map; NMS is on by
+    default in soft_levels and evaluate_soft (on the gradient of a BSDS photo, against its human
+    maps); a one-pixel prediction on a one-pixel boundary matches; the tolerance given is used."""
+    b = np.zeros((40, 40), np.float32)
+    b[20, 8:32] = 0.5
+    lv = be.soft_levels(b, [0.25, 0.5, 0.75], apply_nms=False)
+    assert [int(m.sum()) for m in lv] == [24, 24, 0] and all(m.dtype == bool and m.shape == (40, 40) for m in lv)
+    import cv2
+
+    x = img.load_image(BSDS / "images/val" / f"{VAL_PHOTO}.jpg")[0].mean(0).numpy()
+    g = np.hypot(cv2.Sobel(x, cv2.CV_32F, 1, 0), cv2.Sobel(x, cv2.CV_32F, 0, 1))[::2, ::2]
+    soft = np.clip(g / np.quantile(g, 0.99), 0, 1).astype(np.float32)
+    gts = load_boundaries(BSDS / "groundTruth/val" / f"{VAL_PHOTO}.mat")[:, ::2, ::2]
+    ts = (0.2, 0.5, 0.8)
+    thin_nms = be.soft_levels(be.nms(soft), ts, apply_nms=False)
+    assert all(np.array_equal(a, c) for a, c in zip(be.soft_levels(soft, ts), thin_nms))
+    by_hand = be.summarize(be.image_counts(thin_nms, gts), ts)
+    assert be.evaluate_soft([soft], [gts], ts).curve == by_hand.curve
+    assert be.evaluate_soft([soft], [gts], ts, apply_nms=False).curve != by_hand.curve
+    one, far = np.zeros((40, 40), bool), np.zeros((40, 40), bool)
+    one[5, 5], far[30, 30] = True, True
+    assert be.match_counts(one, one) == (1, 1, 1, 1) and be.match_counts(one, far) == (0, 1, 0, 1)
+    line, shifted = np.zeros((40, 40), bool), np.zeros((40, 40), bool)
+    line[20, 8:32], shifted[23, 8:32] = True, True  # 3 px apart: beyond 0.0075 of the diagonal, within 0.1
+    assert be.evaluate_levels([[line]], [shifted[None]], [1]).ods == 0.0
+    assert be.evaluate_levels([[line]], [shifted[None]], [1], tolerance=0.1).ods == 1.0
+    assert be.evaluate_soft([line.astype(np.float32)], [shifted[None]], [0.5], apply_nms=False, tolerance=0.1).ods == 1.0
