@@ -386,3 +386,25 @@ def test_soft_levels_nms_and_tolerance_on_a_bsds_photo():
     assert be.evaluate_levels([[line]], [shifted[None]], [1]).ods == 0.0
     assert be.evaluate_levels([[line]], [shifted[None]], [1], tolerance=0.1).ods == 1.0
     assert be.evaluate_soft([line.astype(np.float32)], [shifted[None]], [0.5], apply_nms=False, tolerance=0.1).ods == 1.0
+
+
+def test_sweep_matchings_equal_hopcroft_karp_when_rows_come_and_go():
+    """The incremental matching of image_counts (Kuhn's augmenting paths, kept from level to level)
+    against SciPy's Hopcroft-Karp on every level, on the candidate pixels of a BSDS photo and its
+    human maps; the levels are visited out of threshold order so rows also disappear."""
+    import cv2
+
+    x = img.load_image(BSDS / "images/val" / f"{VAL_PHOTO}.jpg")[0].mean(0).numpy()[::3, ::3]
+    g = np.hypot(cv2.Sobel(x, cv2.CV_32F, 1, 0), cv2.Sobel(x, cv2.CV_32F, 0, 1))
+    soft = np.clip(g / np.quantile(g, 0.99), 0, 1).astype(np.float32)
+    gt = load_boundaries(BSDS / "groundTruth/val" / f"{VAL_PHOTO}.mat")[0, ::3, ::3]
+    levels = be.soft_levels(soft, (0.3, 0.1, 0.6, 0.2, 0.45), apply_nms=False)  # shuffled thresholds
+    cand = np.argwhere(np.logical_or.reduce(levels))
+    active = [m[cand[:, 0], cand[:, 1]] for m in levels]
+    graph = be._pairs(cand, np.argwhere(gt), 3.0)
+    swept = be._sweep(active, graph.indptr, graph.indices, graph.shape[1])
+    assert any((a & ~b).any() for a, b in zip(active[1:], active))  # some rows do disappear
+    for a, rows in zip(active, swept):
+        want = np.zeros(len(a), bool)
+        want[np.flatnonzero(a)] = be._matched_rows(graph[np.flatnonzero(a)])
+        assert not (rows & ~a).any() and int(rows.sum()) == int(want.sum()) > 0
