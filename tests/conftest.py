@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,12 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("ATELIER_TEST_DATA", REPO.parent / "shared" / "data"))
+
+# A runner started in the background (`cmd &`, nohup, a mutation-testing worker) inherits SIGINT
+# ignored, and Python then installs no KeyboardInterrupt handler: the Ctrl-C tests need the one an
+# interactive run has (and the processes they start inherit the default action from it).
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def data_file(rel: str) -> Path:

@@ -181,6 +181,10 @@ def test_search_sees_every_update_made_on_the_same_collection_object(tmp_path, s
         r = col.update(list_images(folder), prune_under=folder)
         assert len(r.removed) == 1 and str(folder / "starry_night.jpg") not in [h.path for h in col.search(q, k=10)]
         assert len(col.items()[0]) == len(col) == 3
+        shutil.copy(data_file("styles/udnie.jpg"), folder / "udnie.jpg")  # streamed (batch-engine) update
+        col.update(list_images(folder), embed=lambda ps: ((p, small.embed_file(p), None) for p in ps))
+        udnie = small.embed_file(folder / "udnie.jpg")
+        assert len(col.items()[0]) == 4 and col.search(udnie, k=1)[0].path == str(folder / "udnie.jpg")
 
 
 def test_search_cosine_and_euclidean_agree(tmp_path, small):

@@ -216,3 +216,16 @@ def test_propose_without_a_generator_and_draws_with_small_variances():
     err = np.cov(np.stack(seen[1:]).T) - cov
     sd = np.sqrt(np.diag(cov))
     assert np.abs(err / np.outer(sd, sd)).max() < 0.15 and sd.max() <= 1.0
+
+
+def test_fit_is_finite_when_the_utilities_are_thousands():
+    """The softmax in the fit is shifted by the largest utility (log-sum-exp): a steep prior
+    (curvature 4000: utilities of about -3000 at the ends of the ranges) still gives a finite
+    posterior."""
+    model = PreferenceModel(SPACE, prior_curvature=4000.0)
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        model.observe([SPACE.random(rng) for _ in range(4)], 0)
+    assert min(float((X @ model.prior_mean()).max()) for X, _ in model.rounds) < -700  # exp() underflows there
+    mean, cov = model.fit()
+    assert np.isfinite(mean).all() and np.isfinite(cov).all() and np.all(np.linalg.eigvalsh(cov) > 0)

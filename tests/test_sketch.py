@@ -329,3 +329,82 @@ def test_train_contours_command_trains_resumes_and_the_sketch_uses_it(tmp_path):
     assert r.exit_code == 0 and sk.is_file(), r.output
     r = runner.invoke(app, ["train-contours", "--bsds", str(tmp_path), "-o", str(tmp_path / "x.safetensors")])
     assert r.exit_code == 2 and "not a BSDS500 folder" in r.output
+
+
+def test_summary_scores_by_hand_with_edge_counts():
+    """Every field of summarize() from hand-made counts (correct, predicted, matched, human):
+    precision 0 for a level that predicts nothing, recall 0 for a photo with no human boundary,
+    and levels with exactly one predicted or one human pixel; AP is the trapezoid rule over the
+    dataset curve sorted by recall."""
+    counts = np.array([[[3, 4, 1, 1], [1, 1, 1, 1], [0, 0, 0, 1], [0, 0, 0, 1]],
+                       [[2, 8, 2, 4], [2, 3, 1, 4], [1, 1, 1, 4], [0, 0, 0, 4]]])
+    s = be.summarize(counts, [0.25, 0.5, 0.75, 1.0])
+
+    def f(p, r):
+        return 2 * p * r / (p + r) if p + r else 0.0
+
+    p, r = [5 / 12, 3 / 4, 1.0, 0.0], [3 / 5, 2 / 5, 1 / 5, 0.0]  # the summed rows, level by level
+    assert s.curve == [[t, pytest.approx(a), pytest.approx(b), pytest.approx(f(a, b))]
+                       for t, a, b in zip([0.25, 0.5, 0.75, 1.0], p, r)]
+    assert (s.ods, s.ods_precision, s.ods_recall, s.ods_threshold) == (pytest.approx(f(0.75, 0.4)), 0.75, 0.4, 0.5)
+    # photo 0: best at level 2 (P = R = 1); photo 1: at level 3 (P = 1, R = 1/4); OIS from (2, 2, 2, 5)
+    assert s.per_image == [[pytest.approx(1.0), 0.5], [pytest.approx(f(1.0, 0.25)), 0.75]]
+    assert (s.ois, s.ois_precision, s.ois_recall) == (pytest.approx(f(1.0, 0.4)), 1.0, 0.4)
+    by_r = sorted(zip(r, p))
+    ap = sum((r1 - r0) * (p0 + p1) / 2 for (r0, p0), (r1, p1) in zip(by_r, by_r[1:]))
+    assert s.ap == pytest.approx(ap) and ap == pytest.approx(0.1 + 0.175 + 0.2 * (0.75 + 5 / 12) / 2)
+    assert s.as_dict()["ap"] == s.ap and set(s.as_dict()) >= {"ods", "ois", "curve", "per_image"}
+    none = be.summarize(np.array([[0, 3, 0, 0], [0, 0, 0, 0]]), [1, 2])  # one photo, no human boundary
+    assert [row[1:] for row in none.curve] == [[0.0, 0.0, 0.0]] * 2 and none.ap == 0.0
+
+
+def test_soft_levels_nms_and_tolerance_on_a_bsds_photo():
+    """A value equal to a threshold is kept and an empty level is an all-False map; NMS is on by
+    default in soft_levels and evaluate_soft (on the gradient of a BSDS photo, against its human
+    maps); a one-pixel prediction on a one-pixel boundary matches; the tolerance given is used."""
+    b = np.zeros((40, 40), np.float32)
+    b[20, 8:32] = 0.5
+    lv = be.soft_levels(b, [0.25, 0.5, 0.75], apply_nms=False)
+    assert [int(m.sum()) for m in lv] == [24, 24, 0] and all(m.dtype == bool and m.shape == (40, 40) for m in lv)
+    import cv2
+
+    x = img.load_image(BSDS / "images/val" / f"{VAL_PHOTO}.jpg")[0].mean(0).numpy()
+    g = np.hypot(cv2.Sobel(x, cv2.CV_32F, 1, 0), cv2.Sobel(x, cv2.CV_32F, 0, 1))[::2, ::2]
+    soft = np.clip(g / np.quantile(g, 0.99), 0, 1).astype(np.float32)
+    gts = load_boundaries(BSDS / "groundTruth/val" / f"{VAL_PHOTO}.mat")[:, ::2, ::2]
+    ts = (0.2, 0.5, 0.8)
+    thin_nms = be.soft_levels(be.nms(soft), ts, apply_nms=False)
+    assert all(np.array_equal(a, c) for a, c in zip(be.soft_levels(soft, ts), thin_nms))
+    by_hand = be.summarize(be.image_counts(thin_nms, gts), ts)
+    assert be.evaluate_soft([soft], [gts], ts).curve == by_hand.curve
+    assert be.evaluate_soft([soft], [gts], ts, apply_nms=False).curve != by_hand.curve
+    one, far = np.zeros((40, 40), bool), np.zeros((40, 40), bool)
+    one[5, 5], far[30, 30] = True, True
+    assert be.match_counts(one, one) == (1, 1, 1, 1) and be.match_counts(one, far) == (0, 1, 0, 1)
+    line, shifted = np.zeros((40, 40), bool), np.zeros((40, 40), bool)
+    line[20, 8:32], shifted[23, 8:32] = True, True  # 3 px apart: beyond 0.0075 of the diagonal, within 0.1
+    assert be.evaluate_levels([[line]], [shifted[None]], [1]).ods == 0.0
+    assert be.evaluate_levels([[line]], [shifted[None]], [1], tolerance=0.1).ods == 1.0
+    assert be.evaluate_soft([line.astype(np.float32)], [shifted[None]], [0.5], apply_nms=False, tolerance=0.1).ods == 1.0
+
+
+def test_sweep_matchings_equal_hopcroft_karp_when_rows_come_and_go():
+    """The incremental matching of image_counts (Kuhn's augmenting paths, kept from level to level)
+    against SciPy's Hopcroft-Karp on every level, on the candidate pixels of a BSDS photo and its
+    human maps; the levels are visited out of threshold order so rows also disappear."""
+    import cv2
+
+    x = img.load_image(BSDS / "images/val" / f"{VAL_PHOTO}.jpg")[0].mean(0).numpy()[::3, ::3]
+    g = np.hypot(cv2.Sobel(x, cv2.CV_32F, 1, 0), cv2.Sobel(x, cv2.CV_32F, 0, 1))
+    soft = np.clip(g / np.quantile(g, 0.99), 0, 1).astype(np.float32)
+    gt = load_boundaries(BSDS / "groundTruth/val" / f"{VAL_PHOTO}.mat")[0, ::3, ::3]
+    levels = be.soft_levels(soft, (0.3, 0.1, 0.6, 0.2, 0.45), apply_nms=False)  # shuffled thresholds
+    cand = np.argwhere(np.logical_or.reduce(levels))
+    active = [m[cand[:, 0], cand[:, 1]] for m in levels]
+    graph = be._pairs(cand, np.argwhere(gt), 3.0)
+    swept = be._sweep(active, graph.indptr, graph.indices, graph.shape[1])
+    assert any((a & ~b).any() for a, b in zip(active[1:], active))  # some rows do disappear
+    for a, rows in zip(active, swept):
+        want = np.zeros(len(a), bool)
+        want[np.flatnonzero(a)] = be._matched_rows(graph[np.flatnonzero(a)])
+        assert not (rows & ~a).any() and int(rows.sum()) == int(want.sum()) > 0
