@@ -131,7 +131,7 @@ class RayFrames:
             an overlap under 20 gives the first frames of a chunk only the nearer terms.
 
     Attributes:
-        stats: as :attr:`~atelier.methods.video.VideoStylizer.stats` over the kept frames (the
+        stats: as the ``stats`` of :class:`~atelier.methods.video.VideoStylizer` over the kept frames (the
             seconds summed over the workers, warm-up included), plus ``chunks``, ``workers``,
             ``chunk_frames``, ``overlap``, ``warmup_frames``, ``startup_seconds`` (the cluster) and
             ``nodes`` (chunks per Ray node id).

@@ -14,7 +14,7 @@ Its methods, in the order they are called:
 * ``restore_counters(counters)`` and ``prime(frame, output)``: only for a resume;
 * ``run(frames)``: uint8 ``(H, W, 3)`` frames in, float32 ``(1, 3, H, W)`` in [0, 1] out, one
   per frame, in order; ``counters()`` after each gives the flow statistics of the frames so far;
-* ``stats`` (a dict, as :attr:`~atelier.methods.video.VideoStylizer.stats`); ``close()`` (always).
+* ``stats`` (a dict, as the ``stats`` of :class:`~atelier.methods.video.VideoStylizer`); ``close()`` (always).
 """
 
 from __future__ import annotations
