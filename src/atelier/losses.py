@@ -60,10 +60,17 @@ def style_loss(features: torch.Tensor, target_gram: torch.Tensor) -> torch.Tenso
     return relative_mse(gram_matrix(features), target_gram)
 
 
-def tv_loss(image: torch.Tensor) -> torch.Tensor:
+def tv_loss(image: torch.Tensor, wrap: bool = False) -> torch.Tensor:
     """Total-variation loss: mean squared difference of horizontally and vertically
-    neighbouring pixels of ``image`` (N, 3, H, W) in [0, 1]. float32 scalar."""
+    neighbouring pixels of ``image`` (N, 3, H, W) in [0, 1]. float32 scalar.
+
+    ``wrap=True`` (tileable textures): the last column's neighbour is the first column, the
+    last row's the first row, so the loss also smooths across the wrap-around edges."""
     x = image.float()
+    if wrap:
+        dx = (x.roll(-1, dims=-1) - x).pow(2).mean()
+        dy = (x.roll(-1, dims=-2) - x).pow(2).mean()
+        return dx + dy
     dx = (x[..., :, 1:] - x[..., :, :-1]).pow(2).mean()
     dy = (x[..., 1:, :] - x[..., :-1, :]).pow(2).mean()
     return dx + dy
@@ -123,6 +130,96 @@ class StyleTarget(nn.Module):
     def forward(self, features: Mapping[str, torch.Tensor]) -> torch.Tensor:
         """Blended style loss (float32 scalar) for features of the stylized image."""
         return sum(b * loss for b, loss in zip(self.blend, self.per_style(features)) if b > 0)
+
+
+def guided_gram_matrix(features: torch.Tensor, guide: torch.Tensor) -> torch.Tensor:
+    """Gram matrix of the features inside a region (Gatys et al. 2017, "Controlling Perceptual
+    Factors in Neural Style Transfer", §4.1, guided Gram matrices).
+
+    Args:
+        features: (N, C, H, W), any float dtype.
+        guide: the region's weight per position, (N or 1, 1, H, W) in [0, 1] on the features' grid
+            (soft edges allowed).
+
+    Returns:
+        float32 (N, C, C): ``G[i, j] = sum_p g_p F[i, p] F[j, p] / sum_p g_p``, a weighted average of
+        channel products, on the scale of :func:`gram_matrix` (which it equals for ``g = 1``). The
+        paper multiplies the features by the guide (weights ``g**2``); weighting by ``g`` makes a
+        soft edge's positions count in proportion to how much they belong to the region. A region
+        empty at this layer gives zeros.
+    """
+    n, c, h, w = features.shape
+    f = features.float().reshape(n, c, h * w)
+    g = guide.float().reshape(guide.shape[0], 1, h * w)
+    total = g.sum(dim=-1, keepdim=True).clamp_min(EPS)
+    return torch.bmm(f * g, f.transpose(1, 2)) / total
+
+
+class GuidedStyleTarget(nn.Module):
+    """One style image per region (Gatys et al. 2017, §4.1 spatial control): the style loss is the
+    area-weighted sum over regions of the layer-weighted relative MSE between each region's guided Gram matrix
+    (:func:`guided_gram_matrix`) and the Gram matrix of that region's style image.
+
+    The guides are given once at the image's size and resized to every layer's grid (area
+    averaging, as the paper downsamples its guidance channels); a region that covers less than
+    1e-4 of a layer is left out there. Same interface as :class:`StyleTarget`.
+
+    Args:
+        grams: one dict per region (style image), layer name -> float32 (1, C, C) Gram matrix.
+        guides: float (K, 1, H, W) in [0, 1], one weight map per region at the stylized image's
+            size (K = ``len(grams)``).
+        layer_weights: layer name -> weight (normalized to sum 1); equal by default.
+
+    Raises:
+        ValueError: the number of guides is not the number of Gram dicts.
+    """
+
+    def __init__(self, grams: Sequence[Mapping[str, torch.Tensor]], guides: torch.Tensor,
+                 layer_weights: Mapping[str, float] | None = None):
+        super().__init__()
+        if not grams or guides.dim() != 4 or guides.shape[0] != len(grams) or guides.shape[1] != 1:
+            raise ValueError(f"need one guide (K, 1, H, W) per style image, got {tuple(guides.shape)} "
+                             f"for {len(grams)} style(s)")
+        self.layers = list(grams[0])
+        lw = normalize_weights(None if layer_weights is None else [layer_weights[n] for n in self.layers],
+                               len(self.layers), "style layer weights")
+        self.layer_weights = dict(zip(self.layers, lw))
+        self.grams = [dict(g) for g in grams]
+        self.guides = guides.float()
+        self.areas = self.guides.mean(dim=(1, 2, 3)).tolist()
+        self._resized: dict[tuple, tuple] = {}
+
+    def guide_at(self, h: int, w: int, device) -> tuple[torch.Tensor, list[bool]]:
+        """The guides (K, 1, h, w) averaged onto an h x w feature grid, and which regions are
+        present there (cached: the host reads this once per grid, not per iteration)."""
+        key = (h, w, str(device))
+        if key not in self._resized:
+            g = self.guides.to(device)
+            if g.shape[-2:] != (h, w):
+                g = torch.nn.functional.adaptive_avg_pool2d(g, (h, w))
+            g = g.clamp(0, 1)
+            self._resized[key] = (g, (g.mean(dim=(1, 2, 3)) >= 1e-4).tolist())
+        return self._resized[key]
+
+    def per_style(self, features: Mapping[str, torch.Tensor]) -> list[torch.Tensor]:
+        """The style loss of each region against its own style image (list of float32 scalars)."""
+        losses = []
+        for k, g in enumerate(self.grams):
+            total = features[self.layers[0]].new_zeros((), dtype=torch.float32)
+            for n in self.layers:
+                f = features[n]
+                guides, present = self.guide_at(f.shape[-2], f.shape[-1], f.device)
+                if present[k]:
+                    total = total + self.layer_weights[n] * relative_mse(
+                        guided_gram_matrix(f, guides[k:k + 1]), g[n].to(f.device))
+            losses.append(total)
+        return losses
+
+    def forward(self, features: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """The regions' style losses weighted by the share of the image each covers (float32
+        scalar): one region over the whole image gives :class:`StyleTarget`'s loss, and a "keep the
+        photo" region (no guide) adds no style."""
+        return sum(a * loss for a, loss in zip(self.areas, self.per_style(features)))
 
 
 #: Added to the variance before the square root (AdaIN statistics).

@@ -25,7 +25,7 @@ def _as_list(styles) -> list:
 
 
 _ONE_PASS_OPTIONS = ("size", "alpha", "blend", "mask", "preserve_color", "device", "precision", "style_size",
-                     "decoder", "layers", "tile", "max_memory")
+                     "decoder", "layers", "tile", "max_memory", "feather", "tileable")
 
 
 def stylize(content: ImageLike, styles: Union[ImageLike, Sequence[ImageLike]] = (), *, method: str = "gatys",
@@ -47,13 +47,17 @@ def stylize(content: ImageLike, styles: Union[ImageLike, Sequence[ImageLike]] = 
             ``size=512``, ``iterations=300``, ``style_weight=1e4``, ``style_blend=[0.7, 0.3]``,
             ``preserve_color="luminance"``, ``seed=0``, ``precision="bf16"``. One-pass methods:
             ``size``, ``alpha`` (style strength in [0, 1]), ``blend`` (one weight per style, or
-            per built-in style of a multi-style model), ``mask`` (a methods that takes masks, two
-            styles: the first where the mask is white), ``preserve_color``, ``style_size`` (px,
+            per built-in style of a multi-style model), ``preserve_color``, ``style_size`` (px,
             default 512), ``device``, ``precision``, ``decoder`` and ``layers`` (AdaIN/WCT);
             print sizes (feed-forward models and AdaIN, issue 24): ``tile`` (``"auto"``, the default:
             tiles only when the image would not fit ``max_memory``; ``"off"``; or a tile side in px)
             and ``max_memory`` (``"8G"``, bytes; default 80 % of the memory available), see
             :mod:`atelier.api.print_size`.
+            Every method (issue 28): ``mask`` (one image or a list: one per style, style k where
+            mask k is white and the photo where no mask is; or one with two styles, the first where
+            white; a feed-forward model: one, its style where white; :mod:`atelier.imaging.regions`),
+            ``feather`` (px, softens the region edges), ``tileable`` (a seamless texture; Gatys: the
+            GatysConfig field of that name).
 
     Returns:
         The stylized image as an RGB PIL image, longest side ``size`` (or the content's).
@@ -76,11 +80,16 @@ def stylize(content: ImageLike, styles: Union[ImageLike, Sequence[ImageLike]] = 
     from ..methods.registry import get_method
 
     spec = get_method(method)
+    mask_sources = options.pop("mask", None)
+    mask_sources = [] if mask_sources is None else (list(mask_sources) if isinstance(mask_sources, (list, tuple))
+                                                    else [mask_sources])
+    feather = float(options.pop("feather", 0.0))
     if spec.family == "optimization":
         c = img.load_image(content, max_pixels=max_pixels)
         s = [img.load_image(x, max_pixels=max_pixels) for x in _as_list(styles)]
         st = GatysStyleTransfer(GatysConfig(**options), max_pixels=max_pixels)
-        return img.tensor_to_pil(st.run(c, s, callback=callback))
+        masks = _region_masks(mask_sources, len(s), False, c, max_pixels, feather)
+        return img.tensor_to_pil(st.run(c, s, callback=callback, masks=masks))
     unknown = sorted(set(options) - set(_ONE_PASS_OPTIONS))
     if unknown:
         raise ValueError(f"method {method} takes no option(s) {', '.join(unknown)}; it takes "
@@ -92,23 +101,18 @@ def stylize(content: ImageLike, styles: Union[ImageLike, Sequence[ImageLike]] = 
     if spec.styles == "images" and not style_list:
         raise ValueError(f"method {method} needs at least one style image")
     s = [img.load_image(x, size=options.get("style_size", 512), max_pixels=max_pixels) for x in style_list]
-    mask = None
-    if options.get("mask") is not None:
-        from ..imaging import color
-
-        if not spec.masks or len(s) != 2:
-            raise ValueError(f"a mask needs a method that takes masks and exactly two styles ({method}, {len(s)})")
-        mask, _ = color.load_mask(options["mask"], c.shape[-2], c.shape[-1], max_pixels=max_pixels)
+    mask = _region_masks(mask_sources, len(s), spec.styles == "builtin", c, max_pixels, feather)
+    tileable = bool(options.get("tileable", False))
     loader = {k: options[k] for k in ("decoder", "layers") if options.get(k) is not None}
     model = spec.build(device=options.get("device", "auto"), precision=options.get("precision", "auto"), **loader)
     dev = next(model.parameters()).device if hasattr(model, "parameters") else "cpu"
     plan = None
-    if mask is None:
+    if not mask and not tileable:
         from .print_size import print_plan
 
         plan = print_plan(spec, c.shape[-2], c.shape[-1], options.get("tile", "auto"), options.get("max_memory"), dev)
     elif options.get("tile", "auto") not in ("auto", "off"):
-        raise ValueError("a mask is not tiled; leave out tile (or ask for a smaller size)")
+        raise ValueError("masks and tileable outputs are not tiled; leave out tile (or ask for a smaller size)")
     kw = dict(alpha=float(options.get("alpha", 1.0)), blend=options.get("blend"),
               preserve_color=options.get("preserve_color", "none"))
     if plan is not None:
@@ -117,8 +121,17 @@ def stylize(content: ImageLike, styles: Union[ImageLike, Sequence[ImageLike]] = 
         out = spec.stylize_tiled(model, c, s, plan, precision=resolve_precision(options.get("precision", "auto"), dev),
                                  **kw)
     else:
-        out = spec.stylize(model, c, s, mask=mask, **kw)
+        out = spec.stylize(model, c, s, mask=mask, tileable=tileable, **kw)
     return img.tensor_to_pil(out)
+
+
+def _region_masks(sources: list, n_styles: int, builtin: bool, content, max_pixels, feather: float) -> list:
+    """Region masks (issue 28) loaded at the content's size; the count checked first."""
+    from ..imaging import regions
+
+    regions.check_region_count(len(sources), n_styles, builtin=builtin, what="mask")
+    return regions.load_masks(sources, content.shape[-2], content.shape[-1], max_pixels=max_pixels,
+                              feather=feather)[0]
 
 
 def sketch(image: ImageLike, *, style: str = "pencil", lines_only: bool = False, detail: float = 0.5,

@@ -12,9 +12,28 @@ from ..api.print_size import print_plan
 from .common import (_fail, _floats, _metadata_source, _names, _save_result, _write_json_or_fail, err)
 
 
-def _load_inputs(spec, content, styles, mask, size, style_size, max_pixels):
-    """Content, style images and mask, sizes checked against the pixel limit before resizing."""
-    from ..imaging import color
+def _masks(paths, n_styles: int, builtin: bool, height: int, width: int, max_pixels, feather: float,
+           content=None):
+    """The region masks (issue 28) at the content's size, count checked first; a mask resized to
+    fit (other than from the ``content`` file's own size) is said on stderr. Returns a list (empty
+    without masks)."""
+    from ..imaging import regions
+    from ..io.images import open_image
+
+    paths = [paths] if isinstance(paths, (str, Path)) else list(paths or [])
+    regions.check_region_count(len(paths), n_styles, builtin=builtin)
+    if not paths:
+        return []
+    original = open_image(content).size[::-1] if content is not None else None
+    masks, notes = regions.load_masks(paths, height, width, max_pixels=max_pixels, feather=feather,
+                                      original=original)
+    for note in notes:
+        err.print(f"[yellow]warning:[/] {note}", highlight=False)
+    return masks
+
+
+def _load_inputs(spec, content, styles, mask, size, style_size, max_pixels, feather: float = 0.0):
+    """Content, style images and masks, sizes checked against the pixel limit before resizing."""
     from ..io import images as img
 
     method = spec.name
@@ -23,19 +42,10 @@ def _load_inputs(spec, content, styles, mask, size, style_size, max_pixels):
         if styles:
             raise ValueError(f"a feed-forward model ({method}) has its styles built in; leave out --style "
                              "(or use --method adain for any style image)")
-        return c, [], None
-    if mask is not None and not spec.masks:
-        raise ValueError(f"--method {method} takes no --mask")
+        return c, [], _masks(mask, 1, True, c.shape[-2], c.shape[-1], max_pixels, feather, content)
     if not styles:
         raise ValueError(f"--method {method} needs at least one --style image")
-    if mask is not None and len(styles) != 2:
-        raise ValueError(f"--mask needs exactly two --style images (the first where the mask is white, "
-                         f"the second where it is black), got {len(styles)}")
-    m = None
-    if mask is not None:
-        m, note = color.load_mask(mask, c.shape[-2], c.shape[-1], max_pixels=max_pixels)
-        if note:
-            err.print(f"[yellow]warning:[/] {mask}: {note}")
+    m = _masks(mask, len(styles), False, c.shape[-2], c.shape[-1], max_pixels, feather, content)
     return c, [img.load_image(p, size=style_size, max_pixels=max_pixels) for p in styles], m
 
 
@@ -43,7 +53,7 @@ def run_one_pass(method: str, content: Path, styles: List[Path], output: Path, *
                  style_size, decoder, preserve_color, device, precision, max_pixels, quiet,
                  wct_layers: Optional[str] = None, metrics: Optional[Path] = None, full_metadata: bool = False,
                  prefilter: str = "none", tile: str = "auto", max_memory: Optional[str] = None,
-                 keep: Optional[dict] = None) -> None:
+                 keep: Optional[dict] = None, feather: float = 0.0, tileable: bool = False) -> None:
     from .. import __version__
     from ..core.errors import InputError
     from ..core.limits import check_memory
@@ -57,20 +67,24 @@ def run_one_pass(method: str, content: Path, styles: List[Path], output: Path, *
         spec = get_method(method)
         if wct_layers is not None and "wct_layers" not in spec.options:
             raise ValueError(f"--wct-layers is an option of --method wct, not of --method {method}")
-        c, style_imgs, m = _load_inputs(spec, content, styles, mask, size, style_size, max_pixels)
+        c, style_imgs, m = _load_inputs(spec, content, styles, mask, size, style_size, max_pixels, feather)
         if prefilter != "none":  # issue 15: clean a noisy or blocky photo first
             from ..imaging.prefilter import prefilter as _clean
 
             c, meta["prefilter"] = _clean(c, prefilter)
         largest = max([c.shape[-2] * c.shape[-1]] + [s.shape[-2] * s.shape[-1] for s in style_imgs])
-        if m is not None and tile not in ("auto", "off") and spec.tiled is not None:
-            raise ValueError("--mask is not tiled; leave out --tile (or ask for a smaller size)")
-        plan = print_plan(spec, c.shape[-2], c.shape[-1], tile, max_memory, device) if spec.tiled is not None and m is None else None
+        for flag, used in (("--mask", bool(m)), ("--tileable", tileable)):
+            if used and tile not in ("auto", "off") and spec.tiled is not None:
+                raise ValueError(f"{flag} is not tiled; leave out --tile (or ask for a smaller size)")
+        plan = (print_plan(spec, c.shape[-2], c.shape[-1], tile, max_memory, device)
+                if spec.tiled is not None and not m and not tileable else None)
         if plan is None:
             check_memory(largest, spec.memory, f"--method {method} at {c.shape[-1]}x{c.shape[-2]}", device=device)
         elif not quiet:
             err.print(f"print size: {plan.describe()}", highlight=False)
         weights = _floats(blend, "--style-blend")
+        if m and weights is not None and spec.styles == "images":
+            raise ValueError("give either --style-blend (mixing the styles) or --mask (placing them), not both")
         options = {}
         if decoder is not None:
             options["decoder"] = str(decoder)
@@ -90,13 +104,19 @@ def run_one_pass(method: str, content: Path, styles: List[Path], output: Path, *
             meta["tiles"] = {"tile": plan.tile, "overlap": plan.overlap, "count": plan.count}
         else:
             result = spec.stylize(model, c, style_imgs, alpha=alpha, blend=weights, mask=m,
-                                  preserve_color=preserve_color)
+                                  preserve_color=preserve_color, tileable=tileable)
+        if m:
+            meta.update(masks=[_metadata_source(p, full_metadata) for p in ([mask] if isinstance(mask, (str, Path))
+                                                                              else mask)], feather=feather)
+        if tileable:
+            meta["tileable"] = True
         if spec.family == "feedforward":
             meta.update(method="feedforward", model=Path(method).name, model_sha256=weights_sha256(model),
                         style_weights=weights)
         else:
             meta.update(method=method, styles=[_metadata_source(p, full_metadata) for p in styles], alpha=alpha,
-                        style_blend=weights, mask=_metadata_source(mask, full_metadata), style_size=style_size,
+                        style_blend=weights, style_size=style_size,
+                        mask=meta.get("masks", [None])[0] if m else None,
                         decoder=(Path(str(decoder)).name if decoder else method),
                         decoder_sha256=weights_sha256(model))
         seconds = time.perf_counter() - t0

@@ -24,7 +24,7 @@ from .common import (app, err, _check_outputs, _fail, _floats, _input_files, _me
 def _run_stylize(content: Path, styles: List[Path], output: Path, options: dict, *, max_pixels: Optional[int],
                  save_every: Optional[Tuple[int, Path]], metrics: Optional[Path], quiet: bool = False,
                  overwrite: bool = False, full_metadata: bool = False, prefilter: str = "none",
-                 keep: Optional[dict] = None) -> None:
+                 keep: Optional[dict] = None, masks: Optional[List[Path]] = None, feather: float = 0.0) -> None:
     """Shared by ``stylize`` and ``demo``: validate everything, run with a progress bar, save
     (``keep``: the content's ``alpha`` and the ``background``, see :func:`_transparency`)."""
     keep = keep or {}
@@ -41,8 +41,8 @@ def _run_stylize(content: Path, styles: List[Path], output: Path, options: dict,
     try:
         config.validate()
         init = config.init if config.init not in ("content", "noise", "style") else None
-        out_path = _check_outputs(output, metrics, _input_files(content=content, style=list(styles), init=init),
-                                  overwrite)
+        out_path = _check_outputs(output, metrics, _input_files(content=content, style=list(styles), init=init,
+                                                                mask=list(masks or [])), overwrite)
         if save_every is not None:
             every, save_dir = save_every
             if every < 1:
@@ -55,6 +55,11 @@ def _run_stylize(content: Path, styles: List[Path], output: Path, options: dict,
 
             c, used_prefilter = _clean(c, prefilter)
         s = [img.load_image(p, max_pixels=max_pixels) for p in styles]
+        from .onepass import _masks
+
+        region_masks = _masks(masks, len(s), False, c.shape[-2], c.shape[-1], max_pixels, feather, content)
+        if region_masks and config.style_blend is not None:
+            raise ValueError("give either --style-blend (mixing the styles) or --mask (placing them), not both")
         if init is not None:
             img.open_image(config.init, max_pixels=max_pixels)  # fail now, not after loading VGG
         from ..losses import normalize_weights
@@ -87,6 +92,8 @@ def _run_stylize(content: Path, styles: List[Path], output: Path, options: dict,
     }
     if used_prefilter is not None:
         meta["prefilter"] = used_prefilter
+    if region_masks:
+        meta.update(masks=[_metadata_source(p, full_metadata) for p in masks], feather=feather)
     total = config.iterations * scales
     columns = [TextColumn("[bold]stylizing"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[losses]}"), TimeElapsedColumn(), TimeRemainingColumn()]
@@ -112,7 +119,7 @@ def _run_stylize(content: Path, styles: List[Path], output: Path, options: dict,
                     save_every = None
 
         try:
-            result = st.run(c, s, callback=callback)
+            result = st.run(c, s, callback=callback, masks=region_masks)
         except StyleTransferInterrupted as e:
             interrupted, result = e, e.image
         except KeyboardInterrupt:
@@ -165,13 +172,13 @@ def _run_stylize(content: Path, styles: List[Path], output: Path, options: dict,
 
 def _options(size, style_scale, iterations, optimizer, lr, content_weight, style_weight, tv_weight, style_blend,
              init, seed, preserve_color, scales, content_layers, style_layers, pooling, device, precision,
-             weights) -> dict:
+             weights, tileable: bool = False) -> dict:
     return dict(size=size, style_scale=style_scale, iterations=iterations, optimizer=optimizer, lr=lr,
                 content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight,
                 style_blend=_floats(style_blend, "--style-blend"), init=init, seed=seed,
                 preserve_color=preserve_color, scales=scales, content_layers=_names(content_layers),
                 style_layers=_names(style_layers), pooling=pooling, device=device, precision=precision,
-                weights=str(weights) if weights else None)
+                weights=str(weights) if weights else None, tileable=tileable)
 
 
 _D = GatysConfig()
@@ -199,7 +206,13 @@ def stylize(
     seed: Optional[int] = typer.Option(None, help="Random seed (same seed, same pixels on the CPU)."),
     preserve_color: str = typer.Option("none", help="none, luminance or histogram."),
     alpha: float = typer.Option(1.0, help="adain/wct: style strength in [0, 1] (0: content, 1: full style)."),
-    mask: Optional[Path] = typer.Option(None, help="adain/wct, two styles: first style where white, second where black."),
+    mask: Optional[List[Path]] = typer.Option(None, "--mask", metavar="PATH", help="Regions, every method: one mask "
+                                              "per --style (style k where mask k is white; the photo where no mask "
+                                              "is); or one mask with two styles (the first where white, the second "
+                                              "where black); a feed-forward model: its style where white."),
+    feather: float = typer.Option(0.0, help="With --mask: soften the region edges over about 2x this many pixels."),
+    tileable: bool = typer.Option(False, "--tileable", help="A seamless texture that tiles without a seam (sides "
+                                  "rounded to a multiple of 16 px; circular padding, wrap-around TV)."),
     style_size: int = typer.Option(512, help="adain/wct: longest side of the style images in pixels."),
     decoder: Optional[Path] = typer.Option(None, help="adain: decoder file or 'adain-w1'; wct: folder of decoders "
                                            "from 'atelier train-decoders' [default: shipped]."),
@@ -272,7 +285,7 @@ def stylize(
     params = dict(method=method, style=list(style or []), size=size, style_scale=style_scale, iterations=iterations,
                   optimizer=optimizer, lr=lr, content_weight=content_weight, style_weight=style_weight,
                   tv_weight=tv_weight, style_blend=style_blend, init=init, seed=seed, preserve_color=preserve_color,
-                  alpha=alpha, mask=mask, style_size=style_size, decoder=decoder, wct_layers=wct_layers,
+                  alpha=alpha, mask=list(mask or []), feather=feather, tileable=tileable, style_size=style_size, decoder=decoder, wct_layers=wct_layers,
                   scales=scales, content_layers=content_layers, style_layers=style_layers, pooling=pooling,
                   device=str(dev), precision=precision, weights=weights, max_pixels=max_pixels, prefilter=prefilter,
                   overwrite=overwrite, full_metadata=metadata == "full", tile=tile, max_memory=max_memory,
@@ -303,15 +316,16 @@ def _stylize_one(content: Path, output: Path, p: dict, *, metrics=None, save_eve
                      preserve_color=p["preserve_color"], device=p["device"], precision=p["precision"],
                      max_pixels=p["max_pixels"], quiet=quiet, wct_layers=p["wct_layers"], metrics=metrics,
                      full_metadata=p["full_metadata"], prefilter=p["prefilter"], tile=p.get("tile", "auto"),
-                     max_memory=p.get("max_memory"), keep=keep)
+                     max_memory=p.get("max_memory"), keep=keep, feather=p.get("feather", 0.0),
+                     tileable=p.get("tileable", False))
         return
     opts = _options(p["size"], p["style_scale"], p["iterations"], p["optimizer"], p["lr"], p["content_weight"],
                     p["style_weight"], p["tv_weight"], p["style_blend"], p["init"], p["seed"], p["preserve_color"],
                     p["scales"], p["content_layers"], p["style_layers"], p["pooling"], p["device"], p["precision"],
-                    p["weights"])
+                    p["weights"], p.get("tileable", False))
     _run_stylize(content, p["style"], output, opts, max_pixels=p["max_pixels"], save_every=save_every,
                  metrics=metrics, quiet=quiet, overwrite=p["overwrite"], full_metadata=p["full_metadata"],
-                 prefilter=p["prefilter"], keep=keep)
+                 prefilter=p["prefilter"], keep=keep, masks=p.get("mask") or [], feather=p.get("feather", 0.0))
 
 
 def _transparency(content: Path, p: dict) -> dict:

@@ -29,6 +29,7 @@ from torch import nn
 
 from ..core.errors import InputError
 from ..core.files import cache_dir, sha256_file
+from ..core.padding import is_circular
 from ..core.runtime import autocast
 
 #: Number of 3x3 convolutions in each of the five blocks.
@@ -277,6 +278,9 @@ class VGGEncoder(nn.Module):
             layers: names from :func:`layer_names`.
             precision: ``"fp32"`` or ``"bf16"`` (autocast + channels_last).
 
+        Convolutions pad with zeros, or circularly inside :func:`atelier.core.padding.circular_padding`
+        (tileable textures; sides a multiple of 16 make the features exactly shift-equivariant).
+
         Returns:
             dict layer name -> float32 (N, C, H / 2**k, W / 2**k) features.
 
@@ -293,9 +297,13 @@ class VGGEncoder(nn.Module):
         if precision == "bf16":
             x = x.contiguous(memory_format=torch.channels_last)
         out: dict[str, torch.Tensor] = {}
+        circular = is_circular()
         with autocast(x.device, precision):
             for name in self.names[: last + 1]:
-                if name.startswith("conv"):
+                if name.startswith("conv") and circular:  # tileable textures: wrap around
+                    conv = self.convs[name]
+                    x = F.conv2d(F.pad(x, (1, 1, 1, 1), mode="circular"), conv.weight, conv.bias)
+                elif name.startswith("conv"):
                     x = self.convs[name](x)
                 elif name.startswith("relu"):
                     x = F.relu(x)

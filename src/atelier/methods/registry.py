@@ -68,7 +68,8 @@ class Method:
             (empty for feed-forward models), mask float (1, 1, H, W) or None; returns float32
             (1, 3, H, W) in [0, 1] on the CPU.
         fast: well under a second at studio sizes (the studio reruns it as sliders move).
-        masks: takes a region mask with two styles.
+        masks: splits two styles by one mask in its feature space (every method takes regions,
+            :meth:`stylize` and :mod:`atelier.imaging.regions`).
         options: CLI options of ``atelier stylize`` this method uses beyond the common ones.
         memory: the memory model of :func:`atelier.core.limits.check_memory` (``"gatys"`` or
             ``"one-pass"``).
@@ -130,14 +131,62 @@ class Method:
             return _MODELS[key]
 
     def stylize(self, model, content: torch.Tensor, styles: Sequence[torch.Tensor] = (), *, alpha: float = 1.0,
-                blend: Optional[Sequence[float]] = None, mask: Optional[torch.Tensor] = None,
-                preserve_color: str = "none", precision: Optional[str] = None) -> torch.Tensor:
-        """Run the one-pass method (see ``run`` above). Raises ValueError for the optimization
-        family (run :class:`~atelier.methods.gatys.optimize.GatysStyleTransfer`)."""
+                blend: Optional[Sequence[float]] = None,
+                mask: Union[torch.Tensor, Sequence[torch.Tensor], None] = None,
+                preserve_color: str = "none", precision: Optional[str] = None,
+                tileable: bool = False) -> torch.Tensor:
+        """Run the one-pass method (see ``run`` above).
+
+        Args:
+            mask: regions (issue 28, :mod:`atelier.imaging.regions`): float (1, 1, H, W) in [0, 1]
+                at the content's size, or a list of them: one per style image (style k where mask k
+                is white, the photo where no mask is), or one with two styles (the first where
+                white; a method with ``masks`` splits in feature space, Huang & Belongie 2017
+                §7.3); a feed-forward model takes one (its style where white, the photo where
+                black). Other combinations stylize once per style and place the results in their
+                regions over the photo.
+            tileable: a seamless texture (issue 28): the content rounded to a multiple of 16 px and
+                made periodic (:mod:`atelier.imaging.tileable`), every convolution padded
+                circularly (:mod:`atelier.core.padding`); the output tiles without a seam.
+
+        Raises:
+            ValueError: the optimization family (run
+                :class:`~atelier.methods.gatys.optimize.GatysStyleTransfer`), a mask count that does
+                not fit the styles, masks together with a style blend.
+        """
         if self.family == "optimization":
             raise ValueError(f"{self.name} is an optimization; run GatysStyleTransfer")
-        return _resolve(self.run)(model, content, list(styles), alpha=alpha, blend=blend, mask=mask,
-                                  preserve_color=preserve_color, precision=precision)
+        import torch
+
+        from ..core.padding import circular_padding
+        from ..imaging import regions, tileable as _tileable
+        from ..io.images import resize_to
+
+        run = _resolve(self.run)
+        masks = [mask] if isinstance(mask, torch.Tensor) else list(mask or [])
+        if tileable:
+            h, w = _tileable.tileable_dims(*content.shape[-2:])
+            content = _tileable.make_periodic(resize_to(content, h, w))
+            masks = [resize_to(m, h, w).clamp(0, 1) for m in masks]
+
+        def one(style_list, m=None, bl=blend):
+            return run(model, content, list(style_list), alpha=alpha, blend=bl, mask=m,
+                       preserve_color=preserve_color, precision=precision)
+
+        with circular_padding(tileable):
+            if not masks:
+                return one(styles)
+            regions.check_region_count(len(masks), len(styles), builtin=self.styles == "builtin")
+            if self.masks and len(masks) == 1 and len(styles) == 2:
+                return one(styles, masks[0])
+            if self.styles == "builtin":
+                outs = [one([])]
+            elif blend is not None:
+                raise ValueError("give either a style blend (mixing the styles) or masks (placing them), not both")
+            else:
+                outs = [one([s], bl=None) for s in styles]
+            weights, keep = regions.region_weights(masks, len(outs))
+            return regions.composite(outs, content, weights, keep)
 
     def stylize_tiled(self, model, content: torch.Tensor, styles: Sequence[torch.Tensor], plan, *,
                       alpha: float = 1.0, blend: Optional[Sequence[float]] = None, preserve_color: str = "none",
@@ -159,7 +208,7 @@ _MODELS: dict = {}
 _REGISTRY: dict[str, Method] = {}
 _ENTRY_POINTS_READ = False
 
-_ARBITRARY_OPTIONS = ("alpha", "mask", "style_size", "decoder")
+_ARBITRARY_OPTIONS = ("alpha", "style_size", "decoder")
 _BUILTIN = (
     Method("gatys", "Gatys (optimization)", "optimization",
            "Gatys, Ecker & Bethge 2016, Image Style Transfer Using Convolutional Neural Networks",

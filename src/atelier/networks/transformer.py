@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..core.padding import pad_mode
 from ..core.runtime import autocast
 
 __all__ = ["ConditionalInstanceNorm2d", "TransformerNet", "style_weights_matrix", "MIN_SIDE"]
@@ -167,8 +168,9 @@ class _Conv(nn.Module):
         self.conv = nn.Conv2d(c_in, c_out, kernel, stride)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(N, C_in, H, W) -> (N, C_out, H / stride, W / stride), reflection-padded."""
-        return self.conv(F.pad(x, (self.pad,) * 4, mode="reflect"))
+        """(N, C_in, H, W) -> (N, C_out, H / stride, W / stride), reflection-padded (circularly
+        inside :func:`atelier.core.padding.circular_padding`: tileable textures)."""
+        return self.conv(F.pad(x, (self.pad,) * 4, mode=pad_mode("reflect")))
 
 
 class _ResidualBlock(nn.Module):

@@ -22,10 +22,12 @@ from ...io import images as img
 from ...imaging import color
 from ...core.protocols import ExtraLoss
 from ...core.limits import check_memory, check_pixels, scaled_dims
+from ...core.padding import circular_padding
 from ...core.runtime import check_precision, resolve_device
 from ...encoders.precision import resolve_precision
 from ...encoders.vgg import VGGEncoder, get_encoder, validate_layers
-from ...losses import StyleTarget, content_loss, gram_matrix, normalize_weights, tv_loss
+from ...imaging import regions, tileable as _tileable
+from ...losses import GuidedStyleTarget, StyleTarget, content_loss, gram_matrix, normalize_weights, tv_loss
 from .lbfgs import LBFGS
 
 PRESERVE_COLOR_MODES = color.PRESERVE_COLOR_MODES
@@ -66,6 +68,9 @@ class GatysConfig:
             with AMX; fp32 otherwise), ``"fp32"`` or ``"bf16"`` (autocast + channels_last;
             Gram matrices and loss sums stay fp32).
         weights: None for the Caffe VGG19, or a torchvision VGG16/VGG19 state-dict path.
+        tileable: a seamless texture (issue 28): both sides rounded to a multiple of 16 px,
+            circular padding in VGG19, wrap-around total variation, the content made periodic
+            first (:mod:`atelier.imaging.tileable`); the output tiles without a seam.
     """
 
     size: Optional[int] = None
@@ -88,6 +93,7 @@ class GatysConfig:
     device: str = "auto"
     precision: str = "auto"
     weights: Optional[str] = None
+    tileable: bool = False
 
     def validate(self) -> "GatysConfig":
         """Check every field; returns self.
@@ -288,20 +294,22 @@ class GatysStyleTransfer:
 
     # -- losses ---------------------------------------------------------------------------
     def losses(self, x: torch.Tensor, content_targets: dict, style_target: StyleTarget) -> dict:
-        """Unweighted and total losses of image ``x`` (1, 3, H, W) against prepared targets."""
+        """Unweighted and total losses of image ``x`` (1, 3, H, W) against prepared targets
+        (``style_target`` a :class:`~atelier.losses.StyleTarget` or, with regions, a
+        :class:`~atelier.losses.GuidedStyleTarget`)."""
         cfg = self.config
         layers = set(cfg.content_layers) | set(cfg.style_layers)
         feats = self.encoder(x, layers, self.precision)
         lc = sum(content_loss(feats[n], content_targets[n]) for n in cfg.content_layers) / len(cfg.content_layers)
         ls = style_target(feats)
-        lt = tv_loss(x)
+        lt = tv_loss(x, wrap=cfg.tileable)
         total = cfg.content_weight * lc + cfg.style_weight * ls + cfg.tv_weight * lt
         return {"content": lc, "style": ls, "tv": lt, "total": total}
 
     # -- main loop ------------------------------------------------------------------------
     def run(self, content: torch.Tensor, styles: Sequence[torch.Tensor],
             callback: Callable[[Progress], None] | None = None, *, init: torch.Tensor | None = None,
-            extra_losses: Sequence[ExtraLoss] = ()) -> torch.Tensor:
+            extra_losses: Sequence[ExtraLoss] = (), masks: Sequence[torch.Tensor] = ()) -> torch.Tensor:
         """Stylize ``content`` with ``styles``; see the class docstring for shapes and errors.
 
         Args:
@@ -311,11 +319,23 @@ class GatysStyleTransfer:
             extra_losses: terms added to the objective at the last scale only (the output size):
                 each maps the current image (1, 3, H, W) to a weighted scalar; their sum is
                 reported as the ``extra`` loss (e.g. the temporal loss of video).
+            masks: regions with their own style (Gatys et al. 2017 §4.1, issue 28): float (1, 1, H, W)
+                in [0, 1] at the content's size, one per style image (style k where mask k is white,
+                the photo kept where no mask is), or one with two styles (the first where white);
+                see :mod:`atelier.imaging.regions`. Each region's guided Gram matrices
+                (:class:`~atelier.losses.GuidedStyleTarget`, the masks averaged onto every layer's
+                grid) are matched to its own style; the kept region is the photo in the output.
+                Not with ``style_blend``.
         """
         cfg = self.config
         if not styles:
             raise ValueError("at least one style image is needed")
         blend = normalize_weights(cfg.style_blend, len(styles), "style blend")
+        guides = keep = None
+        if masks:
+            if cfg.style_blend is not None:
+                raise ValueError("give either a style blend (mixing the styles) or masks (placing them), not both")
+            guides, keep = regions.region_weights(list(masks), len(styles))
         gen = torch.Generator().manual_seed(cfg.seed if cfg.seed is not None else torch.seed() % 2**63)
         if cfg.seed is not None:
             torch.manual_seed(cfg.seed)
@@ -325,6 +345,8 @@ class GatysStyleTransfer:
         h0, w0 = content.shape[-2:]
         final = cfg.size or max(h0, w0)
         out_h, out_w = scaled_dims(h0, w0, final)
+        if cfg.tileable:
+            out_h, out_w = _tileable.tileable_dims(out_h, out_w)
         sizes = check_sizes(cfg, (h0, w0), [tuple(s.shape[-2:]) for s in styles], self.max_pixels, self.device)
         content, styles = self._prepare(content, styles)
         layer_w = None if cfg.style_layer_weights is None else dict(zip(cfg.style_layers, cfg.style_layer_weights))
@@ -332,55 +354,65 @@ class GatysStyleTransfer:
         start = time.perf_counter()
         total_iters = 0
         x = None
-        for level, longest in enumerate(sizes):
-            h, w = (out_h, out_w) if level == len(sizes) - 1 else scaled_dims(h0, w0, longest)
-            c = img.resize_to(content, h, w)
-            with torch.no_grad():
-                content_targets = self.encoder(c, cfg.content_layers, self.precision)
-            style_target = StyleTarget(self.style_grams(styles, max(h, w)), blend, layer_w)
-            if x is None and init is not None:
-                x = img.resize_to(init.to(self.device, torch.float32), h, w).clamp(0, 1)
-            elif x is None:
-                x = self._init_image(c, styles, gen)
-            else:
-                x = F.interpolate(x.detach(), size=(h, w), mode="bicubic", align_corners=False).clamp(0, 1)
-            x = x.detach().contiguous().requires_grad_(True)
-            if self.precision == "bf16":  # channels_last inside the encoder; keep the grad dense
-                x.register_hook(lambda g: g.contiguous())
-            if cfg.optimizer == "lbfgs":
-                history = max(5, min(100, LBFGS_MEMORY // (2 * x.numel() * 4)))
-                opt = LBFGS([x], history_size=history, max_step=0.5)
-            else:
-                opt = torch.optim.Adam([x], lr=cfg.lr)
-            current: dict = {}
-            extras = list(extra_losses) if level == len(sizes) - 1 else []
+        self._keep = keep
+        with circular_padding(cfg.tileable):  # tileable: every convolution wraps around
+            for level, longest in enumerate(sizes):
+                h, w = (out_h, out_w) if level == len(sizes) - 1 else scaled_dims(h0, w0, longest)
+                if cfg.tileable:
+                    h, w = _tileable.tileable_dims(h, w)
+                c = img.resize_to(content, h, w)
+                if cfg.tileable:
+                    c = _tileable.make_periodic(c)
+                with torch.no_grad():
+                    content_targets = self.encoder(c, cfg.content_layers, self.precision)
+                if guides is None:
+                    style_target = StyleTarget(self.style_grams(styles, max(h, w)), blend, layer_w)
+                else:
+                    g = F.interpolate(guides, size=(h, w), mode="bilinear", align_corners=False).to(self.device)
+                    style_target = GuidedStyleTarget(self.style_grams(styles, max(h, w)), g, layer_w)
+                if x is None and init is not None:
+                    x = img.resize_to(init.to(self.device, torch.float32), h, w).clamp(0, 1)
+                elif x is None:
+                    x = self._init_image(c, styles, gen)
+                else:
+                    x = F.interpolate(x.detach(), size=(h, w), mode="bicubic", align_corners=False).clamp(0, 1)
+                x = x.detach().contiguous().requires_grad_(True)
+                if self.precision == "bf16":  # channels_last inside the encoder; keep the grad dense
+                    x.register_hook(lambda g: g.contiguous())
+                if cfg.optimizer == "lbfgs":
+                    history = max(5, min(100, LBFGS_MEMORY // (2 * x.numel() * 4)))
+                    opt = LBFGS([x], history_size=history, max_step=0.5)
+                else:
+                    opt = torch.optim.Adam([x], lr=cfg.lr)
+                current: dict = {}
+                extras = list(extra_losses) if level == len(sizes) - 1 else []
 
-            def closure():
-                opt.zero_grad(set_to_none=True)
-                parts = self.losses(x, content_targets, style_target)
-                if extras:
-                    parts["extra"] = sum(f(x) for f in extras)
-                    parts["total"] = parts["total"] + parts["extra"]
-                parts["total"].backward()
-                current.update({k: v.detach() for k, v in parts.items()})  # tensors: no host sync
-                return parts["total"]
+                def closure():
+                    opt.zero_grad(set_to_none=True)
+                    parts = self.losses(x, content_targets, style_target)
+                    if extras:
+                        parts["extra"] = sum(f(x) for f in extras)
+                        parts["total"] = parts["total"] + parts["extra"]
+                    parts["total"].backward()
+                    current.update({k: v.detach() for k, v in parts.items()})  # tensors: no host sync
+                    return parts["total"]
 
-            i = 0
-            try:
-                for i in range(1, cfg.iterations + 1):
-                    opt.step(closure)
-                    if cfg.optimizer == "adam":
-                        with torch.no_grad():
-                            x.clamp_(0, 1)
-                    total_iters += 1
-                    if i % self.sync_every == 0 or i == cfg.iterations:
-                        self._check_finite(current, i)
-                    if callback is not None:
-                        callback(Progress(i, cfg.iterations, level, len(sizes), (h, w), dict(current),
-                                          x.detach(), time.perf_counter() - start))
-            except KeyboardInterrupt:  # keep the current image at the size it has (no upsampling)
-                partial = self._finish(x.detach(), original_content, h, w)
-                raise StyleTransferInterrupted(partial, i, level) from None
+                i = 0
+                try:
+                    for i in range(1, cfg.iterations + 1):
+                        opt.step(closure)
+                        if cfg.optimizer == "adam":
+                            with torch.no_grad():
+                                x.clamp_(0, 1)
+                        total_iters += 1
+                        if i % self.sync_every == 0 or i == cfg.iterations:
+                            self._check_finite(current, i)
+                        if callback is not None:
+                            callback(Progress(i, cfg.iterations, level, len(sizes), (h, w), dict(current),
+                                              x.detach(), time.perf_counter() - start))
+                except KeyboardInterrupt:  # keep the current image at the size it has (no upsampling)
+                    partial = self._finish(x.detach(), original_content, h, w)
+                    raise StyleTransferInterrupted(partial, i, level) from None
 
         result = self._finish(x.detach(), original_content, out_h, out_w)
         seconds = time.perf_counter() - start
@@ -394,7 +426,7 @@ class GatysStyleTransfer:
             "size": [out_h, out_w],
         }
         if cfg.iterations == 0 or not self.last_losses:
-            with torch.no_grad():
+            with torch.no_grad(), circular_padding(cfg.tileable):
                 self.last_losses = {k: float(v) for k, v in self.losses(x, content_targets, style_target).items()}
         return result
 
@@ -410,5 +442,11 @@ class GatysStyleTransfer:
         if x.shape[-2:] != (h, w):
             x = F.interpolate(x, size=(h, w), mode="bicubic", align_corners=False)
         x = x.clamp(0, 1)
-        x = color.color_output(x, img.resize_to(original_content, h, w), self.config.preserve_color)
+        photo = img.resize_to(original_content, h, w)
+        if self.config.tileable:
+            photo = _tileable.make_periodic(photo)
+        x = color.color_output(x, photo, self.config.preserve_color)
+        keep = getattr(self, "_keep", None)
+        if keep is not None:  # the region no mask covers is the photo
+            x = regions.composite([x], photo, 1 - keep, keep)
         return x.float().cpu()
