@@ -338,3 +338,38 @@ def test_the_page_needs_no_internet(studio):
         assert "http://" not in r.text and "https://" not in r.text and "//cdn" not in r.text
     assert studio.get("/docs").status_code == 404  # Swagger UI would load from a CDN
     assert studio.get("/openapi.json").json()["info"]["title"] == "Atelier Studio"
+
+
+def test_region_mask_with_one_style_or_a_feed_forward_model_and_a_seamless_texture(studio, ids):
+    """Issue 28: the studio's mask (uploaded or painted) works with every method: one style keeps
+    the photo where the mask is black; a feed-forward model's style goes where it is white; and a
+    job may ask for a texture that tiles without a seam."""
+    from atelier.imaging.tileable import seam_ratio
+
+    half = np.zeros((60, 80), np.uint8)
+    half[:, :40] = 255
+    buf = io.BytesIO()
+    Image.fromarray(half).save(buf, format="PNG")
+    mask = _upload(studio, buf.getvalue(), "left.png", "mask").json()["id"]
+    photo = img.load_image(studio.app_state.store.image_path(ids["content"]), size=96)
+    for body in ({"method": "adain", "styles": [ids["style"]]}, {"method": "starry_night", "styles": []}):
+        job = studio.post("/api/jobs", json={**body, "content": ids["content"], "size": 96, "mask": mask,
+                                             "feather": 2}).json()
+        state = _wait(studio, job["id"])
+        assert state["status"] == "done", state
+        out = img.load_image(studio.data / "results" / f"{job['id']}.png")
+        w = out.shape[-1]
+        right = (out[..., w // 2 + 6:] - photo[..., w // 2 + 6:]).abs().mean()
+        left = (out[..., : w // 2 - 6] - photo[..., : w // 2 - 6]).abs().mean()
+        assert float(right) < 0.01 < float(left), (body["method"], float(left), float(right))
+        assert img.read_metadata(studio.data / "results" / f"{job['id']}.png")["parameters"]["feather"] == 2
+    three = studio.post("/api/jobs", json={"method": "adain", "content": ids["content"], "size": 96, "mask": mask,
+                                           "styles": [ids["style"], ids["style2"], ids["style"]]})
+    assert three.status_code == 400 and "mask" in three.json()["detail"]
+    job = studio.post("/api/jobs", json={"method": "adain", "styles": [ids["style"]], "content": ids["content"],
+                                         "size": 96, "tileable": True}).json()
+    state = _wait(studio, job["id"])
+    assert state["status"] == "done", state
+    out = img.load_image(studio.data / "results" / f"{job['id']}.png")
+    assert out.shape[-1] % 16 == 0 and out.shape[-2] % 16 == 0
+    assert seam_ratio(out)["ratio"] < 1.6

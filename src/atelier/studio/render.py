@@ -22,7 +22,6 @@ from typing import Callable, Optional
 
 import torch
 
-from ..imaging import color
 from ..io import images as img
 from ..core.limits import check_memory
 
@@ -82,6 +81,16 @@ def render(params: dict, content_path, style_paths: list, mask_path=None, *,
     meta: dict = {"method": method, "size": size, "strength": params["strength"],
                   "style_scale": params["style_scale"], "preserve_color": params["preserve_color"],
                   "blend": params.get("blend")}
+    tileable = bool(params.get("tileable", False))
+    masks = []
+    if mask_path is not None:
+        from ..imaging import regions
+
+        masks = regions.load_masks([mask_path], c.shape[-2], c.shape[-1], max_pixels=max_pixels,
+                                   feather=float(params.get("feather") or 0.0))[0]
+        meta.update(mask=True, feather=float(params.get("feather") or 0.0))
+    if tileable:
+        meta["tileable"] = True
     if cancelled():
         raise JobCancelled()
     report(0.0, None, "loading")
@@ -92,7 +101,8 @@ def render(params: dict, content_path, style_paths: list, mask_path=None, *,
         styles = [img.load_image(p, max_pixels=max_pixels) for p in style_paths]
         cfg = GatysConfig(style_scale=float(params["style_scale"]), iterations=int(params["iterations"]),
                           style_weight=gatys_style_weight(params["strength"]), style_blend=params.get("blend"),
-                          preserve_color=params["preserve_color"], seed=params.get("seed"), scales=1)
+                          preserve_color=params["preserve_color"], seed=params.get("seed"), scales=1,
+                          tileable=tileable)
         cfg.validate()
         st = GatysStyleTransfer(cfg, max_pixels=max_pixels)
 
@@ -103,30 +113,38 @@ def render(params: dict, content_path, style_paths: list, mask_path=None, *,
             report(p.iteration / max(p.iterations, 1), p.image.detach().clamp(0, 1).float().cpu() if show else None,
                    f"iteration {p.iteration}/{p.iterations}, style loss {p.losses['style']:.3g}")
 
-        out = st.run(c, styles, callback=callback)
+        out = st.run(c, styles, callback=callback, masks=masks)
         meta.update(style_weight=cfg.style_weight, iterations=cfg.iterations, seed=cfg.seed,
                     losses=st.last_losses)
     elif spec.styles == "images":
         model = spec.cached(device=_device())
-        mask = None
-        if mask_path is not None:
-            mask, _ = color.load_mask(mask_path, c.shape[-2], c.shape[-1], max_pixels=max_pixels)
         style_size = max(img.MIN_SIDE, round(float(params["style_scale"]) * size))
         styles = [img.load_image(p, size=style_size, max_pixels=max_pixels) for p in style_paths]
         if cancelled():
             raise JobCancelled()
-        out = spec.stylize(model, c, styles, alpha=float(params["strength"]), blend=params.get("blend"), mask=mask,
-                           preserve_color=params["preserve_color"])
-        meta.update(alpha=float(params["strength"]), style_size=style_size, mask=mask_path is not None)
+        out = spec.stylize(model, c, styles, alpha=float(params["strength"]), blend=params.get("blend"), mask=masks,
+                           preserve_color=params["preserve_color"], tileable=tileable)
+        meta.update(alpha=float(params["strength"]), style_size=style_size)
     else:
         model = spec.cached(device=_device())
-        run_size = max(img.MIN_SIDE, min(2 * size, round(size / float(params["style_scale"]))))
+        # tileable: run at the output's size (a resize would break the wrap-around)
+        run_size = size if tileable else max(img.MIN_SIDE, min(2 * size, round(size / float(params["style_scale"]))))
         x = img.resize_longest(c, run_size) if run_size != max(c.shape[-2:]) else c
-        y = spec.stylize(model, x, [], blend=params.get("blend"), preserve_color=params["preserve_color"])
+        y = spec.stylize(model, x, [], blend=params.get("blend"), preserve_color=params["preserve_color"],
+                         tileable=tileable)
+        if tileable:
+            from ..imaging.tileable import make_periodic
+
+            c = make_periodic(img.resize_to(c, y.shape[-2], y.shape[-1]))
         if y.shape[-2:] != c.shape[-2:]:
             y = img.resize_to(y, c.shape[-2], c.shape[-1])
         s = float(params["strength"])
         out = (s * y + (1 - s) * c).clamp(0, 1)
+        if masks:  # the model's style where the mask is white, the photo where black
+            from ..imaging import regions
+
+            w, keep = regions.region_weights(masks, 1)
+            out = regions.composite([out], c, w, keep)
         meta.update(model=method, model_sha256=weights_sha256(model), run_size=run_size)
     if cancelled():
         raise JobCancelled()

@@ -62,8 +62,11 @@ class JobRequest(BaseModel):
     method: str = Field("adain", max_length=64, description="a method of GET /api/methods")
     content: str = Field(..., pattern=IMAGE_ID_PATTERN, description="id of the content image")
     styles: List[str] = Field(default_factory=list, max_length=4, description="ids of the style images")
-    mask: Optional[str] = Field(None, pattern=IMAGE_ID_PATTERN, description="adain/wct with two styles: "
-                                "the first style where the mask is white")
+    mask: Optional[str] = Field(None, pattern=IMAGE_ID_PATTERN, description="a region mask, every method: "
+                                "one style (the photo where black), two styles (the first where white) or a "
+                                "feed-forward model's style (the photo where black)")
+    feather: float = Field(0.0, ge=0, le=64, description="with a mask: soft region edges, in pixels")
+    tileable: bool = Field(False, description="a seamless texture that tiles without a seam")
     size: int = Field(384, ge=64, le=2048, description="longest side of the output in pixels")
     strength: float = Field(1.0, ge=0, le=1, description="style strength")
     style_scale: float = Field(1.0, ge=0.25, le=4, description="style size relative to the output")
@@ -141,10 +144,13 @@ def check_request(req: JobRequest, store: Store, methods: dict) -> dict:
             raise HTTPException(400, one_line(e)) from None
     mask = None
     if req.mask is not None:
-        if not m["masks"] or len(styles) != 2:
-            masked = ", ".join(k for k, v in methods.items() if v["masks"])
-            raise HTTPException(400, f"a mask needs a method that takes masks ({masked}) and exactly two styles")
-        if req.blend is not None:
+        from ..imaging.regions import check_region_count
+
+        try:
+            check_region_count(1, len(styles), builtin=m["styles"] == "builtin", what="mask")
+        except ValueError as e:
+            raise HTTPException(400, one_line(e)) from None
+        if req.blend is not None and m["styles"] == "images":
             raise HTTPException(400, "give either blend (mixing the styles) or a mask (placing them), not both")
         mask = store.image_path(req.mask)
         if mask is None:

@@ -101,6 +101,9 @@ async function loadMethods() {
 }
 function method() { return state.methods[$("method").value] || { name: "", fast: false, styles: "images", family: "" }; }
 const optimizing = (m) => m.family === "optimization";
+// a region mask: every method (issue 28): one style (the photo where black), two styles (the
+// first where white), or a feed-forward model's own style
+const maskFits = (m) => m.styles === "builtin" || state.styles.length === 1 || state.styles.length === 2;
 function updateVisibility() {
   const m = method();
   document.querySelectorAll(".gatys-only").forEach((e) => e.classList.toggle("hidden", !optimizing(m)));
@@ -110,15 +113,16 @@ function updateVisibility() {
     $("builtin-style").innerHTML = m.builtin_styles.map((s, i) => `<option value="${i}">${s.replace(/\.\w+$/, "")}</option>`).join("");
     $("builtin-style").dataset.model = m.name;
   }
-  const masked = state.mask && m.masks;
+  const masked = state.mask && maskFits(m);
   $("blend-row").classList.toggle("hidden", !(m.styles === "images" && state.styles.length === 2) || !!masked);
-  $("mask-row").classList.toggle("hidden", !(m.masks && state.styles.length === 2));
+  $("mask-row").classList.toggle("hidden", !maskFits(m));
+  $("feather-row").classList.toggle("hidden", !masked);
   $("style-list").style.opacity = m.styles === "builtin" ? 0.4 : 1;
 }
-for (const id of ["strength", "style-scale", "size", "iterations", "blend"]) {
+for (const id of ["strength", "style-scale", "size", "iterations", "blend", "feather"]) {
   $(id).addEventListener("input", () => { $(`${id}-out`).textContent = $(id).value; changed(false); });
 }
-for (const id of ["preserve-color", "builtin-style"]) $(id).addEventListener("change", () => changed(true));
+for (const id of ["preserve-color", "builtin-style", "tileable"]) $(id).addEventListener("change", () => changed(true));
 $("method").addEventListener("change", () => {
   // Gatys: strength 0.5 is its default style weight (10); the one-pass methods start at full style
   const gatys = optimizing(method());
@@ -133,12 +137,14 @@ function params() {
   const p = { method: m.name, content: state.content, styles: m.styles === "images" ? state.styles : [],
               size: +$("size").value, strength: +$("strength").value, style_scale: +$("style-scale").value,
               preserve_color: $("preserve-color").value, iterations: +$("iterations").value };
-  const masked = state.mask && m.masks && state.styles.length === 2;
+  const masked = state.mask && maskFits(m);
   if (m.styles === "images" && state.styles.length === 2 && !masked) { const b = +$("blend").value; p.blend = [b, 1 - b]; }
   if (m.styles === "builtin" && (m.builtin_styles || []).length > 1) {
     p.blend = m.builtin_styles.map((_, i) => (i === +$("builtin-style").value ? 1 : 0));
   }
   if (masked) p.mask = state.mask;
+  if (masked && +$("feather").value > 0) p.feather = +$("feather").value;
+  if ($("tileable").checked) p.tileable = true;
   return p;
 }
 const imageName = (id) => (state.images.find((i) => i.id === id) || {}).name || id;
@@ -151,7 +157,7 @@ function uses(p) {
     return `${m.label || p.method}${picked.length ? ` (${picked.join(" + ")})` : ""}`;
   }
   if (!p.styles || !p.styles.length) return "no painting";
-  if (p.mask) return `${imageName(p.styles[0])} (white in the mask) + ${imageName(p.styles[1])} (the rest)`;
+  if (p.mask) return `${imageName(p.styles[0])} (white in the mask) + ${p.styles[1] ? imageName(p.styles[1]) : "the photo"} (the rest)`;
   const w = p.blend || p.styles.map(() => 1), total = w.reduce((a, b) => a + b, 0) || 1;
   if (p.styles.length === 1) return imageName(p.styles[0]);
   return p.styles.map((s, i) => `${imageName(s)} ${Math.round((100 * w[i]) / total)}%`).join(" + ");
