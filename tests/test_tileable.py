@@ -84,3 +84,17 @@ def test_cli_tileable(tmp_path, content_path, style_path):
     r = CliRunner().invoke(app, ["stylize", str(content_path), "--method", "starry_night", "--tileable", "--tile",
                                  "256", "-o", str(tmp_path / "x.png"), "-q"])
     assert r.exit_code == 2 and "not tiled" in r.output and not (tmp_path / "x.png").exists()
+
+
+def test_apply_tileable_writes_seamless_textures(tmp_path, content_path, content2_path):
+    from atelier.imaging.tileable import seam_ratio
+
+    r = CliRunner().invoke(app, ["apply", "starry_night", str(content_path), str(content2_path), "-o",
+                                 str(tmp_path / "out"), "--size", "120", "--tileable", "-q"])
+    assert r.exit_code == 0, r.output
+    for p in (content_path, content2_path):
+        out = tmp_path / "out" / p.name
+        x = img.load_image(out)
+        assert x.shape[-1] % 16 == 0 and x.shape[-2] % 16 == 0
+        assert seam_ratio(x)["ratio"] < 1.6
+        assert img.read_metadata(out)["tileable"] is True

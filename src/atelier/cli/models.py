@@ -41,6 +41,8 @@ def apply(
     precision: str = typer.Option("auto", help="auto, fp32 or bf16."),
     device: str = typer.Option("auto", help="auto, cpu, cuda or mps."),
     batch_size: int = typer.Option(4, help="Images per forward pass (images of equal size are batched)."),
+    tileable: bool = typer.Option(False, "--tileable", help="Seamless textures that tile without a seam (sides "
+                                  "rounded to a multiple of 16 px; circular padding)."),
     max_pixels: Optional[int] = typer.Option(None, help="Refuse images (and --size) larger than this many pixels "
                                              "[default: 100M]."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Allow writing over the input files (-o an input "
@@ -72,12 +74,14 @@ def apply(
         raise _fail(str(e)) from None
     meta = {"atelier_version": __version__, "method": "feedforward", "model": Path(model).name,
             "model_sha256": net.card.get("sha256"), "style_weights": weights, "preserve_color": preserve_color}
+    if tileable:
+        meta["tileable"] = True
     if use_ray:
         from ..api.batch import ApplyJob
 
         job = ApplyJob(model=model, metadata=meta, device=device, size=size, style_weights=weights,
                        preserve_color=preserve_color, precision=precision, batch_size=batch_size,
-                       max_pixels=max_pixels)
+                       max_pixels=max_pixels, tileable=tileable)
         _run_on_ray(job, inputs, output, overwrite=overwrite, address=ray_address, workers=workers,
                     batch_size=batch_size, device=device, quiet=quiet)
         return
@@ -100,7 +104,7 @@ def apply(
         try:
             res = apply_model(net, inputs, output, size=size, style_weights=weights, preserve_color=preserve_color,
                               precision=precision, batch_size=batch_size, max_pixels=max_pixels, metadata=meta,
-                              callback=callback, overwrite=overwrite)
+                              callback=callback, overwrite=overwrite, tileable=tileable)
         except (InputError, ValueError) as e:
             raise _fail(str(e)) from None
         except KeyboardInterrupt:

@@ -24,9 +24,11 @@ import torch
 
 from ...io import images as img
 from ...imaging import color
+from ...imaging.tileable import make_periodic, tileable_dims
 from ...core.errors import InputError
 from ...core.files import check_not_input
 from ...core.limits import check_memory
+from ...core.padding import circular_padding
 from ...networks.transformer import StyleWeights, TransformerNet
 from ...core.runtime import autocast, check_precision, resolve_device
 from ...encoders.precision import resolve_precision
@@ -193,7 +195,7 @@ def apply_model(model: TransformerNet, inputs: Sequence[PathLike], out_dir: Path
                 style_weights: StyleWeights = None, preserve_color: str = "none", precision: str = "auto",
                 batch_size: int = 4, max_pixels: Optional[int] = None, metadata: Optional[dict] = None,
                 callback: Optional[Callable[[pathlib.Path, Optional[str]], None]] = None,
-                overwrite: bool = False) -> ApplyResult:
+                overwrite: bool = False, tileable: bool = False) -> ApplyResult:
     """Stylize image files and folders into ``out_dir`` (same file names; folders keep their
     sub-folders).
 
@@ -214,6 +216,9 @@ def apply_model(model: TransformerNet, inputs: Sequence[PathLike], out_dir: Path
             non-image file of a folder, which is skipped).
         overwrite: allow writing over an input (``out_dir`` an input folder, or an output
             file that is an input file); refused otherwise.
+        tileable: seamless textures (issue 28): each image's sides rounded to a multiple of 16 px,
+            the image made periodic and the network padded circularly
+            (:mod:`atelier.imaging.tileable`); the outputs tile without a seam.
 
     Returns:
         An :class:`ApplyResult`.
@@ -252,7 +257,8 @@ def apply_model(model: TransformerNet, inputs: Sequence[PathLike], out_dir: Path
             callback(src, reason)
     return apply_files(model, [(src, out_dir / rel) for src, rel in files], size=size, style_weights=style_weights,
                        preserve_color=preserve_color, precision=precision, batch_size=batch_size,
-                       max_pixels=max_pixels, metadata=metadata, callback=callback, result=result)
+                       max_pixels=max_pixels, metadata=metadata, callback=callback, result=result,
+                       tileable=tileable)
 
 
 def output_metadata(metadata: Optional[dict], src: PathLike) -> dict:
@@ -265,7 +271,7 @@ def apply_files(model: TransformerNet, pairs: Sequence[tuple[PathLike, PathLike]
                 style_weights: StyleWeights = None, preserve_color: str = "none", precision: str = "auto",
                 batch_size: int = 4, max_pixels: Optional[int] = None, metadata: Optional[dict] = None,
                 callback: Optional[Callable[[pathlib.Path, Optional[str]], None]] = None,
-                result: Optional[ApplyResult] = None) -> ApplyResult:
+                result: Optional[ApplyResult] = None, tileable: bool = False) -> ApplyResult:
     """Stylize ``(input file, output file)`` pairs: the work of :func:`apply_model` once its
     inputs are listed and checked (batch engines call it on their share of the files).
 
@@ -294,7 +300,8 @@ def apply_files(model: TransformerNet, pairs: Sequence[tuple[PathLike, PathLike]
         check_memory(key[0] * key[1], "one-pass", f"a batch of {len(group)} image(s) of {key[1]}x{key[0]}",
                      device=next(model.parameters()).device, images=len(group))
         t0 = time.perf_counter()
-        y = stylize_tensor(model, torch.cat([t for _, _, t in group]), style_weights, preserve_color, precision)
+        with circular_padding(tileable):
+            y = stylize_tensor(model, torch.cat([t for _, _, t in group]), style_weights, preserve_color, precision)
         result.seconds += time.perf_counter() - t0
         for (src, dst, _), out in zip(group, y):
             try:
@@ -321,6 +328,8 @@ def apply_files(model: TransformerNet, pairs: Sequence[tuple[PathLike, PathLike]
             if callback is not None:
                 callback(src, str(e))
             continue
+        if tileable:
+            t = make_periodic(img.resize_to(t, *tileable_dims(*t.shape[-2:])))
         key = tuple(t.shape[-2:])
         pending.setdefault(key, []).append((src, dst, t))
         if len(pending[key]) >= batch_size:
