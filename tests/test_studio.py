@@ -193,7 +193,7 @@ def test_feed_forward_model_and_gatys_progress(studio, ids):
     ({"styles": []}, 400, "needs at least one style"),
     ({"method": "starry_night"}, 400, "built in"),
     ({"blend": [1, 2, 3]}, 400, "one weight per"),
-    ({"mask": "bundled-chelsea"}, 400, "exactly two styles"),
+    ({"mask": "bundled-chelsea", "styles": ["bundled-starry_night"] * 3}, 400, "one mask per style"),
     ({"content": "f" * 32}, 404, "no image"),
     ({"size": 5000}, 422, "size"),
     ({"strength": 2}, 422, "strength"),

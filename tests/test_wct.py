@@ -215,9 +215,9 @@ def test_cli_wct_and_train_decoders(tmp_path):
     r = run(app, ["stylize", str(photo), "-s", str(starry), "--method", "adain", "--wct-layers", "relu1_1",
                   "-o", str(tmp_path / "x.png")])
     assert r.exit_code == 2 and "--wct-layers" in r.output and not (tmp_path / "x.png").exists()
-    r = run(app, ["stylize", str(photo), "-s", str(starry), "--method", "wct", "--mask", str(photo),
-                  "-o", str(tmp_path / "x.png")])
-    assert r.exit_code == 2 and "exactly two" in r.output
+    r = run(app, ["stylize", str(photo), "-s", str(starry), "--method", "wct", "--mask", str(photo), "--mask",
+                  str(photo), "-o", str(tmp_path / "x.png")])
+    assert r.exit_code == 2 and "one --mask per style" in r.output
     dec = tmp_path / "dec"
     dec.mkdir()
     r = run(app, ["train-decoders", "-c", str(data_file("content/000000000030.jpg")), "-o", str(dec),
