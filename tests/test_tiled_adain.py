@@ -68,9 +68,8 @@ def test_cli_tiles_adain_and_records_the_plan_and_refuses_a_tiled_mask(tmp_path)
     r = runner.invoke(app, ["stylize", str(photo), "--method", "adain", "-s", str(style), "-s", str(style), "--mask",
                             str(mask), "-o", str(tmp_path / "m_out.png"), "--size", "384", "--tile", "192"])
     assert r.exit_code == 2 and "--mask is not tiled" in r.output and not (tmp_path / "m_out.png").exists()
-    r = runner.invoke(app, ["stylize", str(photo), "--method", "wct", "-s", str(style), "-o", str(tmp_path / "w.png"),
-                            "--tile", "256"])
-    assert r.exit_code == 2 and "--tile" in r.output and not (tmp_path / "w.png").exists()
+    r = runner.invoke(app, ["stylize", str(photo), "-s", str(style), "-o", str(tmp_path / "w.png"), "--tile", "256"])
+    assert r.exit_code == 2 and "--tile" in r.output and not (tmp_path / "w.png").exists()  # Gatys: not tiled
 
 
 def test_python_api_tiles_on_request_and_equals_the_cli_path():
@@ -90,5 +89,4 @@ def test_python_api_tiles_on_request_and_equals_the_cli_path():
     from atelier.core.errors import InputError
     with pytest.raises(InputError, match="does not fit"):
         atelier.stylize(photo, style, method="adain", size=384, max_memory="1M")
-    with pytest.raises(ValueError, match="not tiled"):
-        atelier.stylize(photo, style, method="wct", size=128, tile=64)
+

@@ -56,7 +56,7 @@ def print_plan(spec, height: int, width: int, tile: Union[str, int] = "auto",
             px = int(tile)
         except ValueError:
             raise ValueError(f"--tile must be auto, off or a tile side in px, got {tile!r}") from None
-        plan = tile_plan(h, w, px, min(96, (px // 2) // 8 * 8))
+        plan = tile_plan(h, w, px, min(96, (px // 2) // 16 * 16))  # margins on relu5_1's grid
     elif budget is None or h * w * BYTES_PER_PIXEL["one-pass"] <= budget:
         return None
     else:

@@ -226,7 +226,8 @@ _BUILTIN = (
     Method("wct", "WCT (any style)", "arbitrary",
            "Li et al. 2017, Universal Style Transfer via Feature Transforms",
            load="atelier.methods.arbitrary.wct:load_for_registry", run="atelier.methods.arbitrary.wct:wct_run",
-           masks=True, options=_ARBITRARY_OPTIONS + ("wct_layers",)),
+           masks=True, options=_ARBITRARY_OPTIONS + ("wct_layers", "tile", "max_memory"),
+           tiled="atelier.methods.arbitrary.tiled_wct:wct_tiled_run"),
 )
 
 
