@@ -34,7 +34,8 @@ from ..core.errors import InputError
 from .certificates import SignerFiles, load_signer_files, local_signer_dir, local_signer_files
 
 __all__ = ["DIGITAL_SOURCE_TYPE", "MIME_TYPES", "Credentials", "StyleCredit", "VerifyReport", "load_signer",
-           "make_credentials", "parse_style_credit", "read_credits_file", "require_c2pa", "verify_image"]
+           "local_ca_path", "make_credentials", "parse_style_credit", "read_credits_file", "require_c2pa", "sign_image",
+           "verify_image"]
 
 #: IPTC digital source type of a style transfer of the user's photo (see the module docstring).
 DIGITAL_SOURCE_TYPE = "http://cv.iptc.org/newscodes/digitalsourcetype/compositeWithTrainedAlgorithmicMedia"
@@ -175,8 +176,8 @@ def load_signer(cert: os.PathLike | str | None = None, key: os.PathLike | str | 
     except Exception as e:  # c2pa.C2paError: the library's own words, after ours
         msg = " ".join(str(e).split(":", 1)[-1].split()) or type(e).__name__
         raise InputError(f"c2pa refuses this certificate ({msg}); a signing certificate must not be self-signed, "
-                         "needs key usage digitalSignature and an extended key usage such as documentSigning or "
-                         "emailProtection, and the file must hold the chain, signing certificate first",
+                         "needs key usage digitalSignature and an extended key usage such as emailProtection "
+                         "(this c2pa version refuses documentSigning), and the file must hold the chain, signing certificate first",
                          files.cert_path) from None
     return signer
 
@@ -275,7 +276,7 @@ def make_credentials(*, sign: bool = True, cert=None, key=None, content=None, st
         from .watermark import require_watermark
 
         require_watermark()
-    credits = [parse_style_credit(t) for t in style_credit]
+    credits = [t if isinstance(t, StyleCredit) else parse_style_credit(t) for t in style_credit]
     if credits_file is not None:
         credits += read_credits_file(credits_file)
     want = len(list(styles)) if n_styles is None else n_styles
@@ -341,9 +342,9 @@ class VerifyReport:
         elif self.status == "valid":
             who = f"{self.signer} (issuer {self.issuer})"
             out = [f"{self.path}: Content Credentials valid",
-                   f"signed by: {who}, " + ("trusted" if self.trusted else "untrusted signer (a certificate no trust "
-                                             "list holds, e.g. atelier's local one: the file is intact, but "
-                                             "who signed it is not vouched for)")]
+                   f"signed by: {who}: " + ("trusted" if self.trusted else "untrusted signer (on no trust list, "
+                                             "like atelier's local certificate: the file is intact, who signed "
+                                             "it is not vouched for)")]
         else:
             what = "TAMPERED: the image changed after it was signed" if self.tampered else "INVALID Content Credentials"
             out = [f"{self.path}: {what}"] + [f"  {c}: {e}" for c, e in self.failures]
@@ -433,3 +434,59 @@ def verify_image(path: os.PathLike | str, *, trust_anchors: os.PathLike | str | 
 def local_ca_path() -> pathlib.Path:
     """The local CA certificate (``--trust-anchor`` it to trust outputs signed on this machine)."""
     return local_signer_dir() / "local-ca.pem"
+
+
+def sign_image(path: os.PathLike | str, output: os.PathLike | str | None = None, *, content=None, styles=(),
+               style_credits=(), cert=None, key=None, watermark: bool = False,
+               metadata: dict | None = None) -> pathlib.Path:
+    """Sign an image file that already exists with Content Credentials (the Python API's way:
+    ``atelier.stylize(...).save("out.png")`` then ``atelier.sign_image("out.png", ...)``).
+
+    Args:
+        path: the image (PNG, JPEG, WebP or TIFF).
+        output: where to write the signed file (default: replace ``path``, atomically).
+        content: the photo it was made from (the parent ingredient), a path or None.
+        styles: the style image files (ingredients), in order.
+        style_credits: one per style: :class:`StyleCredit` or ``"ARTIST, TITLE, LICENCE"`` strings.
+        cert, key: your PEM certificate chain and key (default: the local certificate).
+        watermark: also embed the invisible watermark (the pixels are decoded and encoded again:
+            lossless for PNG/TIFF, one more JPEG/WebP generation otherwise).
+        metadata: the parameters to record (default: atelier's metadata stored in the file, if any).
+
+    Returns:
+        The path written.
+
+    Raises:
+        InputError: a bad file, certificate, key or credit (one line naming it); nothing is written.
+        ImportError: the provenance extra is not installed.
+
+    Example:
+        >>> import atelier  # doctest: +SKIP
+        >>> atelier.sign_image("out.png", content="photo.jpg", styles=["starry.jpg"],
+        ...                    style_credits=["Van Gogh, The Starry Night, public domain"])  # doctest: +SKIP
+    """
+    from ..core.files import atomic_write
+    from .decode import open_image
+    from .images import OUTPUT_EXTENSIONS, check_output_path, read_alpha, read_metadata, save_image
+
+    src = pathlib.Path(os.fspath(path)).expanduser()
+    im = open_image(src)  # InputError naming the file
+    dst = check_output_path(output if output is not None else src)
+    creds = make_credentials(cert=cert, key=key, content=content, styles=list(styles),
+                             style_credit=list(style_credits), watermark=watermark)
+    meta = metadata if metadata is not None else read_metadata(src)
+    fmt = OUTPUT_EXTENSIONS[dst.suffix.lower()]
+    if watermark or fmt != im.format:
+        save_image(im, dst, meta, alpha=read_alpha(src), credentials=creds)
+        return dst
+    if fmt not in MIME_TYPES:
+        raise InputError(f"{fmt} files cannot carry Content Credentials; use .png, .jpg, .webp or .tif", dst)
+    data = src.read_bytes()
+    try:
+        with atomic_write(dst, "w+b") as f:
+            creds.sign(data, fmt, dst.name, meta, f)
+    except InputError:
+        raise
+    except Exception as e:  # c2pa.C2paError
+        raise InputError(f"signing the Content Credentials failed ({e})", dst) from None
+    return dst
