@@ -386,7 +386,7 @@ def verify_image(path: os.PathLike | str, *, trust_anchors: os.PathLike | str | 
     from .decode import open_image
 
     p = pathlib.Path(os.fspath(path)).expanduser()
-    im = open_image(p)  # InputError naming the file for a missing file or a non-image
+    open_image(p)  # InputError naming the file for a missing file or a non-image
     c2pa = require_c2pa()
     settings = {"verify": {"verify_trust": True}}
     if trust_anchors is not None:
@@ -427,7 +427,11 @@ def verify_image(path: os.PathLike | str, *, trust_anchors: os.PathLike | str | 
 
         from .watermark import detect_watermark
 
-        report.watermark = detect_watermark(np.asarray(im.convert("RGB")))
+        from PIL import Image
+
+        with Image.open(p) as f:  # the colour as stored: a transparent image's RGB, not composited over white
+            rgb = np.asarray(f.convert("RGBA"))[..., :3]
+        report.watermark = detect_watermark(rgb)
     return report
 
 
@@ -476,8 +480,16 @@ def sign_image(path: os.PathLike | str, output: os.PathLike | str | None = None,
                              style_credit=list(style_credits), watermark=watermark)
     meta = metadata if metadata is not None else read_metadata(src)
     fmt = OUTPUT_EXTENSIONS[dst.suffix.lower()]
-    if watermark or fmt != im.format:
-        save_image(im, dst, meta, alpha=read_alpha(src), credentials=creds)
+    from PIL import Image
+
+    with Image.open(src) as f:
+        src_fmt = f.format
+    if watermark or fmt != src_fmt:  # decoded and encoded again; the colour under transparent parts is kept
+        import numpy as np
+
+        alpha = read_alpha(src)
+        rgb = im if alpha is None else Image.fromarray(np.asarray(Image.open(src).convert("RGBA"))[..., :3].copy())
+        save_image(rgb, dst, meta, alpha=alpha, credentials=creds)
         return dst
     if fmt not in MIME_TYPES:
         raise InputError(f"{fmt} files cannot carry Content Credentials; use .png, .jpg, .webp or .tif", dst)
