@@ -105,7 +105,7 @@ def test_sign_verify_manifest_contents(tmp_path, content_path, style_path):
     assert style["metadata"]["file"] == style_path.name
 
     # the local CA given as a trust anchor makes the same file trusted
-    from atelier.io.provenance import local_ca_path
+    from atelier.io.verify import local_ca_path
 
     t = cli("verify", out, "--trust-anchor", local_ca_path())
     assert t.exit_code == 0 and ": trusted" in t.output
@@ -192,7 +192,7 @@ def test_credentials_file_sidecar_and_bmp(tmp_path, content_path, style_path):
     side.write_text('artist,title,licence\nKatsushika Hokusai,"The Great Wave, off Kanagawa",public domain\n')
     out, r = _stylize(tmp_path, content_path, style_path, "out.png", "--credentials", "--style-credits", side)
     assert r.exit_code == 0, r.output
-    from atelier.io.provenance import verify_image
+    from atelier.io.verify import verify_image
 
     rep = verify_image(out)
     titles = [i["title"] for i in rep.ingredients if i["relationship"] == "componentOf"]
@@ -244,7 +244,7 @@ def test_apply_signs_every_output(tmp_path, content_path, content2_path):
     r = cli("apply", "starry_night", content_path, content2_path, "-o", out, "--size", 256, "-q", "--credentials",
             "--style-credit", CREDIT)
     assert r.exit_code == 0, r.output
-    from atelier.io.provenance import verify_image
+    from atelier.io.verify import verify_image
 
     for src in (content_path, content2_path):
         rep = verify_image(out / src.name)

@@ -49,7 +49,7 @@ _LAZY = {
     "Progress": ".methods.gatys.optimize", "StyleTransferInterrupted": ".methods.gatys.optimize",
     "sketch": ".api",  # issue 17: photo to sketch
     "paint": ".api",  # issue 27: painting with brush strokes
-    "sign_image": ".io.provenance", "verify_image": ".io.provenance",  # issue 28: Content Credentials
+    "sign_image": ".io.verify", "verify_image": ".io.verify",  # issue 28: Content Credentials
 }
 
 

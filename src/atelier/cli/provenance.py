@@ -94,7 +94,7 @@ def verify(
     from ..core.errors import InputError
 
     try:
-        from ..io.provenance import verify_image
+        from ..io.verify import verify_image
 
         report = verify_image(image, trust_anchors=trust_anchor, watermark=watermark)
     except ImportError as e:
@@ -127,7 +127,8 @@ def manifest_summary(image: Path) -> Optional[List[str]]:
     """``atelier info``: the summary lines of IMAGE's Content Credentials, or None when it has
     none or c2pa-python is not installed (info then shows only atelier's parameters)."""
     try:
-        from ..io.provenance import require_c2pa, verify_image
+        from ..io.provenance import require_c2pa
+        from ..io.verify import verify_image
 
         require_c2pa()
         report = verify_image(image)
