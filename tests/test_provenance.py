@@ -252,3 +252,39 @@ def test_apply_signs_every_output(tmp_path, content_path, content2_path):
         parents = [i["title"] for i in rep.ingredients if i["relationship"] == "parentOf"]
         assert parents == [src.name]
         assert rep.parameters["model"] == "starry_night"
+
+
+def test_studio_download_signed(tmp_path, content_path, style_path):
+    require_extra("fastapi")
+    require_extra("python_multipart")
+    from fastapi.testclient import TestClient
+
+    from atelier.io.verify import verify_image
+    from atelier.studio.app import create_app
+
+    app = create_app(tmp_path / "data")
+    try:
+        with TestClient(app, base_url="http://127.0.0.1") as client:
+            ids = []
+            for path, kind in ((content_path, "content"), (style_path, "style")):
+                r = client.post("/api/images", files={"file": (path.name, path.read_bytes(), "application/octet-stream")},
+                                data={"kind": kind})
+                assert r.status_code == 200, r.text
+                ids.append(r.json()["id"])
+            r = client.post("/api/jobs", json={"method": "adain", "content": ids[0], "styles": [ids[1]], "size": 256})
+            assert r.status_code == 200, r.text
+            job = r.json()["id"]
+            assert app.state.queue.wait(job, 120)["status"] == "done"
+            plain = client.get(f"/api/jobs/{job}/result?download=true")
+            signed = client.get(f"/api/jobs/{job}/result?download=true&credentials=true")
+            assert plain.status_code == 200 and signed.status_code == 200, signed.text
+            (tmp_path / "plain.png").write_bytes(plain.content)
+            (tmp_path / "signed.png").write_bytes(signed.content)
+            assert verify_image(tmp_path / "plain.png").status == "none"
+            rep = verify_image(tmp_path / "signed.png")
+            assert rep.ok and rep.parameters["studio_job"] == job
+            assert [i["relationship"] for i in rep.ingredients] == ["parentOf", "componentOf"]
+            # the signed copy was made for the response only
+            assert not list((tmp_path / "data").rglob(".signed-*"))
+    finally:
+        app.state.queue.stop()
