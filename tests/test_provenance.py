@@ -288,3 +288,30 @@ def test_studio_download_signed(tmp_path, content_path, style_path):
             assert not list((tmp_path / "data").rglob(".signed-*"))
     finally:
         app.state.queue.stop()
+
+
+def test_signing_failure_leaves_no_partial_file(tmp_path, content_path, monkeypatch):
+    """A failure inside the signature (here: c2pa raising midway) keeps save_image's atomic write: no new file, no
+    temporary file, and a file already there is left as it was."""
+    from atelier.core.errors import InputError
+    from atelier.io import images as img
+    from atelier.io.provenance import make_credentials
+
+    creds = make_credentials()
+    real = type(creds.signer).c2pa_signer
+
+    def broken(self):
+        s = real(self)
+        s.close()  # a closed signer: Builder.sign fails inside c2pa
+        return s
+
+    image = img.load_image(content_path, size=256)
+    out = tmp_path / "out.png"
+    monkeypatch.setattr(type(creds.signer), "c2pa_signer", broken)
+    with pytest.raises(InputError, match="out.png: signing the Content Credentials failed"):
+        img.save_image(image, out, {"method": "x"}, credentials=creds)
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+    out.write_bytes(b"old")
+    with pytest.raises(InputError):
+        img.save_image(image, out, {"method": "x"}, credentials=creds)
+    assert out.read_bytes() == b"old" and [p.name for p in tmp_path.iterdir()] == ["out.png"]
