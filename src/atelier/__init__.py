@@ -20,6 +20,13 @@ Arbitrary styles in one pass (AdaIN)::
     model = atelier.load_adain()                          # the shipped decoder
     style = model.encode_style(atelier.load_image("painting.jpg", size=512))   # reusable
     out = model(atelier.load_image("photo.jpg"), style, alpha=0.8)
+
+Content Credentials (C2PA; ``pip install 'atelier[provenance]'``, docs/provenance.md)::
+
+    atelier.stylize("photo.jpg", "starry.jpg", method="adain").save("out.png")
+    atelier.sign_image("out.png", content="photo.jpg", styles=["starry.jpg"],
+                       style_credits=["Van Gogh, The Starry Night, public domain"])
+    atelier.verify_image("out.png").lines()   # valid, untrusted signer (the local certificate)
 """
 
 from importlib.metadata import PackageNotFoundError, version as _version
@@ -42,6 +49,7 @@ _LAZY = {
     "Progress": ".methods.gatys.optimize", "StyleTransferInterrupted": ".methods.gatys.optimize",
     "sketch": ".api",  # issue 17: photo to sketch
     "paint": ".api",  # issue 27: painting with brush strokes
+    "sign_image": ".io.verify", "verify_image": ".io.verify",  # issue 28: Content Credentials
 }
 
 
@@ -71,4 +79,6 @@ __all__ = [
     "stylize",
     "sketch",
     "paint",
+    "sign_image",
+    "verify_image",
 ]

@@ -20,6 +20,7 @@ def _load_app():
     from . import studio  # noqa: F401  (issue 16: the web studio)
     from . import gan  # noqa: F401  (issue 14: atelier gan)
     from . import paint  # noqa: F401  (issue 27: atelier paint)
+    from . import provenance  # noqa: F401  (issue 28: atelier verify)
 
     return app
 

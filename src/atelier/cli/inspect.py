@@ -14,17 +14,25 @@ from .common import app, out, _check_json_output, _fail, _floats, _input_files, 
 
 @app.command()
 def info(image: Path = typer.Argument(..., help="An image written by atelier.")):
-    """Print the parameters stored in an image that atelier wrote."""
+    """Print the parameters stored in an image that atelier wrote (and its Content Credentials, if any)."""
     from ..io import images as img
     from ..core.errors import InputError
+
+    from .provenance import manifest_summary
 
     try:
         meta = img.read_metadata(image)
     except InputError as e:
         raise _fail(str(e)) from None
-    if meta is None:
+    summary = manifest_summary(image)  # issue 28: the Content Credentials, when there are some
+    if meta is None and summary is None:
         raise _fail(f"{image}: carries no atelier parameters (not written by atelier, or not a PNG)")
-    out.print_json(json.dumps(meta))
+    if meta is not None:
+        out.print_json(json.dumps(meta))
+    if summary is not None:
+        out.print("Content Credentials (C2PA):", highlight=False)
+        for line in summary:
+            out.print(f"  {line}", highlight=False, soft_wrap=True, markup=False)
 
 
 @app.command()

@@ -13,6 +13,8 @@ from rich.table import Table
 
 
 from .common import app, err, out, _fail, _floats, _runtime
+from .provenance import (build_credentials, opt_cert, opt_credentials, opt_key, opt_style_credit, opt_style_credits,
+                         opt_watermark)
 from .scale import _ray_flags, _run_on_ray
 
 
@@ -48,6 +50,12 @@ def apply(
     overwrite: bool = typer.Option(False, "--overwrite", help="Allow writing over the input files (-o an input "
                                    "folder)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    credentials: bool = opt_credentials(),
+    style_credit: Optional[List[str]] = opt_style_credit(),
+    style_credits: Optional[Path] = opt_style_credits(),
+    c2pa_cert: Optional[Path] = opt_cert(),
+    c2pa_key: Optional[Path] = opt_key(),
+    watermark: bool = opt_watermark(),
     ray: bool = typer.Option(False, "--ray", help="Run on Ray Data: a local Ray cluster on this machine's cores, "
                              "or the cluster of --ray-address. Re-runs skip outputs that exist and verify."),
     ray_address: Optional[str] = typer.Option(None, help="With --ray: 'auto' (the cluster 'ray start' made here) or "
@@ -76,6 +84,10 @@ def apply(
             "model_sha256": net.card.get("sha256"), "style_weights": weights, "preserve_color": preserve_color}
     if tileable:
         meta["tileable"] = True
+    if use_ray and (credentials or watermark):
+        raise _fail("--credentials and --watermark do not apply with --ray yet; sign the outputs afterwards with "
+                    "atelier.sign_image (docs/provenance.md)")
+    creds = build_credentials(credentials, watermark, c2pa_cert, c2pa_key, style_credit, style_credits, n_styles=0)
     if use_ray:
         from ..api.batch import ApplyJob
 
@@ -104,7 +116,7 @@ def apply(
         try:
             res = apply_model(net, inputs, output, size=size, style_weights=weights, preserve_color=preserve_color,
                               precision=precision, batch_size=batch_size, max_pixels=max_pixels, metadata=meta,
-                              callback=callback, overwrite=overwrite, tileable=tileable)
+                              callback=callback, overwrite=overwrite, tileable=tileable, credentials=creds)
         except (InputError, ValueError) as e:
             raise _fail(str(e)) from None
         except KeyboardInterrupt:

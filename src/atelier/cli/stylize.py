@@ -13,6 +13,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from ..encoders.precision import precision_note
 from ..methods.gatys.optimize import GatysConfig
 
+from .provenance import (build_credentials, opt_cert, opt_credentials, opt_key, opt_style_credit, opt_style_credits,
+                         opt_watermark)
 from .scale import _ray_flags, _run_on_ray
 
 #: ``--init`` names that start Gatys from that one-pass method's result (issue 25).
@@ -242,6 +244,12 @@ def stylize(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     preset: Optional[str] = typer.Option(None, help="A preset saved from the studio's Explore (method, alpha, "
                                          "style scale, colours, blend); options on the command line win."),
+    credentials: bool = opt_credentials(),
+    style_credit: Optional[List[str]] = opt_style_credit(),
+    style_credits: Optional[Path] = opt_style_credits(),
+    c2pa_cert: Optional[Path] = opt_cert(),
+    c2pa_key: Optional[Path] = opt_key(),
+    watermark: bool = opt_watermark(),
     ray: bool = typer.Option(False, "--ray", help="Run on Ray Data, one task per photo: CONTENT may be a folder, "
                              "--output is then a folder (same file names); re-runs skip outputs that verify."),
     ray_address: Optional[str] = typer.Option(None, help="With --ray: 'auto' or ray://HOST:10001 [default: a new "
@@ -290,6 +298,13 @@ def stylize(
                   device=str(dev), precision=precision, weights=weights, max_pixels=max_pixels, prefilter=prefilter,
                   overwrite=overwrite, full_metadata=metadata == "full", tile=tile, max_memory=max_memory,
                   background=bg)
+    if use_ray and (credentials or watermark):
+        raise _fail("--credentials and --watermark do not apply with --ray yet; sign the outputs afterwards with "
+                    "atelier.sign_image (docs/provenance.md)")
+    params["credentials"] = build_credentials(credentials, watermark, c2pa_cert, c2pa_key, style_credit,
+                                              style_credits, content=content, styles=list(style or []),
+                                              n_styles=len(style or []) if spec.styles != "builtin" else 0,
+                                              output=output)
     if use_ray:
         for flag, value in (("--metrics", metrics), ("--save-every", save_every)):
             if value is not None:
@@ -306,6 +321,8 @@ def _stylize_one(content: Path, output: Path, p: dict, *, metrics=None, save_eve
     from ..methods.registry import get_method
 
     keep = _transparency(content, p)
+    if p.get("credentials") is not None:  # issue 28: signed and/or watermarked, in the same atomic write
+        keep["credentials"] = p["credentials"]
     if get_method(p["method"]).family != "optimization":
         from .onepass import run_one_pass
 

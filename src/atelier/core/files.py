@@ -1,4 +1,4 @@
-"""Files: atomic writes, sha256 of a file, the cache folder."""
+"""Files: atomic writes, sha256 of a file, the cache and config folders."""
 
 from __future__ import annotations
 
@@ -83,6 +83,16 @@ def cache_dir() -> pathlib.Path:
     import platformdirs  # only when needed: a bare GPU machine may lack it
 
     return pathlib.Path(platformdirs.user_cache_dir("atelier"))
+
+
+def config_dir() -> pathlib.Path:
+    """The config folder: ``$ATELIER_CONFIG_DIR``, else the platform's user config dir for atelier
+    (presets, the local Content Credentials certificate)."""
+    if os.environ.get("ATELIER_CONFIG_DIR"):
+        return pathlib.Path(os.environ["ATELIER_CONFIG_DIR"])
+    import platformdirs
+
+    return pathlib.Path(platformdirs.user_config_dir("atelier"))
 
 
 def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:

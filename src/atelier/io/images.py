@@ -268,6 +268,7 @@ def save_image(
     *,
     alpha: "np.ndarray | None" = None,
     background: tuple[int, int, int] = (255, 255, 255),
+    credentials=None,
 ) -> pathlib.Path:
     """Write an image atomically, optionally with JSON metadata.
 
@@ -299,6 +300,9 @@ def save_image(
             does not: written as RGBA to PNG, WebP and TIFF (:data:`ALPHA_FORMATS`); JPEG and BMP
             get the image composited over ``background`` with it instead.
         background: RGB (0-255) under a transparent image in a format without alpha.
+        credentials: an :class:`atelier.io.provenance.Credentials` (issue 28): embed the invisible
+            watermark in the final pixels (``.watermark``) and/or sign the encoded file with a
+            C2PA manifest (``.signer``), still in one atomic write. Needs the provenance extra.
 
     Returns:
         The resolved absolute path written.
@@ -310,6 +314,12 @@ def save_image(
     """
     out = check_output_path(path)
     fmt = OUTPUT_EXTENSIONS[out.suffix.lower()]
+    signing = credentials is not None and credentials.signer is not None
+    if signing:
+        from .provenance import MIME_TYPES
+
+        if fmt not in MIME_TYPES:
+            raise InputError(f"{fmt} files cannot carry Content Credentials; use .png, .jpg, .webp or .tif", out)
     pil = tensor_to_pil(image) if isinstance(image, torch.Tensor) else to_rgb(image)
     if alpha is not None:
         a = Image.fromarray(np.asarray(alpha, dtype=np.uint8), "L")
@@ -320,6 +330,8 @@ def save_image(
             pil.putalpha(a)
         else:
             pil = Image.composite(pil, Image.new("RGB", pil.size, tuple(background)), a)
+    if credentials is not None and credentials.watermark:
+        pil = _watermarked(pil, out)
     kwargs: dict[str, Any] = {}
     if fmt == "JPEG":
         kwargs.update(quality=95, subsampling=0)
@@ -338,9 +350,34 @@ def save_image(
             ).encode("ascii")
             kwargs["exif"] = exif.tobytes()
 
-    with atomic_write(out) as f:
-        pil.save(f, format=fmt, **kwargs)
+    with atomic_write(out, "w+b" if signing else "wb") as f:
+        if not signing:
+            pil.save(f, format=fmt, **kwargs)
+        else:
+            import io
+
+            buf = io.BytesIO()
+            pil.save(buf, format=fmt, **kwargs)
+            try:
+                credentials.sign(buf.getvalue(), fmt, out.name, metadata, f)
+            except InputError:
+                raise
+            except Exception as e:  # c2pa.C2paError; the temporary file is removed
+                raise InputError(f"signing the Content Credentials failed ({e})", out) from None
     return out
+
+
+def _watermarked(pil: Image.Image, out: pathlib.Path) -> Image.Image:
+    """``pil`` with the invisible watermark in its colour (alpha kept as it is)."""
+    from .watermark import embed_watermark
+
+    try:
+        marked = Image.fromarray(embed_watermark(np.asarray(pil.convert("RGB"))))
+    except ValueError as e:
+        raise InputError(str(e), out) from None
+    if pil.mode == "RGBA":
+        marked.putalpha(pil.getchannel("A"))
+    return marked
 
 
 def save_with_rescue(image, path: str | os.PathLike, metadata: dict | None = None, **keep
@@ -352,7 +389,8 @@ def save_with_rescue(image, path: str | os.PathLike, metadata: dict | None = Non
     Returns:
         ``(path written or None, None)`` on success; ``(fallback written or None, message)``
         when saving to ``path`` failed (``None``: no fallback could be written either).
-        ``keep``: ``alpha`` and ``background``, as for :func:`save_image`.
+        ``keep``: ``alpha``, ``background`` and ``credentials``, as for :func:`save_image` (the
+        fallback copy is written without credentials).
     """
     try:
         return save_image(image, path, metadata, **keep), None
@@ -361,6 +399,7 @@ def save_with_rescue(image, path: str | os.PathLike, metadata: dict | None = Non
     import tempfile
 
     p = pathlib.Path(os.fspath(path)).expanduser()
+    keep = {k: v for k, v in keep.items() if k != "credentials"}  # the rescue copy is plain (never signed)
     for cand in (p.with_name(f"{p.stem}.recovered.png"),
                  pathlib.Path(tempfile.gettempdir()) / f"atelier-recovered-{os.getpid()}-{p.stem}.png"):
         try:

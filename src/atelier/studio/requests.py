@@ -28,7 +28,8 @@ class ErrorDetail(BaseModel):
 _ERRORS = {400: "refused (or a body that cannot be parsed): the detail says why in one line",
            404: "no such image, job or round",
            409: "not possible yet (the detail says what to do first)", 413: "the upload is too large",
-           429: "too many jobs are waiting; nothing was queued"}
+           429: "too many jobs are waiting; nothing was queued",
+           501: "this server lacks an optional package (the detail says which to install)"}
 
 
 #: What a pattern means, in words, for the 422 message (instead of the raw regular expression).

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import pathlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Iterable, Optional, Sequence, Union
 
 import torch
@@ -195,7 +195,7 @@ def apply_model(model: TransformerNet, inputs: Sequence[PathLike], out_dir: Path
                 style_weights: StyleWeights = None, preserve_color: str = "none", precision: str = "auto",
                 batch_size: int = 4, max_pixels: Optional[int] = None, metadata: Optional[dict] = None,
                 callback: Optional[Callable[[pathlib.Path, Optional[str]], None]] = None,
-                overwrite: bool = False, tileable: bool = False) -> ApplyResult:
+                overwrite: bool = False, tileable: bool = False, credentials=None) -> ApplyResult:
     """Stylize image files and folders into ``out_dir`` (same file names; folders keep their
     sub-folders).
 
@@ -219,6 +219,8 @@ def apply_model(model: TransformerNet, inputs: Sequence[PathLike], out_dir: Path
         tileable: seamless textures (issue 28): each image's sides rounded to a multiple of 16 px,
             the image made periodic and the network padded circularly
             (:mod:`atelier.imaging.tileable`); the outputs tile without a seam.
+        credentials: an :class:`atelier.io.provenance.Credentials` (issue 28): each output is
+            signed (its input as the parent ingredient) and/or watermarked.
 
     Returns:
         An :class:`ApplyResult`.
@@ -258,7 +260,7 @@ def apply_model(model: TransformerNet, inputs: Sequence[PathLike], out_dir: Path
     return apply_files(model, [(src, out_dir / rel) for src, rel in files], size=size, style_weights=style_weights,
                        preserve_color=preserve_color, precision=precision, batch_size=batch_size,
                        max_pixels=max_pixels, metadata=metadata, callback=callback, result=result,
-                       tileable=tileable)
+                       tileable=tileable, credentials=credentials)
 
 
 def output_metadata(metadata: Optional[dict], src: PathLike) -> dict:
@@ -271,7 +273,7 @@ def apply_files(model: TransformerNet, pairs: Sequence[tuple[PathLike, PathLike]
                 style_weights: StyleWeights = None, preserve_color: str = "none", precision: str = "auto",
                 batch_size: int = 4, max_pixels: Optional[int] = None, metadata: Optional[dict] = None,
                 callback: Optional[Callable[[pathlib.Path, Optional[str]], None]] = None,
-                result: Optional[ApplyResult] = None, tileable: bool = False) -> ApplyResult:
+                result: Optional[ApplyResult] = None, tileable: bool = False, credentials=None) -> ApplyResult:
     """Stylize ``(input file, output file)`` pairs: the work of :func:`apply_model` once its
     inputs are listed and checked (batch engines call it on their share of the files).
 
@@ -306,7 +308,8 @@ def apply_files(model: TransformerNet, pairs: Sequence[tuple[PathLike, PathLike]
         for (src, dst, _), out in zip(group, y):
             try:
                 dst.parent.mkdir(parents=True, exist_ok=True)
-                img.save_image(out.unsqueeze(0), dst, metadata=output_metadata(metadata, src))
+                cred = None if credentials is None else replace(credentials, content=src)
+                img.save_image(out.unsqueeze(0), dst, metadata=output_metadata(metadata, src), credentials=cred)
                 result.written.append(dst)
                 result.pixels += out.shape[-1] * out.shape[-2]
                 err = None

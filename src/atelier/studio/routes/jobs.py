@@ -54,12 +54,44 @@ def cancel(job_id: str = Path(..., pattern=ID_PATTERN), jobs: JobQueue = Depends
 
 
 @router.get("/jobs/{job_id}/result", summary="The result (PNG with its parameters)", response_class=FileResponse,
-            responses=errors(404))
-def result(job_id: str = Path(..., pattern=ID_PATTERN), download: bool = False, store: Store = Depends(get_store)):
+            responses=errors(400, 404, 501))
+def result(job_id: str = Path(..., pattern=ID_PATTERN), download: bool = False, credentials: bool = False,
+           store: Store = Depends(get_store)):
+    """``credentials=true`` (issue 28): a copy signed with Content Credentials (C2PA, the local
+    certificate; the photo and the styles as ingredients), made for this response and removed
+    after it; needs the provenance extra (501 without it)."""
     p = store.result_path(job_id)
     if p is None:
         raise HTTPException(404, f"job {job_id} has no result (unknown, not finished, failed or cancelled)")
-    return FileResponse(p, media_type="image/png", filename=f"atelier-{job_id[:8]}.png" if download else None)
+    name = f"atelier-{job_id[:8]}.png" if download else None
+    if not credentials:
+        return FileResponse(p, media_type="image/png", filename=name)
+    return _signed_copy(p, store.job(job_id) or {}, store, name)
+
+
+def _signed_copy(path, row: dict, store: Store, name):
+    import os
+    import tempfile
+
+    from starlette.background import BackgroundTask
+
+    from ...core.errors import InputError
+    from ...io.verify import sign_image
+
+    params = row.get("params") or {}
+    content = store.image_path(params.get("content", "")) if params.get("content") else None
+    styles = [q for q in (store.image_path(s) for s in params.get("styles", [])) if q is not None]
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".signed-", suffix=".png")
+    os.close(fd)
+    try:
+        sign_image(path, tmp, content=content, styles=styles)
+    except ImportError as e:
+        os.unlink(tmp)
+        raise HTTPException(501, str(e)) from None
+    except InputError as e:
+        os.unlink(tmp)
+        raise HTTPException(400, str(e).replace(str(path.parent), "results")) from None
+    return FileResponse(tmp, media_type="image/png", filename=name, background=BackgroundTask(os.unlink, tmp))
 
 
 @router.delete("/jobs/{job_id}", summary="Delete an ended job and its result (out of History)",

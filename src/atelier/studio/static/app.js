@@ -202,6 +202,7 @@ async function follow(job, stopped = 0) {
     if (s.status === "done") {
       $("after").src = s.result_url; state.result = job.id;
       $("download").href = `${s.result_url}?download=true`; $("download").classList.remove("hidden");
+      $("download-signed").href = `${s.result_url}?download=true&credentials=true`; $("download-signed").classList.remove("hidden");
       setStatus(`done: ${s.params.method}, ${s.params.size}px, ${uses(s.params)}`); loadHistory(); break;
     }
     if (s.status === "failed") { setStatus(s.error || "failed", true); break; }
