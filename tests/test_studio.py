@@ -373,3 +373,34 @@ def test_region_mask_with_one_style_or_a_feed_forward_model_and_a_seamless_textu
     out = img.load_image(studio.data / "results" / f"{job['id']}.png")
     assert out.shape[-1] % 16 == 0 and out.shape[-2] % 16 == 0
     assert seam_ratio(out)["ratio"] < 1.6
+
+
+def test_export_at_print_size_tiles_in_the_background_and_cancels(studio, ids):
+    """Issue 24: a print-size export renders the same settings in tiles (the plan in the metadata);
+    a method that is not tiled is refused; Cancel stops it between tiles and writes nothing."""
+    body = {"method": "starry_night", "content": ids["content"], "styles": [], "size": 96, "print_size": 1024}
+    import atelier.api.print_size as ps
+    real = ps.print_plan
+    # a small budget forces tiles at 1024 px on any machine
+    ps_plan = lambda spec, h, w, tile, mem, dev: real(spec, h, w, 256, None, dev)  # noqa: E731
+    try:
+        ps.print_plan = ps_plan
+        job = studio.post("/api/jobs", json=body).json()
+        state = _wait(studio, job["id"], 300)
+        assert state["status"] == "done", state
+        path = studio.data / "results" / f"{job['id']}.png"
+        with Image.open(path) as im:
+            assert max(im.size) == 1024
+        meta = img.read_metadata(path)
+        assert meta["tiles"]["tile"] == 256 and meta["tiles"]["count"] > 1 and meta["parameters"]["print_size"] == 1024
+        slow = studio.post("/api/jobs", json={**body, "print_size": 4096}).json()
+        end = time.time() + 120
+        while time.time() < end and studio.get(f"/api/jobs/{slow['id']}").json()["status"] == "queued":
+            time.sleep(0.05)
+        assert studio.post(f"/api/jobs/{slow['id']}/cancel").status_code == 200
+        assert _wait(studio, slow["id"], 300)["status"] == "cancelled"
+        assert not (studio.data / "results" / f"{slow['id']}.png").exists()
+    finally:
+        ps.print_plan = real
+    r = studio.post("/api/jobs", json={**body, "method": "gatys", "styles": [ids["style"]]})
+    assert r.status_code == 400 and "not tiled" in r.json()["detail"]

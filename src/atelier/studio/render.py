@@ -50,6 +50,15 @@ def _device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def _tile_progress(report, cancelled):
+    """A tiled run's ``progress(done, tiles)``: the fraction to the job, Cancel between tiles."""
+    def progress(done: int, total: int) -> None:
+        if cancelled():
+            raise JobCancelled()
+        report(done / max(total, 1), None, f"tile {done}/{total}")
+    return progress
+
+
 def render(params: dict, content_path, style_paths: list, mask_path=None, *,
            cancelled: Callable[[], bool] = lambda: False,
            on_progress: Optional[Callable[[float, Optional[torch.Tensor], str], None]] = None,
@@ -74,10 +83,16 @@ def render(params: dict, content_path, style_paths: list, mask_path=None, *,
     from ..methods.registry import get_method, weights_sha256
 
     report = on_progress or (lambda *a: None)
-    method, size = params["method"], int(params["size"])
+    method, size = params["method"], int(params.get("print_size") or params["size"])
     spec = get_method(method)
     c = img.load_image(content_path, size=size, max_pixels=max_pixels)
-    check_memory(c.shape[-2] * c.shape[-1], spec.memory, f"{method} at {c.shape[-1]}x{c.shape[-2]}")
+    plan = None
+    if params.get("print_size"):  # issue 24: export at print size, tiled where it would not fit
+        from ..api.print_size import print_plan
+
+        plan = print_plan(spec, c.shape[-2], c.shape[-1], "auto", None, _device())
+    if plan is None:
+        check_memory(c.shape[-2] * c.shape[-1], spec.memory, f"{method} at {c.shape[-1]}x{c.shape[-2]}")
     meta: dict = {"method": method, "size": size, "strength": params["strength"],
                   "style_scale": params["style_scale"], "preserve_color": params["preserve_color"],
                   "blend": params.get("blend")}
@@ -122,16 +137,25 @@ def render(params: dict, content_path, style_paths: list, mask_path=None, *,
         styles = [img.load_image(p, size=style_size, max_pixels=max_pixels) for p in style_paths]
         if cancelled():
             raise JobCancelled()
-        out = spec.stylize(model, c, styles, alpha=float(params["strength"]), blend=params.get("blend"), mask=masks,
-                           preserve_color=params["preserve_color"], tileable=tileable)
+        if plan is not None:
+            out = spec.stylize_tiled(model, c, styles, plan, alpha=float(params["strength"]), blend=params.get("blend"),
+                                     preserve_color=params["preserve_color"], progress=_tile_progress(report, cancelled))
+        else:
+            out = spec.stylize(model, c, styles, alpha=float(params["strength"]), blend=params.get("blend"),
+                               mask=masks, preserve_color=params["preserve_color"], tileable=tileable)
         meta.update(alpha=float(params["strength"]), style_size=style_size)
     else:
         model = spec.cached(device=_device())
         # tileable: run at the output's size (a resize would break the wrap-around)
-        run_size = size if tileable else max(img.MIN_SIDE, min(2 * size, round(size / float(params["style_scale"]))))
+        run_size = size if tileable or plan is not None else \
+            max(img.MIN_SIDE, min(2 * size, round(size / float(params["style_scale"]))))
         x = img.resize_longest(c, run_size) if run_size != max(c.shape[-2:]) else c
-        y = spec.stylize(model, x, [], blend=params.get("blend"), preserve_color=params["preserve_color"],
-                         tileable=tileable)
+        if plan is not None:
+            y = spec.stylize_tiled(model, x, [], plan, blend=params.get("blend"), preserve_color=params["preserve_color"],
+                                   progress=_tile_progress(report, cancelled))
+        else:
+            y = spec.stylize(model, x, [], blend=params.get("blend"), preserve_color=params["preserve_color"],
+                             tileable=tileable)
         if tileable:
             from ..imaging.tileable import make_periodic
 
@@ -148,6 +172,8 @@ def render(params: dict, content_path, style_paths: list, mask_path=None, *,
         meta.update(model=method, model_sha256=weights_sha256(model), run_size=run_size)
     if cancelled():
         raise JobCancelled()
+    if plan is not None:
+        meta["tiles"] = {"tile": plan.tile, "overlap": plan.overlap, "count": plan.count}
     meta["seconds"] = round(time.perf_counter() - t0, 3)
     report(1.0, None, "done")
     return out, meta

@@ -68,6 +68,9 @@ class JobRequest(BaseModel):
                                 "feed-forward model's style (the photo where black)")
     feather: float = Field(0.0, ge=0, le=64, description="with a mask: soft region edges, in pixels")
     tileable: bool = Field(False, description="a seamless texture that tiles without a seam")
+    print_size: Optional[int] = Field(None, ge=1024, le=7680, description="export at print size: the longest "
+                                      "side in px (replaces size), in tiles where it would not fit the memory; "
+                                      "methods with tiled in GET /api/methods")
     size: int = Field(384, ge=64, le=2048, description="longest side of the output in pixels")
     strength: float = Field(1.0, ge=0, le=1, description="style strength")
     style_scale: float = Field(1.0, ge=0.25, le=4, description="style size relative to the output")
@@ -143,6 +146,12 @@ def check_request(req: JobRequest, store: Store, methods: dict) -> dict:
             normalize_weights(req.blend, n, "blend (one weight per style)")
         except ValueError as e:
             raise HTTPException(400, one_line(e)) from None
+    if req.print_size is not None:
+        if not m.get("tiled"):
+            tiled = ", ".join(k for k, v in methods.items() if v.get("tiled"))
+            raise HTTPException(400, f"{req.method} does not export at print size (not tiled); use {tiled}")
+        if req.mask is not None or req.tileable:
+            raise HTTPException(400, "a print-size export takes no mask and no seamless texture (they are not tiled)")
     mask = None
     if req.mask is not None:
         from ..imaging.regions import check_region_count

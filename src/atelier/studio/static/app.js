@@ -117,6 +117,7 @@ function updateVisibility() {
   $("blend-row").classList.toggle("hidden", !(m.styles === "images" && state.styles.length === 2) || !!masked);
   $("mask-row").classList.toggle("hidden", !maskFits(m));
   $("feather-row").classList.toggle("hidden", !masked);
+  $("export-row").classList.toggle("hidden", !m.tiled);
   $("style-list").style.opacity = m.styles === "builtin" ? 0.4 : 1;
 }
 for (const id of ["strength", "style-scale", "size", "iterations", "blend", "feather"]) {
@@ -182,6 +183,13 @@ async function run() {
   try { follow(await postJSON("/api/jobs", params()), stopped); }
   catch (e) { setStatus(e.message, true); }
 }
+// issue 24: the same settings at print size (tiles where it would not fit), with progress and Cancel
+$("export").onclick = async () => {
+  if (!state.content) { setStatus("upload or pick a photo first", true); return; }
+  const p = params(); delete p.mask; delete p.feather; delete p.tileable;
+  try { follow(await postJSON("/api/jobs", { ...p, print_size: +$("print-size").value }), cancelAll(state.studioJobs)); }
+  catch (e) { setStatus(e.message, true); }
+};
 async function follow(job, stopped = 0) {
   state.job = job.id; state.studioJobs.add(job.id); updateCancel();
   const before = stopped ? "previous run cancelled; " : "";
@@ -203,7 +211,7 @@ async function follow(job, stopped = 0) {
       $("after").src = s.result_url; state.result = job.id;
       $("download").href = `${s.result_url}?download=true`; $("download").classList.remove("hidden");
       $("download-signed").href = `${s.result_url}?download=true&credentials=true`; $("download-signed").classList.remove("hidden");
-      setStatus(`done: ${s.params.method}, ${s.params.size}px, ${uses(s.params)}`); loadHistory(); break;
+      setStatus(`done: ${s.params.method}, ${s.params.print_size || s.params.size}px, ${uses(s.params)}`); loadHistory(); break;
     }
     if (s.status === "failed") { setStatus(s.error || "failed", true); break; }
     if (s.status === "cancelled") { setStatus("cancelled"); break; }
