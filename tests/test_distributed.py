@@ -82,3 +82,31 @@ def test_nproc_options_are_checked_before_launch(tmp_path):
     assert r.exit_code == 2 and "--nnodes applies only with --nproc" in r.output
     r = CliRunner().invoke(app, base + ["--nproc", "2", "--nnodes", "2"])
     assert r.exit_code == 2 and "--rdzv-endpoint" in r.output
+
+
+def test_adain_decoder_on_two_gloo_processes_follows_one_process(tmp_path):
+    """Issue 26: ``atelier train-adain --nproc 2`` splits the global batch (identity pairs, their
+    pixel loss and the calibration included) and follows one process step for step."""
+    from atelier.cli import app
+
+    content, styles = data_file("content/000000000030.jpg").parent, data_file("styles/starry_night.jpg").parent
+    args = ["train-adain", "-c", str(content), "-s", str(styles), "--image-size", "32", "--width", "0.25",
+            "--batch-size", "4", "--steps", "6", "--checkpoint-every", "6", "--preview-every", "0",
+            "--device", "cpu", "--precision", "fp32", "--lr", "1e-4", "--identity-fraction", "0.25", "-q"]
+    one, two = tmp_path / "one.safetensors", tmp_path / "two.safetensors"
+    r = CliRunner().invoke(app, [*args, "-o", str(one)])
+    assert r.exit_code == 0, r.output
+    p = subprocess.run([sys.executable, "-m", "atelier.cli", *args, "-o", str(two), "--nproc", "2"],
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stdout + p.stderr
+    a, b = _history(one), _history(two)
+    assert [h["step"] for h in b] == list(range(1, 7))
+    for key in ("total", "pixel", "style"):  # the pixel loss is nonzero: one identity pair of 4, on rank 1
+        assert all(x[key] > 0 for x in a), key
+        rel = [abs(x[key] - y[key]) / x[key] for x, y in zip(a, b)]
+        assert max(rel) < 1e-4, (key, rel)
+    card = json.loads(two.with_suffix(".json").read_text())
+    # the loss units measured on the whole first batch on every rank (float noise of other thread counts)
+    assert card["processes"] == 2
+    assert card["layer_scales"] == pytest.approx(json.loads(one.with_suffix(".json").read_text())["layer_scales"],
+                                                 rel=1e-5)

@@ -258,6 +258,7 @@ def train(
 
 @app.command("train-adain")
 def train_adain(
+    ctx: typer.Context,
     content_dir: List[Path] = typer.Option(..., "--content-dir", "-c",
                                            metavar="PATH", help="Folder of content photos (or a file); repeat for several."),
     style_dir: List[Path] = typer.Option(..., "--style-dir", "-s",
@@ -283,10 +284,16 @@ def train_adain(
     resume: bool = typer.Option(False, "--resume", help="Continue from OUTPUT's checkpoint (.ckpt)."),
     time_budget: Optional[str] = typer.Option(None, help="Stop after this long (600, 8m, 1.5h), save and export."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    nproc: Optional[int] = typer.Option(None, help="Train data-parallel on N processes per node (torchrun; gloo on "
+                                        "CPUs, NCCL with one GPU each); --batch-size stays the global batch."),
+    nnodes: int = typer.Option(1, help="With --nproc: nodes in all (run the same command on each)."),
+    node_rank: int = typer.Option(0, help="With --nproc and --nnodes > 1: this node's rank (0 = the first)."),
+    rdzv_endpoint: Optional[str] = typer.Option(None, help="With --nnodes > 1: HOST:PORT of the rendezvous (node 0)."),
 ):
     """Train an AdaIN decoder for arbitrary styles (Huang & Belongie 2017) on photos and style images."""
     from ..methods.arbitrary.train import AdaINTrainConfig, AdaINTrainer
 
+    launch = _launch_options(ctx, nproc, nnodes, node_rank, rdzv_endpoint, batch_size)
     jitter = _jitter(scale_jitter)
     paths, trainer = _start_training(output, resume, lambda out: AdaINTrainer(AdaINTrainConfig(
         content=[str(p) for p in content_dir], styles=[str(p) for p in style_dir], out=out, image_size=image_size,
@@ -296,6 +303,8 @@ def train_adain(
         pixel_weight=pixel_weight)), steps,
         _input_files(content=[p for p in content_dir if p.is_file()], style=[p for p in style_dir if p.is_file()]),
         device, precision)
+    if launch is not None:  # checked here (exit 2 with one line); the ranks run under torchrun
+        raise typer.Exit(_torchrun(launch, ("--nproc", "--nnodes", "--node-rank", "--rdzv-endpoint")))
     _run_training(trainer, paths, steps, resume, quiet,
                   lambda L: f"content {L['content']:.3g} style {L['style']:.3g} pixel {L['pixel']:.3g}",
                   _budget(time_budget))

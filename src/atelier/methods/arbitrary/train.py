@@ -200,6 +200,10 @@ class AdaINTrainer(BaseTrainer):
     RESUME_FREE = ("steps", "checkpoint_every", "preview_every", "device", "out", "styles", "content", "in_memory")
     LOSS_KEYS = ("content", "style", "pixel", "total")
 
+    #: torchrun / --nproc (issue 26): the global batch is split over the ranks; calibration and loss
+    #: units come from the whole first batch, the identity pairs are the global batch's last items
+    DISTRIBUTED = True
+
     def __init__(self, config: AdaINTrainConfig, encoder: VGGEncoder | None = None):
         self._init_base(config, encoder)
         self.dataset = make_dataset(config.content, config.image_size, config.scale_jitter, config.seed,
@@ -227,7 +231,7 @@ class AdaINTrainer(BaseTrainer):
 
     def _before_training(self, resumed: bool) -> None:
         if not resumed and self.step == 0:  # on resume the scales come with the checkpoint
-            self.network.calibrate(self.batch(0)[0].to(self.device))
+            self.network.calibrate(self._first_photos().to(self.device))
             self._layer_scales = None
             _ = self.layer_scales
 
@@ -238,7 +242,7 @@ class AdaINTrainer(BaseTrainer):
         it (see the module docs). Measured on first use; restored on resume."""
         if self._layer_scales is None:
             with torch.no_grad():
-                feats = self.encoder(self.batch(0)[0].to(self.device), STYLE_LAYERS, self.precision)
+                feats = self.encoder(self._first_photos().to(self.device), STYLE_LAYERS, self.precision)
             self._layer_scales = {n: max(float(feats[n].float().mean()), 1e-6) for n in STYLE_LAYERS}
         return self._layer_scales
 
@@ -252,6 +256,10 @@ class AdaINTrainer(BaseTrainer):
         return {"layer_scales": dict(self.layer_scales)}
 
     # -- data ---------------------------------------------------------------------------
+    def _first_photos(self) -> torch.Tensor:
+        """The content crops of step 1, the whole global batch on every rank (calibration)."""
+        return self._batch_of(self.dataset, 0, _CONTENT_SALT, whole=True)
+
     def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The (content, style) crops of 0-based ``step``: two float32 (batch_size, 3, S, S)
         tensors in [0, 1] on the CPU, a pure function of (seed, step)."""
@@ -263,8 +271,9 @@ class AdaINTrainer(BaseTrainer):
         """The paper's losses for content crops and style crops (float32 (B, 3, S, S) in
         [0, 1] on ``device``; item i of ``content`` is stylized with item i of ``style``).
 
-        The last ``round(identity_fraction * B)`` items take their own content crop as the
-        style image (the reconstruction case) and add the pixel loss.
+        The last ``round(identity_fraction * B)`` items of the global batch (B items over all
+        ranks) take their own content crop as the style image (the reconstruction case) and add
+        the pixel loss: the mean over those items, so that the ranks' average is the global one.
 
         Returns:
             float32 scalars ``content`` and ``style`` (unweighted, in the units of
@@ -273,9 +282,14 @@ class AdaINTrainer(BaseTrainer):
             the decoder's parameters.
         """
         cfg, net, p, unit = self.config, self.network, self.precision, self.layer_scales
-        k = round(cfg.identity_fraction * content.shape[0])
+        n = content.shape[0]
+        world, rank = (1, 0) if self.dist is None else (self.dist.world_size, self.dist.rank)
+        k = round(cfg.identity_fraction * n * world)  # identity pairs in the global batch
+        ident = torch.zeros(n * world, dtype=torch.bool)
+        ident[n * world - k:] = k > 0
+        ident = ident[rank * n:(rank + 1) * n].to(content.device)
         if k:
-            style = torch.cat([style[: content.shape[0] - k], content[content.shape[0] - k:]])
+            style = torch.where(ident[:, None, None, None], content, style)
         with torch.no_grad():
             fc = net.encode_content(content, p)
             sf = net.encode_style(style, p)
@@ -287,8 +301,11 @@ class AdaINTrainer(BaseTrainer):
         for n in STYLE_LAYERS:
             m, s = mean_std(feats[n])
             ls = ls + (F.mse_loss(m, sf.mean[n]) + F.mse_loss(s, sf.std[n])) / unit[n] ** 2
-        lp = (F.mse_loss(out[content.shape[0] - k:], content[content.shape[0] - k:]) / PIXEL_UNIT ** 2 if k
-              else torch.zeros((), device=out.device))
+        if k:  # the mean over the global batch's identity items: this rank's share, times the ranks
+            per_item = (out.float() - content.float()).pow(2).mean(dim=(1, 2, 3))
+            lp = world * (per_item * ident).sum() / (k * PIXEL_UNIT ** 2)
+        else:
+            lp = torch.zeros((), device=out.device)
         total = cfg.content_weight * lc + cfg.style_weight * ls + cfg.pixel_weight * lp
         return {"content": lc, "style": ls, "pixel": lp, "total": total}
 
