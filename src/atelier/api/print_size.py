@@ -56,11 +56,11 @@ def print_plan(spec, height: int, width: int, tile: Union[str, int] = "auto",
             px = int(tile)
         except ValueError:
             raise ValueError(f"--tile must be auto, off or a tile side in px, got {tile!r}") from None
-        plan = tile_plan(h, w, px, min(96, (px // 2) // 16 * 16))  # margins on relu5_1's grid
-    elif budget is None or h * w * BYTES_PER_PIXEL["one-pass"] <= budget:
+        plan = tile_plan(h, w, px, min(96, (px // 2) // 16 * 16), spec.memory)  # margins on relu5_1's grid
+    elif budget is None or h * w * BYTES_PER_PIXEL[spec.memory] <= budget:
         return None
     else:
-        plan = choose_tile(h, w, budget)
+        plan = choose_tile(h, w, budget, kind=spec.memory)
         if plan is None:
             raise InputError(f"--method {spec.name} at {w}x{h} does not fit {budget / 2**30:.1f} GiB even in "
                              "256 px tiles; ask for a smaller size or allow more with --max-memory")

@@ -50,8 +50,9 @@ class TilePlan:
                 f"{self.width}x{self.height}, about {self.peak_bytes / 2**30:.1f} GiB at the peak")
 
 
-def tile_plan(height: int, width: int, tile: int = 1024, overlap: int = 96) -> TilePlan:
-    """The tiles of a ``height x width`` image and the estimated peak memory.
+def tile_plan(height: int, width: int, tile: int = 1024, overlap: int = 96, kind: str = "one-pass") -> TilePlan:
+    """The tiles of a ``height x width`` image and the estimated peak memory (one tile of a run of
+    ``kind``, a key of :data:`atelier.core.limits.BYTES_PER_PIXEL`, plus the whole image's buffers).
 
     Raises:
         ValueError: ``tile`` < 64 or not a multiple of 4, or ``overlap`` < 0 or not a multiple of 4.
@@ -62,15 +63,15 @@ def tile_plan(height: int, width: int, tile: int = 1024, overlap: int = 96) -> T
         raise ValueError(f"overlap must be a non-negative multiple of 4 px, at most half the tile, got {overlap}")
     rows, cols = math.ceil(height / tile), math.ceil(width / tile)
     side = min(tile, max(height, width)) + 2 * overlap
-    peak = side * side * BYTES_PER_PIXEL["one-pass"] + height * width * IMAGE_BYTES_PER_PIXEL
+    peak = side * side * BYTES_PER_PIXEL[kind] + height * width * IMAGE_BYTES_PER_PIXEL
     return TilePlan(height, width, tile, overlap, rows, cols, int(peak))
 
 
-def choose_tile(height: int, width: int, budget: int, overlap: int = 96) -> Optional[TilePlan]:
+def choose_tile(height: int, width: int, budget: int, overlap: int = 96, kind: str = "one-pass") -> Optional[TilePlan]:
     """The plan with the largest tile (1024, 768, 512, 384, 256 px) whose peak fits ``budget``
     bytes, or None when even the smallest does not."""
     for tile in (2048, 1536, 1024, 768, 512, 384, 256):
-        plan = tile_plan(height, width, tile, min(overlap, tile // 2))
+        plan = tile_plan(height, width, tile, min(overlap, tile // 2), kind)
         if plan.peak_bytes <= budget:
             return plan
     return None

@@ -71,7 +71,7 @@ class Method:
         masks: splits two styles by one mask in its feature space (every method takes regions,
             :meth:`stylize` and :mod:`atelier.imaging.regions`).
         options: CLI options of ``atelier stylize`` this method uses beyond the common ones.
-        memory: the memory model of :func:`atelier.core.limits.check_memory` (``"gatys"`` or
+        memory: the memory model of :func:`atelier.core.limits.check_memory` (``"gatys"``, ``"wct"`` or
             ``"one-pass"``).
         tiled: ``tiled(model, content, styles, plan, *, alpha, blend, preserve_color, precision,
             progress)`` for print sizes (:mod:`atelier.imaging.tiles`; ``plan`` a
@@ -226,7 +226,7 @@ _BUILTIN = (
     Method("wct", "WCT (any style)", "arbitrary",
            "Li et al. 2017, Universal Style Transfer via Feature Transforms",
            load="atelier.methods.arbitrary.wct:load_for_registry", run="atelier.methods.arbitrary.wct:wct_run",
-           masks=True, options=_ARBITRARY_OPTIONS + ("wct_layers", "tile", "max_memory"),
+           masks=True, options=_ARBITRARY_OPTIONS + ("wct_layers", "tile", "max_memory"), memory="wct",
            tiled="atelier.methods.arbitrary.tiled_wct:wct_tiled_run"),
 )
 
