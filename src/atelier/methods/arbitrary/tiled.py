@@ -134,11 +134,13 @@ def adain_tiled(model: AdaINModel, content: torch.Tensor, styles: Sequence[Style
     return blend_tiles(content, plan, run, progress).clamp(0, 1)
 
 
-class _Tiled:
-    """An AdaIN model whose forward runs :func:`adain_tiled` (for :func:`common.stylize_tensor`)."""
+class Tiled:
+    """An AdaIN or WCT model whose forward runs ``tiled(model, content, styles, plan, ...)``
+    (:func:`adain_tiled`, :func:`~atelier.methods.arbitrary.tiled_wct.wct_tiled`), for
+    :func:`common.stylize_tensor`."""
 
-    def __init__(self, model: AdaINModel, plan: TilePlan, progress):
-        self.model, self.plan, self.progress = model, plan, progress
+    def __init__(self, model, tiled: Callable, plan: TilePlan, progress):
+        self.model, self.tiled, self.plan, self.progress = model, tiled, plan, progress
 
     def encode_style(self, image, precision=None):
         return self.model.encode_style(image, precision)
@@ -146,8 +148,8 @@ class _Tiled:
     def __call__(self, content, feats, *, alpha, blend, mask, precision):
         if mask is not None:
             raise ValueError("a mask is not tiled; run without tiles (--tile off) at this size")
-        return adain_tiled(self.model, content.cpu(), feats, self.plan, alpha=alpha, blend=blend,
-                           precision=precision, progress=self.progress)
+        return self.tiled(self.model, content.cpu(), feats, self.plan, alpha=alpha, blend=blend,
+                          precision=precision, progress=self.progress)
 
 
 def adain_tiled_run(model: AdaINModel, content: torch.Tensor, styles: Sequence[torch.Tensor], plan: TilePlan, *,
@@ -155,5 +157,5 @@ def adain_tiled_run(model: AdaINModel, content: torch.Tensor, styles: Sequence[t
                     precision: Optional[str] = None, progress=None) -> torch.Tensor:
     """The registry's tiled runner (:class:`atelier.methods.registry.Method` ``tiled``): styles as
     float32 (1, 3, h, w) tensors used at their size, colour modes as for untiled AdaIN."""
-    return _common.stylize_tensor(_Tiled(model, plan, progress), content, styles, StyleFeatures, alpha=alpha,
+    return _common.stylize_tensor(Tiled(model, adain_tiled, plan, progress), content, styles, StyleFeatures, alpha=alpha,
                                   blend=blend, preserve_color=preserve_color, style_size=None, precision=precision)

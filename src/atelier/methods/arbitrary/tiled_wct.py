@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from ...core.runtime import autocast
 from ...imaging.tiles import TilePlan, blend_tiles
 from . import common as _common
+from .tiled import Tiled
 from .wct_model import EPS, WCTModel, WCTStyle, _sym_power, colour
 
 __all__ = ["wct_tiled", "wct_tiled_run"]
@@ -134,26 +135,10 @@ def wct_tiled(model: WCTModel, content: torch.Tensor, styles: Sequence[WCTStyle]
     return x
 
 
-class _Tiled:
-    """A WCT model whose forward runs :func:`wct_tiled` (for :func:`common.stylize_tensor`)."""
-
-    def __init__(self, model: WCTModel, plan: TilePlan, progress):
-        self.model, self.plan, self.progress = model, plan, progress
-
-    def encode_style(self, image, precision=None):
-        return self.model.encode_style(image, precision)
-
-    def __call__(self, content, feats, *, alpha, blend, mask, precision):
-        if mask is not None:
-            raise ValueError("a mask is not tiled; run without tiles (--tile off) at this size")
-        return wct_tiled(self.model, content.cpu(), feats, self.plan, alpha=alpha, blend=blend,
-                         precision=precision, progress=self.progress)
-
-
 def wct_tiled_run(model: WCTModel, content: torch.Tensor, styles: Sequence[torch.Tensor], plan: TilePlan, *,
                   alpha: float = 1.0, blend: Optional[Sequence[float]] = None, preserve_color: str = "none",
                   precision: Optional[str] = None, progress=None) -> torch.Tensor:
     """The registry's tiled runner (:class:`atelier.methods.registry.Method` ``tiled``): styles as
     float32 (1, 3, h, w) tensors used at their size, colour modes as for untiled WCT."""
-    return _common.stylize_tensor(_Tiled(model, plan, progress), content, styles, WCTStyle, alpha=alpha,
+    return _common.stylize_tensor(Tiled(model, wct_tiled, plan, progress), content, styles, WCTStyle, alpha=alpha,
                                   blend=blend, preserve_color=preserve_color, style_size=None, precision=precision)
