@@ -98,7 +98,11 @@ def test_gan_losses_and_augment():
     assert float(quad) == pytest.approx(float((2 * r).pow(2).sum() / 2), rel=1e-5)
     (g,) = torch.autograd.grad(quad, r)  # differentiable (create_graph): d/dx of 4 |x|^2 / 2 = 4 x
     assert torch.allclose(g, 4 * r, rtol=1e-5)
-    patch = r1_penalty([PatchDiscriminator(8)(r), (r * w).sum(dim=(1, 2, 3))], r)  # a list: gradients summed
+    # a list of logits (multi-scale): the gradients of all of them are summed before squaring,
+    # so a linear and a quadratic discriminator give E ||w + 2x||^2, not E ||w||^2 + E ||2x||^2
+    both = r1_penalty([(r * w).sum(dim=(1, 2, 3)), r.pow(2).sum(dim=(1, 2, 3))], r)
+    assert float(both) == pytest.approx(float((w + 2 * r).pow(2).sum(dim=(1, 2, 3)).mean()), rel=1e-5)
+    patch = r1_penalty([PatchDiscriminator(8)(r), (r * w).sum(dim=(1, 2, 3))], r)  # patch maps are summed too
     assert float(patch) > 0
 
 
