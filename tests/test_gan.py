@@ -483,3 +483,32 @@ def test_shipped_generator_loads_and_samples(tmp_path):
     assert float(spread[~torch.eye(16, dtype=torch.bool)].min()) > 0.02  # no two samples alike
     r = runner.invoke(app, ["gan", "sample", "paintings32", "-n", "4", "-o", str(tmp_path / "g.png")])
     assert r.exit_code == 0 and (tmp_path / "g.png").stat().st_size > 0, r.output
+
+
+def test_kid_and_swd_defaults_edges_and_quantiles_by_hand():
+    """The documented defaults (KID: 50 subsets of 100, seed 0; SWD: 256 directions, seed 0,
+    256 quantiles), the edges of the checks (2 rows is enough; 1-D input is refused), and a
+    quantile comparison that is not a plain shift: 1-D sets {0, 1, 2} and {0, 1} have quantile
+    functions 2q and q, so SWD = sqrt(mean over the 256 grid points of q^2) = sqrt(511 / 1530)."""
+    g = torch.Generator().manual_seed(2)
+    a, b = torch.randn(130, 4, generator=g, dtype=torch.float64), torch.randn(120, 4, generator=g, dtype=torch.float64)
+    b[:, 0] += 1.0
+    default = kid(a, b)
+    assert default == kid(a, b, subsets=50, subset_size=100, seed=0)
+    assert default[0] != kid(a, b, seed=1)[0] and default[0] != kid(a, b, subset_size=101)[0]
+    assert default[0] != kid(a, b, subsets=51)[0] and default[0] > 0
+    assert kid(a, b, subsets=2)[1] > 0 and kid(a, b, subsets=1)[1] == 0.0
+    two = torch.tensor([[0.0, 0.0], [3.0, 4.0]])
+    assert mean_pairwise_distance(two) == pytest.approx(5.0)
+    assert kid(two, two + 1.0, subsets=1)[0] == pytest.approx(kid(two, two + 1.0, subsets=1, subset_size=2)[0])
+    for bad in ((a[0], b), (a, b[0])):
+        with pytest.raises(ValueError, match="feature sets"):
+            kid(*bad)
+        with pytest.raises(ValueError, match="point sets"):
+            sliced_wasserstein(*bad)
+    swd = sliced_wasserstein(a, b)
+    assert swd == sliced_wasserstein(a, b, projections=256, seed=0)
+    assert swd != sliced_wasserstein(a, b, projections=257) and swd != sliced_wasserstein(a, b, seed=1)
+    three = torch.tensor([[0.0], [1.0], [2.0]], dtype=torch.float64)
+    assert sliced_wasserstein(three, three[:2]) == pytest.approx(math.sqrt(511 / 1530), rel=1e-12)
+    assert sliced_wasserstein(three[:2], three) == pytest.approx(math.sqrt(511 / 1530), rel=1e-12)
