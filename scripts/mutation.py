@@ -39,7 +39,7 @@ DATA = Path(os.environ.get("ATELIER_TEST_DATA", REPO.parent / "shared" / "data")
 
 # name: (module, the fast test files that exercise it)
 MODULES = {
-    "metrics": ("src/atelier/analysis/metrics.py", ["tests/test_flow.py", "tests/test_robustness.py"]),
+    "metrics": ("src/atelier/analysis/metrics.py", ["tests/test_metrics.py", "tests/test_flow.py", "tests/test_robustness.py"]),
     "flow": ("src/atelier/imaging/flow.py", ["tests/test_flow.py"]),
     "boundary_eval": ("src/atelier/methods/sketch/boundary_eval.py", ["tests/test_sketch.py"]),
     "distribution": ("src/atelier/analysis/distribution.py", ["tests/test_gan.py"]),
@@ -54,6 +54,8 @@ def _config(module: str, tests: list[str]) -> str:
             f"only_mutate = [{json.dumps(module)}]\n"
             f"pytest_add_cli_args_test_selection = {json.dumps(tests)}\n"
             'pytest_add_cli_args = ["-p", "no:cacheprovider", "-q", "-x", "-m", "not slow"]\n'
+            # tests that import scripts/ (test_gan's gpu_train job) or benchmarks/ need them beside tests/
+            'also_copy = ["scripts/", "benchmarks/"]\n'
             # on a shared machine a test can take several times its measured time: without slack, mutants
             # that change nothing are reported as timeouts (mutmut's default is 15 x the test time + 1 s)
             "timeout_constant = 30.0\n"
@@ -70,7 +72,8 @@ def _scratch(name: str) -> Path:
         shutil.rmtree(root)
     root.mkdir(parents=True)
     shutil.copytree(REPO / "src", root / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-    shutil.copytree(REPO / "tests", root / "tests", ignore=shutil.ignore_patterns("__pycache__"))
+    for folder in ("tests", "scripts", "benchmarks"):
+        shutil.copytree(REPO / folder, root / folder, ignore=shutil.ignore_patterns("__pycache__"))
     text = (REPO / "pyproject.toml").read_text()
     text = re.sub(r"(?ms)^\[tool\.mutmut\]\n.*?(?=^\[|\Z)", "", text) + "\n" + _config(module, tests)
     (root / "pyproject.toml").write_text(text)
