@@ -498,8 +498,13 @@ def test_kid_and_swd_defaults_edges_and_quantiles_by_hand():
     assert default[0] != kid(a, b, seed=1)[0] and default[0] != kid(a, b, subset_size=101)[0]
     assert default[0] != kid(a, b, subsets=51)[0] and default[0] > 0
     assert kid(a, b, subsets=2)[1] > 0 and kid(a, b, subsets=1)[1] == 0.0
+    assert kid(a, b[:5]) == kid(a, b[:5], subset_size=5)  # subsets as large as the smaller set
+    with pytest.raises(ValueError, match=r"^KID needs at least 2 vectors in each set$"):
+        kid(a, b[:1])
     two = torch.tensor([[0.0, 0.0], [3.0, 4.0]])
     assert mean_pairwise_distance(two) == pytest.approx(5.0)
+    with pytest.raises(ValueError, match=r"^a pairwise distance needs at least 2 vectors$"):
+        mean_pairwise_distance(two[:1])
     assert kid(two, two + 1.0, subsets=1)[0] == pytest.approx(kid(two, two + 1.0, subsets=1, subset_size=2)[0])
     for bad in ((a[0], b), (a, b[0])):
         with pytest.raises(ValueError, match="feature sets"):
