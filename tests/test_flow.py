@@ -386,16 +386,24 @@ def test_warp_flow_layouts_half_precision_and_shape_checks():
 def test_consistency_mask_thresholds_by_hand():
     """Ruder et al.'s two tests at their thresholds, with exact flows. Disocclusion: forward
     (6, 8) (|w|^2 = 100) against a backward flow off by (e, e): kept while 2 e^2 <= 0.01 (100 +
-    (6 - e)^2 + (8 - e)^2) + 0.5, i.e. at e = 1.0 (2 <= 2.24), not at e = 1.1 (2.42 > 2.216).
-    Motion boundary: a step of s in u between columns c - 1 and c gives both central differences
-    s / 2, compared with 0.01 |w|^2 + 0.002: s = 0.1 marks both columns (0.0025 > 0.0021), s = 0.09
-    only column c, where |w| = 0 (0.002025 > 0.002, but < 0.002081 at c - 1). Landing exactly on
-    the first column or row counts as inside."""
+    (6 - e)^2 + (8 - e)^2) + 0.5, i.e. at e = 1.03 (2.122 <= 2.233), not at e = 1.1 (2.42 > 2.216);
+    the backward flow is sampled bilinearly (half-way between -2.5 and 1.5 is -0.5, which undoes a
+    forward 0.5; either neighbour alone does not). Motion boundary: a step of s in u between
+    columns c - 1 and c gives both central differences s / 2, compared with 0.01 |w|^2 + 0.002:
+    s = 0.1 marks both columns (0.0025 > 0.0021), s = 0.09 only column c, where |w| = 0
+    (0.002025 > 0.002, but < 0.002081 at c - 1). Landing exactly on the first or last column or
+    row counts as inside."""
     h, w = 24, 40
     inner = (slice(0, h - 8), slice(0, w - 6))  # pixels whose landing stays in the frame
-    for e, kept in ((1.0, 1.0), (1.1, 0.0)):
+    for e, kept in ((1.03, 1.0), (1.1, 0.0)):
         m = consistency_mask(_constant(6, 8, h, w), _constant(-6 + e, -8 + e, h, w))
         assert (m[inner] == kept).all() and m[h - 7:].max() == 0 and m[:, w - 5:].max() == 0, e
+    back = _constant(0, 0, h, w)
+    back[:, 0::2, 0], back[:, 1::2, 0] = -2.5, 1.5
+    m = consistency_mask(_constant(0.5, 0, h, w), back)
+    want = np.ones((h, w), np.float32)
+    want[:, -1] = 0  # lands half a pixel beyond the last column
+    np.testing.assert_array_equal(m, want)
     c = 20
     for s, zero_cols in ((0.1, [c - 1, c]), (0.09, [c]), (0.085, [])):
         wf = _constant(0, 0, h, w)
@@ -408,8 +416,16 @@ def test_consistency_mask_thresholds_by_hand():
     want = np.ones((h, w), np.float32)
     want[:, :3], want[:2] = 0, 0  # x = 3 and y = 2 land exactly on column / row 0: inside
     np.testing.assert_array_equal(exact, want)
-    with pytest.raises(InputError, match="flow_ba"):
-        consistency_mask(_constant(0, 0, h, w), np.zeros((h, w, 3), np.float32))
+    exact = consistency_mask(_constant(3, 2, h, w), _constant(-3, -2, h, w))
+    want = np.ones((h, w), np.float32)
+    want[:, w - 3:], want[h - 2:] = 0, 0  # x = w - 4 and y = h - 3 land exactly on the last column / row
+    np.testing.assert_array_equal(exact, want)
+    bad = np.zeros((h, w, 3), np.float32)
+    for args, name in (((_constant(0, 0, h, w), bad), "flow_ba"), ((bad, _constant(0, 0, h, w)), "flow_ab")):
+        with pytest.raises(InputError, match=rf"^{name}: expected a flow \(H, W, 2\)"):
+            consistency_mask(*args)
+    with pytest.raises(InputError, match=r"^the two flows differ in size: 40x24 and 30x20$"):
+        consistency_mask(_constant(0, 0, h, w), _constant(0, 0, 20, 30))
 
 
 def test_photometric_mask_ramp_by_hand():

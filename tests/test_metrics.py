@@ -63,11 +63,10 @@ def test_warping_error_masks_and_input_checks(photo):
     assert warping_error(a, b, zero, torch.from_numpy(mask)[None, None]) == pytest.approx(want, rel=1e-5)
     assert warping_error(a, b, zero) == pytest.approx(float(d2.mean()), rel=1e-5)
     assert math.isnan(warping_error(a, b, zero, np.zeros((32, 48))))
-    with pytest.raises(InputError, match="two image tensors"):
-        warping_error(a.numpy(), b, zero)
-    with pytest.raises(InputError, match="two image tensors"):
-        warping_error(a[0], b[0], zero)
-    with pytest.raises(InputError, match="differ in shape"):
+    for bad in ((a.numpy(), b), (a, b.numpy()), (a[0], b[0])):
+        with pytest.raises(InputError, match=r"^warping_error expects two image tensors \(1, 3, H, W\)$"):
+            warping_error(*bad, zero)
+    with pytest.raises(InputError, match=r"^frame \(1, 3, 32, 48\) and previous frame \(1, 3, 32, 47\) differ in shape$"):
         warping_error(a, b[..., :47], zero)
     with pytest.raises(InputError, match="the mask is"):
         warping_error(a, b, zero, mask[:, :47])
