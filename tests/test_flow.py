@@ -412,6 +412,11 @@ def test_consistency_mask_thresholds_by_hand():
         want = np.ones((h, w), np.float32)
         want[:, zero_cols] = 0
         np.testing.assert_array_equal(m, want, err_msg=str(s))
+    edge = _constant(0, 0, h, w)
+    edge[:, 0, 0] = 0.1  # a step at the frame's edge: the border is replicated for the differences
+    want = np.ones((h, w), np.float32)
+    want[:, :2] = 0
+    np.testing.assert_array_equal(consistency_mask(edge, _constant(0, 0, h, w)), want)
     exact = consistency_mask(_constant(-3, -2, h, w), _constant(3, 2, h, w))
     want = np.ones((h, w), np.float32)
     want[:, :3], want[:2] = 0, 0  # x = 3 and y = 2 land exactly on column / row 0: inside
@@ -468,6 +473,10 @@ def test_read_flo_size_limits_and_endpoint_error_masks(tmp_path):
     assert np.array_equal(read_flo(ok), np.array([[[1, 2], [3, 4]]], np.float32))
     with pytest.raises(InputError, match="is a directory"):
         read_flo(tmp_path)
+    short = tmp_path / "short.flo"
+    short.write_bytes(tag + b"\0" * 3)
+    with pytest.raises(InputError, match="not a Middlebury .flo file: 7 bytes, shorter than the 12-byte header"):
+        read_flo(short)
     gt = _constant(3, 4, 4, 4)
     gt[0, 0] = np.nan
     flow = np.zeros_like(gt)
