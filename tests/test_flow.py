@@ -468,9 +468,11 @@ def test_read_flo_size_limits_and_endpoint_error_masks(tmp_path):
         p.write_bytes(tag + np.array([w, h], "<i4").tobytes() + b"\0" * 16)
         with pytest.raises(InputError, match=f"bad .flo header: size {w}x{h}"):
             read_flo(p)
-    ok = tmp_path / "ok.flo"
-    ok.write_bytes(tag + np.array([2, 1], "<i4").tobytes() + np.array([1, 2, 3, 4], "<f4").tobytes())
-    assert np.array_equal(read_flo(ok), np.array([[[1, 2], [3, 4]]], np.float32))
+    ok = tmp_path / "ok.flo"  # the smallest flow there is: one pixel
+    ok.write_bytes(tag + np.array([1, 1], "<i4").tobytes() + np.array([1.5, -2], "<f4").tobytes())
+    assert np.array_equal(read_flo(ok), np.array([[[1.5, -2]]], np.float32))
+    ok.write_bytes(tag + np.array([1, 2], "<i4").tobytes() + np.array([1, 2, 3, 4], "<f4").tobytes())
+    assert np.array_equal(read_flo(ok), np.array([[[1, 2]], [[3, 4]]], np.float32))  # 1 wide, 2 high
     with pytest.raises(InputError, match="is a directory"):
         read_flo(tmp_path)
     short = tmp_path / "short.flo"
