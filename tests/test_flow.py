@@ -468,6 +468,10 @@ def test_read_flo_size_limits_and_endpoint_error_masks(tmp_path):
         p.write_bytes(tag + np.array([w, h], "<i4").tobytes() + b"\0" * 16)
         with pytest.raises(InputError, match=f"bad .flo header: size {w}x{h}"):
             read_flo(p)
+    p = tmp_path / "limit.flo"  # exactly FLO_MAX_PIXELS: the header is fine, the body is missing
+    p.write_bytes(tag + np.array([10_000, FLO_MAX_PIXELS // 10_000], "<i4").tobytes() + b"\0" * 16)
+    with pytest.raises(InputError, match="truncated"):
+        read_flo(p)
     ok = tmp_path / "ok.flo"  # the smallest flow there is: one pixel
     ok.write_bytes(tag + np.array([1, 1], "<i4").tobytes() + np.array([1.5, -2], "<f4").tobytes())
     assert np.array_equal(read_flo(ok), np.array([[[1.5, -2]]], np.float32))
