@@ -63,6 +63,10 @@ def test_warping_error_masks_and_input_checks(photo):
     assert warping_error(a, b, zero, torch.from_numpy(mask)[None, None]) == pytest.approx(want, rel=1e-5)
     assert warping_error(a, b, zero) == pytest.approx(float(d2.mean()), rel=1e-5)
     assert math.isnan(warping_error(a, b, zero, np.zeros((32, 48))))
+    column = mask[:, 10:11]  # a frame one pixel wide: its (H, 1) mask is not taken for (N, 1, H, W)
+    want1 = float((d2[:, 10:11] * column).sum() / column.sum())
+    got1 = warping_error(a[..., 10:11], b[..., 10:11], zero[:, 10:11], column)
+    assert got1 == pytest.approx(want1, rel=1e-5)
     for bad in ((a.numpy(), b), (a, b.numpy()), (a[0], b[0])):
         with pytest.raises(InputError, match=r"^warping_error expects two image tensors \(1, 3, H, W\)$"):
             warping_error(*bad, zero)
