@@ -452,7 +452,8 @@ def test_photometric_mask_ramp_by_hand():
     for kw in (dict(low=-0.01, high=0.05), dict(low=0.05, high=0.05)):
         with pytest.raises(InputError, match="0 <= low < high"):
             photometric_mask(frame, prev, **kw)
-    with pytest.raises(InputError, match="must be the same"):
+    with pytest.raises(InputError, match=r"^frame \(3, 2, 4\) and warped previous frame \(3, 2, 4\) must be the same "
+                                         r"\(N, 3, H, W\)$"):
         photometric_mask(frame[0], prev[0])
 
 
