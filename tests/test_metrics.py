@@ -133,28 +133,32 @@ def test_perceptual_distance_rebuilt_by_hand(scorer, photo, painting):
     assert perceptual_distance(enc, photo, photo) == 0.0 and 0.2 < want < 4
 
 
-def test_fid_features_and_art_fid_by_hand(scorer, photo, painting):
+def test_fid_features_and_art_fid_by_hand(scorer, photo, painting, monkeypatch):
     """fid_features: relu5_1 channel means of each image resized to longest side ``size``, unit
     rows; art_fid = (1 + mean perceptual distance of each result to its content) x (1 + FID)."""
     enc = scorer.encoder
-    wave = img.load_image(data_file("styles/great_wave.jpg"), size=48)
+    wave = img.load_image(data_file("styles/great_wave.jpg"), size=40)
     images = [photo, painting, wave]
-    f = fid_features(enc, images, size=48)
+    f = fid_features(enc, images, size=32)
     assert f.shape == (3, 512) and np.allclose(np.linalg.norm(f, axis=1), 1.0)
     for row, t in zip(f, images):
-        x = img.resize_longest(t, 48) if max(t.shape[-2:]) != 48 else t
+        x = img.resize_longest(t, 32) if max(t.shape[-2:]) != 32 else t
         v = enc(x, ["relu5_1"])["relu5_1"].mean((2, 3))[0].double().numpy()
         assert np.allclose(row, v / np.linalg.norm(v), atol=1e-5)
     results, contents, styles = [painting, wave], [photo, photo], [painting, wave, photo]
-    got = art_fid(enc, results, contents, styles, size=48)
-    fid = frechet_distance(fid_features(enc, results, 48), fid_features(enc, styles, 48))
-    cd = float(np.mean([perceptual_distance(enc, img.resize_longest(s, 48) if max(s.shape[-2:]) != 48 else s, photo)
+    seen = []  # the Frechet distance itself is checked in closed form above; here, what it is given
+    monkeypatch.setattr(metrics, "frechet_distance", lambda x, y: seen.append((x, y, frechet_distance(x, y))) or seen[-1][2])
+    got = art_fid(enc, results, contents, styles, size=32)
+    (fx, fy, fid), = seen
+    assert np.allclose(fx, fid_features(enc, results, 32), atol=1e-6) and np.allclose(fy, fid_features(enc, styles, 32), atol=1e-6)
+    assert got["fid"] == fid
+    cd = float(np.mean([perceptual_distance(enc, img.resize_longest(s, 32) if max(s.shape[-2:]) != 32 else s, photo)
                         for s in results]))
-    assert got["fid"] == pytest.approx(fid, rel=1e-6) and got["content_distance"] == pytest.approx(cd, rel=1e-5)
+    assert fid > 0.1 and got["content_distance"] == pytest.approx(cd, rel=1e-5)
     assert got["art_fid"] == pytest.approx((1 + cd) * (1 + fid), rel=1e-5)
     assert (got["stylized"], got["styles"]) == (2, 3) and "not the paper's" in got["features"]
     with pytest.raises(InputError, match="2 results, 1 content images"):
-        art_fid(enc, results, contents[:1], styles, size=48)
+        art_fid(enc, results, contents[:1], styles, size=32)
 
 
 def test_style_distance_by_hand_and_encodes_each_painting_once(photo, painting):
