@@ -88,6 +88,9 @@ def test_colour_histogram_and_hellinger_distance_by_hand():
     want = np.zeros(512)
     want[[448, 7, 167]] = 0.5, 0.25, 0.25
     assert np.array_equal(h, want)
+    one = torch.tensor([-0.2, 0.5, 1.3]).view(1, 3, 1, 1)  # one pixel, out of range: clamped to (0, 0.5, 1)
+    h1 = colour_histogram(one)
+    assert h1.sum() == 1.0 and h1[(0 * 8 + 4) * 8 + 7] == 1.0
     h2 = colour_histogram(x, bins=2)
     assert h2.shape == (8,) and h2[4] == 0.5 and h2[1] == 0.25 and h2[3] == 0.25  # (0, 1, 1) for the third
     red = torch.zeros(1, 3, 3, 5)
