@@ -96,6 +96,7 @@ def test_colour_histogram_and_hellinger_distance_by_hand():
     red = torch.zeros(1, 3, 3, 5)
     red[:, 0] = 1.0
     assert histogram_distance(red, x) == pytest.approx(math.sqrt(1 - math.sqrt(0.5)), rel=1e-12)
+    assert histogram_distance(red, x, bins=2) == pytest.approx(math.sqrt(1 - math.sqrt(0.5)), rel=1e-12)
     assert histogram_distance(red, x, bins=1) == 0.0  # one bin: every colour alike
     assert histogram_distance(red, red.roll(1, 1)) == pytest.approx(1.0)  # red vs blue: nothing in common
     assert histogram_distance(x, x) == 0.0
