@@ -307,3 +307,192 @@ def test_warping_error_on_a_three_frame_clip_equals_the_hand_computed_masked_mea
         assert got == pytest.approx(want, rel=1e-4), (t, got, want)
         errs.append(got)
     assert errs[0] > 1e-3 and errs[1] > 1.5 * errs[0]  # the flicker is seen, frame by frame
+
+
+# ---------------------------------------------------------------- exact edges (mutation testing, issue 29)
+
+def test_grey_conversion_of_every_accepted_frame_type():
+    """Frames become 8-bit BT.601 luma: a float tensor (1, 3, H, W) or (3, H, W) in [0, 1] (within
+    one grey level of OpenCV's RGB2GRAY of the same uint8 frame), a grey tensor (1, 1, H, W), a
+    float array (clipped to [0, 1]), a (H, W, 1) or (H, W) uint8 array; anything else is refused."""
+    from atelier.imaging.flow import _grey
+
+    a = _rgb("video/sintel_mountain_2/frame_0001.png", 64)
+    want = cv2.cvtColor(np.ascontiguousarray(a), cv2.COLOR_RGB2GRAY)
+    t = _tensor(a)
+    for frame in (t, t[0], a.astype(np.float32) / 255):
+        g = _grey(frame, "a")
+        assert g.dtype == np.uint8 and g.shape == want.shape and g.flags.c_contiguous
+        assert np.abs(g.astype(int) - want).max() <= 1
+    manual = np.round((0.299 * t[0, 0] + 0.587 * t[0, 1] + 0.114 * t[0, 2]).clamp(0, 1).numpy() * 255)
+    assert np.array_equal(_grey(t, "a"), manual.astype(np.uint8))
+    grey = t[:, :1]
+    assert np.array_equal(_grey(grey, "a"), np.round(grey[0, 0].numpy() * 255).astype(np.uint8))
+    assert _grey(2 * t, "a").max() == 255 and _grey(-t, "a").max() == 0  # clamped, not wrapped around
+    assert np.array_equal(_grey(want[..., None], "a"), want) and np.array_equal(_grey(want, "a"), want)
+    assert np.array_equal(_grey(np.full((4, 5, 3), 2.0), "a"), np.full((4, 5), 255, np.uint8))
+    for bad, words in ((t.long(), "float tensor"), (t[0, :2], "float tensor"), (t[0, 0], "float tensor"),
+                       (a.astype(np.int32), "uint8"), (a[..., :2], "RGB array"), (a[None], "RGB array"),
+                       ([[0.0]], "numpy array or a torch tensor")):
+        with pytest.raises(InputError, match=words) as e:
+            _grey(bad, "frame_b")
+        assert "frame_b" in str(e.value)
+
+
+def test_estimator_settings_are_the_documented_ones():
+    """Farneback with OpenCV's documented example values; DIS at its named presets."""
+    from atelier.imaging.flow import DIS_PRESETS, FARNEBACK
+
+    fb = FlowEstimator("farneback")._cv
+    got = dict(numLevels=fb.getNumLevels(), pyrScale=fb.getPyrScale(), fastPyramids=fb.getFastPyramids(),
+               winSize=fb.getWinSize(), numIters=fb.getNumIters(), polyN=fb.getPolyN(),
+               polySigma=fb.getPolySigma(), flags=fb.getFlags())
+    assert got == FARNEBACK == dict(numLevels=5, pyrScale=0.5, fastPyramids=False, winSize=15, numIters=3, polyN=5,
+                                    polySigma=pytest.approx(1.2), flags=0)
+    assert repr(FlowEstimator()) == "FlowEstimator(method='dis', preset='medium')"
+    assert DIS_PRESETS == {"ultrafast": 0, "fast": 1, "medium": 2}
+    for name in DIS_PRESETS:
+        est, ref = FlowEstimator("dis", name)._cv, cv2.DISOpticalFlow_create(DIS_PRESETS[name])
+        assert (est.getFinestScale(), est.getPatchSize(), est.getGradientDescentIterations()) == \
+            (ref.getFinestScale(), ref.getPatchSize(), ref.getGradientDescentIterations())
+    assert FlowEstimator()._cv.getFinestScale() == cv2.DISOpticalFlow_create(2).getFinestScale()
+
+
+def test_warp_flow_layouts_half_precision_and_shape_checks():
+    """A flow as numpy (H, W, 2), a tensor (H, W, 2) or (N, 2, H, W) (batch 1 for every image, or
+    one per image); a half-precision image is warped in float32 and given back in half; the
+    shapes are checked with messages that say what was wrong."""
+    a, b = _shifted_pair(2, 1)
+    tb = _tensor(b)
+    ref = warp(tb, _constant(2, 1))
+    f = torch.from_numpy(_constant(2, 1))
+    assert torch.equal(warp(tb, f), ref) and torch.equal(warp(tb, f.permute(2, 0, 1)[None]), ref)
+    two = torch.cat([tb, _tensor(a)])
+    flows = torch.stack([f.permute(2, 0, 1), torch.zeros(2, H, W)])  # the second image not moved
+    out = warp(two, flows)
+    assert torch.equal(out[:1], ref) and torch.allclose(out[1:], two[1:], atol=1e-4)
+    half = warp(tb.half(), f)
+    assert half.dtype == torch.float16 and torch.allclose(half.float(), ref, atol=2e-3)
+    for image, flow, words in ((tb.long(), f, "float image"), (tb[0], f, "float image"), (b, f, "float image"),
+                               (tb, f.permute(2, 0, 1), r"\(N, 2, H, W\) or \(H, W, 2\)"),
+                               (tb, np.zeros((H, W, 3), np.float32), r"\(H, W, 2\)"),
+                               (tb, [[0.0, 0.0]], "numpy array or a torch tensor"),
+                               (tb, f[:, :-1], f"the flow is {W - 1}x{H} but the image is {W}x{H}"),
+                               (torch.cat([tb] * 3), flows, "batch 2 but the image has batch 3")):
+        with pytest.raises(InputError, match=words):
+            warp(image, flow)
+
+
+def test_consistency_mask_thresholds_by_hand():
+    """Ruder et al.'s two tests at their thresholds, with exact flows. Disocclusion: forward
+    (6, 8) (|w|^2 = 100) against a backward flow off by (e, e): kept while 2 e^2 <= 0.01 (100 +
+    (6 - e)^2 + (8 - e)^2) + 0.5, i.e. at e = 1.03 (2.122 <= 2.233), not at e = 1.1 (2.42 > 2.216);
+    the backward flow is sampled bilinearly (half-way between -2.5 and 1.5 is -0.5, which undoes a
+    forward 0.5; either neighbour alone does not). Motion boundary: a step of s in u between
+    columns c - 1 and c gives both central differences s / 2, compared with 0.01 |w|^2 + 0.002:
+    s = 0.1 marks both columns (0.0025 > 0.0021), s = 0.09 only column c, where |w| = 0
+    (0.002025 > 0.002, but < 0.002081 at c - 1). Landing exactly on the first or last column or
+    row counts as inside."""
+    h, w = 24, 40
+    inner = (slice(0, h - 8), slice(0, w - 6))  # pixels whose landing stays in the frame
+    for e, kept in ((1.03, 1.0), (1.1, 0.0)):
+        m = consistency_mask(_constant(6, 8, h, w), _constant(-6 + e, -8 + e, h, w))
+        assert (m[inner] == kept).all() and m[h - 7:].max() == 0 and m[:, w - 5:].max() == 0, e
+    back = _constant(0, 0, h, w)
+    back[:, 0::2, 0], back[:, 1::2, 0] = -2.5, 1.5
+    m = consistency_mask(_constant(0.5, 0, h, w), back)
+    want = np.ones((h, w), np.float32)
+    want[:, -1] = 0  # lands half a pixel beyond the last column
+    np.testing.assert_array_equal(m, want)
+    c = 20
+    for s, zero_cols in ((0.1, [c - 1, c]), (0.09, [c]), (0.085, [])):
+        wf = _constant(0, 0, h, w)
+        wf[:, :c, 0] = s
+        m = consistency_mask(wf, _constant(0, 0, h, w))
+        want = np.ones((h, w), np.float32)
+        want[:, zero_cols] = 0
+        np.testing.assert_array_equal(m, want, err_msg=str(s))
+    edge = _constant(0, 0, h, w)
+    edge[:, 0, 0] = 0.1  # a step at the frame's edge: the border is replicated for the differences
+    want = np.ones((h, w), np.float32)
+    want[:, :2] = 0
+    np.testing.assert_array_equal(consistency_mask(edge, _constant(0, 0, h, w)), want)
+    exact = consistency_mask(_constant(-3, -2, h, w), _constant(3, 2, h, w))
+    want = np.ones((h, w), np.float32)
+    want[:, :3], want[:2] = 0, 0  # x = 3 and y = 2 land exactly on column / row 0: inside
+    np.testing.assert_array_equal(exact, want)
+    exact = consistency_mask(_constant(3, 2, h, w), _constant(-3, -2, h, w))
+    want = np.ones((h, w), np.float32)
+    want[:, w - 3:], want[h - 2:] = 0, 0  # x = w - 4 and y = h - 3 land exactly on the last column / row
+    np.testing.assert_array_equal(exact, want)
+    bad = np.zeros((h, w, 3), np.float32)
+    for args, name in (((_constant(0, 0, h, w), bad), "flow_ba"), ((bad, _constant(0, 0, h, w)), "flow_ab")):
+        with pytest.raises(InputError, match=rf"^{name}: expected a flow \(H, W, 2\)"):
+            consistency_mask(*args)
+    with pytest.raises(InputError, match=r"^the two flows differ in size: 40x24 and 30x20$"):
+        consistency_mask(_constant(0, 0, h, w), _constant(0, 0, 20, 30))
+
+
+def test_photometric_mask_ramp_by_hand():
+    """Weight 1 up to ``low``, 0 from ``high``, linear between, on the mean over the channels of
+    the absolute colour difference (a difference in one channel counts a third)."""
+    from atelier.imaging.flow import PHOTOMETRIC_HIGH, PHOTOMETRIC_LOW, photometric_mask
+
+    assert (PHOTOMETRIC_LOW, PHOTOMETRIC_HIGH) == (0.03, 0.08)
+    frame = torch.full((1, 3, 2, 4), 0.5)
+    prev = frame.clone()
+    prev[..., 0, :] += torch.tensor([0.02, 0.055, 0.08, 0.3]).view(1, 1, 4)  # all three channels
+    prev[0, 1, 1, :] += torch.tensor([0.09, 0.165, 0.24, 0.0])  # one channel: d = 0.03, 0.055, 0.08, 0
+    m = photometric_mask(frame, prev)
+    assert m.shape == (1, 1, 2, 4) and m.dtype == torch.float32
+    assert torch.allclose(m[0, 0], torch.tensor([[1.0, 0.5, 0.0, 0.0], [1.0, 0.5, 0.0, 1.0]]), atol=1e-5)
+    custom = photometric_mask(frame, prev, low=0.0, high=0.11)  # d = 0.055: half way
+    assert float(custom[0, 0, 0, 1]) == pytest.approx(0.5, abs=1e-5)
+    assert float(photometric_mask(frame, prev, low=0.02, high=0.03)[0, 0, 1, 0]) == pytest.approx(0.0, abs=1e-5)
+    for kw in (dict(low=-0.01, high=0.05), dict(low=0.05, high=0.05)):
+        with pytest.raises(InputError, match="0 <= low < high"):
+            photometric_mask(frame, prev, **kw)
+    with pytest.raises(InputError, match=r"^frame \(3, 2, 4\) and warped previous frame \(3, 2, 4\) must be the same "
+                                         r"\(N, 3, H, W\)$"):
+        photometric_mask(frame[0], prev[0])
+
+
+def test_read_flo_size_limits_and_endpoint_error_masks(tmp_path):
+    """A .flo header of zero height or over FLO_MAX_PIXELS is refused before reading the body, a
+    folder is named as one; the EPE skips non-finite ground truth, takes the valid mask as a
+    tensor and checks its shape and the flows'."""
+    from atelier.imaging.flow import FLO_MAX_PIXELS
+
+    tag = np.array([202021.25], "<f4").tobytes()
+    for w, h in ((5, 0), (0, 5), (20000, FLO_MAX_PIXELS // 20000 + 1)):
+        p = tmp_path / f"{w}x{h}.flo"
+        p.write_bytes(tag + np.array([w, h], "<i4").tobytes() + b"\0" * 16)
+        with pytest.raises(InputError, match=f"bad .flo header: size {w}x{h}"):
+            read_flo(p)
+    p = tmp_path / "limit.flo"  # exactly FLO_MAX_PIXELS: the header is fine, the body is missing
+    p.write_bytes(tag + np.array([10_000, FLO_MAX_PIXELS // 10_000], "<i4").tobytes() + b"\0" * 16)
+    with pytest.raises(InputError, match="truncated"):
+        read_flo(p)
+    ok = tmp_path / "ok.flo"  # the smallest flow there is: one pixel
+    ok.write_bytes(tag + np.array([1, 1], "<i4").tobytes() + np.array([1.5, -2], "<f4").tobytes())
+    assert np.array_equal(read_flo(ok), np.array([[[1.5, -2]]], np.float32))
+    ok.write_bytes(tag + np.array([1, 2], "<i4").tobytes() + np.array([1, 2, 3, 4], "<f4").tobytes())
+    assert np.array_equal(read_flo(ok), np.array([[[1, 2]], [[3, 4]]], np.float32))  # 1 wide, 2 high
+    with pytest.raises(InputError, match="is a directory"):
+        read_flo(tmp_path)
+    short = tmp_path / "short.flo"
+    short.write_bytes(tag + b"\0" * 3)
+    with pytest.raises(InputError, match="not a Middlebury .flo file: 7 bytes, shorter than the 12-byte header"):
+        read_flo(short)
+    gt = _constant(3, 4, 4, 4)
+    gt[0, 0] = np.nan
+    flow = np.zeros_like(gt)
+    flow[1, 1] = (3, 4)  # exact at one pixel: EPE 0 there, 5 elsewhere
+    assert endpoint_error(flow, gt) == pytest.approx(5 * 14 / 15)
+    valid = torch.zeros(4, 4)
+    valid[1, 1] = valid[2, 2] = 1
+    assert endpoint_error(torch.from_numpy(flow), gt, valid) == pytest.approx(2.5)
+    with pytest.raises(InputError, match="valid mask"):
+        endpoint_error(flow, gt, np.ones((4, 3)))
+    with pytest.raises(InputError, match="differ in size"):
+        endpoint_error(flow[:3], gt)

@@ -98,7 +98,11 @@ def test_gan_losses_and_augment():
     assert float(quad) == pytest.approx(float((2 * r).pow(2).sum() / 2), rel=1e-5)
     (g,) = torch.autograd.grad(quad, r)  # differentiable (create_graph): d/dx of 4 |x|^2 / 2 = 4 x
     assert torch.allclose(g, 4 * r, rtol=1e-5)
-    patch = r1_penalty([PatchDiscriminator(8)(r), (r * w).sum(dim=(1, 2, 3))], r)  # a list: gradients summed
+    # a list of logits (multi-scale): the gradients of all of them are summed before squaring,
+    # so a linear and a quadratic discriminator give E ||w + 2x||^2, not E ||w||^2 + E ||2x||^2
+    both = r1_penalty([(r * w).sum(dim=(1, 2, 3)), r.pow(2).sum(dim=(1, 2, 3))], r)
+    assert float(both) == pytest.approx(float((w + 2 * r).pow(2).sum(dim=(1, 2, 3)).mean()), rel=1e-5)
+    patch = r1_penalty([PatchDiscriminator(8)(r), (r * w).sum(dim=(1, 2, 3))], r)  # patch maps are summed too
     assert float(patch) > 0
 
 
@@ -479,3 +483,37 @@ def test_shipped_generator_loads_and_samples(tmp_path):
     assert float(spread[~torch.eye(16, dtype=torch.bool)].min()) > 0.02  # no two samples alike
     r = runner.invoke(app, ["gan", "sample", "paintings32", "-n", "4", "-o", str(tmp_path / "g.png")])
     assert r.exit_code == 0 and (tmp_path / "g.png").stat().st_size > 0, r.output
+
+
+def test_kid_and_swd_defaults_edges_and_quantiles_by_hand():
+    """The documented defaults (KID: 50 subsets of 100, seed 0; SWD: 256 directions, seed 0,
+    256 quantiles), the edges of the checks (2 rows is enough; 1-D input is refused), and a
+    quantile comparison that is not a plain shift: 1-D sets {0, 1, 2} and {0, 1} have quantile
+    functions 2q and q, so SWD = sqrt(mean over the 256 grid points of q^2) = sqrt(511 / 1530)."""
+    g = torch.Generator().manual_seed(2)
+    a, b = torch.randn(130, 4, generator=g, dtype=torch.float64), torch.randn(120, 4, generator=g, dtype=torch.float64)
+    b[:, 0] += 1.0
+    default = kid(a, b)
+    assert default == kid(a, b, subsets=50, subset_size=100, seed=0)
+    assert default[0] != kid(a, b, seed=1)[0] and default[0] != kid(a, b, subset_size=101)[0]
+    assert default[0] != kid(a, b, subsets=51)[0] and default[0] > 0
+    assert kid(a, b, subsets=2)[1] > 0 and kid(a, b, subsets=1)[1] == 0.0
+    assert kid(a, b[:5]) == kid(a, b[:5], subset_size=5)  # subsets as large as the smaller set
+    with pytest.raises(ValueError, match=r"^KID needs at least 2 vectors in each set$"):
+        kid(a, b[:1])
+    two = torch.tensor([[0.0, 0.0], [3.0, 4.0]])
+    assert mean_pairwise_distance(two) == pytest.approx(5.0)
+    with pytest.raises(ValueError, match=r"^a pairwise distance needs at least 2 vectors$"):
+        mean_pairwise_distance(two[:1])
+    assert kid(two, two + 1.0, subsets=1)[0] == pytest.approx(kid(two, two + 1.0, subsets=1, subset_size=2)[0])
+    for bad in ((a[0], b), (a, b[0])):
+        with pytest.raises(ValueError, match="feature sets"):
+            kid(*bad)
+        with pytest.raises(ValueError, match="point sets"):
+            sliced_wasserstein(*bad)
+    swd = sliced_wasserstein(a, b)
+    assert swd == sliced_wasserstein(a, b, projections=256, seed=0)
+    assert swd != sliced_wasserstein(a, b, projections=257) and swd != sliced_wasserstein(a, b, seed=1)
+    three = torch.tensor([[0.0], [1.0], [2.0]], dtype=torch.float64)
+    assert sliced_wasserstein(three, three[:2]) == pytest.approx(math.sqrt(511 / 1530), rel=1e-12)
+    assert sliced_wasserstein(three[:2], three) == pytest.approx(math.sqrt(511 / 1530), rel=1e-12)

@@ -253,3 +253,99 @@ def test_whitening_runs_on_one_thread_and_restores_the_count():
         assert torch.allclose(cov, torch.eye(16, dtype=cov.dtype), atol=5e-3)  # EPS 1e-5 on a variance of 0.01
     finally:
         torch.set_num_threads(before)
+
+
+# -- exact properties of the transforms (mutation testing, issue 29 item 3) -------------------------
+
+
+def test_feature_covariance_by_hand():
+    """Rows (0, 2, 4) and (1, 1, 7): means 2 and 3, centred (-2, 0, 2) and (-2, -2, 4), so the
+    unbiased covariance (N - 1 = 2) is [[4, 6], [6, 12]], plus EPS on the diagonal; two pixels
+    (0, 2) divide by N - 1 = 1."""
+    from atelier.methods.arbitrary.wct_model import EPS
+
+    m, cov = feature_covariance(torch.tensor([[0.0, 2.0, 4.0], [1.0, 1.0, 7.0]]))
+    assert m.dtype == cov.dtype == torch.float64 and m.shape == (2, 1)
+    assert torch.equal(m, torch.tensor([[2.0], [3.0]], dtype=torch.float64))
+    want = torch.tensor([[4.0 + EPS, 6.0], [6.0, 12.0 + EPS]], dtype=torch.float64)
+    assert torch.allclose(cov, want, rtol=0, atol=1e-12), cov
+    _, cov2 = feature_covariance(torch.tensor([[0.0, 2.0]]))
+    assert float(cov2) == pytest.approx(2.0 + EPS, abs=1e-12)
+
+
+def test_eigenvalue_cut_off_is_strict_and_scale_free_below_one(monkeypatch):
+    """An eigenvalue exactly EIG_RTOL times the largest is dropped (``>``), one just above is kept;
+    for a covariance whose largest eigenvalue is below 1 (1e-2) the cut is still relative
+    (1e-6 = 1e-4 x the largest is kept); and the eigendecomposition runs on one thread."""
+    from atelier.methods.arbitrary.wct_model import EIG_RTOL, _sym_power
+
+    d = lambda *v: torch.diag(torch.tensor(v, dtype=torch.float64))  # noqa: E731
+    assert torch.equal(_sym_power(d(1.0, EIG_RTOL), 1.0), d(1.0, 0.0))
+    assert torch.allclose(_sym_power(d(1e-2, 1e-6), 1.0), d(1e-2, 1e-6), rtol=1e-9, atol=0)
+    threads, eigh = [], torch.linalg.eigh
+    monkeypatch.setattr(torch.linalg, "eigh", lambda a: (threads.append(torch.get_num_threads()), eigh(a))[1])
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        assert torch.allclose(_sym_power(d(4.0, 9.0), -0.5), d(0.5, 1 / 3))
+    finally:
+        torch.set_num_threads(before)
+    assert threads == [1]
+
+
+def test_wct_default_alpha_is_the_full_transform_and_alpha_mixes_linearly(encoder, photo, scream):
+    """``wct(f)`` (alpha defaults to 1) and ``wct(f, alpha=1)`` are exactly colour(whiten(f)), and
+    alpha = 0.35 is 0.35 of it plus 0.65 of the content features."""
+    f = encoder(photo, ["relu1_1"])["relu1_1"]
+    s = WCTStyle.from_features(encoder(scream, ["relu1_1"]))
+    full = colour(whiten(f[0].flatten(1)), s, "relu1_1").float().reshape(f.shape)
+    assert torch.allclose(wct(f, [s], "relu1_1"), full, atol=1e-5)
+    assert torch.allclose(wct(f, [s], "relu1_1", alpha=1.0), full, atol=1e-5)
+    assert torch.allclose(wct(f, [s], "relu1_1", alpha=0.35), 0.35 * full + 0.65 * f, atol=1e-5)
+    assert float((full - f).abs().mean()) > 0.1 * float(f.abs().mean())
+
+
+def test_wct_mask_regions_by_hand(encoder, photo, scream):
+    """A mask at the features' resolution: pixels >= 0.5 (0.5 itself included) are whitened and
+    coloured on their own with style 0, the others with style 1; a region of exactly two pixels
+    is still transformed, a single pixel keeps its content features."""
+    f = encoder(photo, ["relu1_1"])["relu1_1"]
+    wave = img.load_image(data_file("styles/great_wave.jpg"), size=64)
+    s0 = WCTStyle.from_features(encoder(scream, ["relu1_1"]))
+    s1 = WCTStyle.from_features(encoder(wave, ["relu1_1"]))
+    _, c, h, w = f.shape
+    flat = f[0].flatten(1)
+    by_hand = lambda idx, s: colour(whiten(flat[:, idx]), s, "relu1_1").float()  # noqa: E731
+    mask = torch.zeros(1, 1, h, w)
+    mask[..., : w // 3] = 0.5
+    out = wct(f, [s0, s1], "relu1_1", mask=mask)[0].flatten(1)
+    left = (mask[0, 0].flatten() >= 0.5).nonzero().flatten()
+    right = (mask[0, 0].flatten() < 0.5).nonzero().flatten()
+    assert torch.allclose(out[:, left], by_hand(left, s0), atol=1e-4)
+    assert torch.allclose(out[:, right], by_hand(right, s1), atol=1e-4)
+    for n in (2, 1):
+        mask = torch.zeros(1, 1, h, w)
+        mask.view(-1)[:n] = 1.0
+        out = wct(f, [s0, s1], "relu1_1", mask=mask)[0].flatten(1)
+        idx = torch.arange(n)
+        expect = by_hand(idx, s0) if n == 2 else flat[:, idx]
+        assert torch.allclose(out[:, idx], expect, atol=1e-4), n
+        assert n == 1 or float((out[:, idx] - flat[:, idx]).abs().mean()) > 0.1 * float(flat[:, idx].abs().mean())
+
+
+def test_wct_model_refuses_unknown_layers_and_keeps_its_precision(photo, scream):
+    """WCTModel: a decoder for a layer WCT does not know is refused by name; the model's
+    precision (bf16 here) is what forward and encode_style use when none is passed."""
+    from atelier.methods.arbitrary.wct_model import WCTModel
+
+    enc = get_encoder(None, "max", "cpu")
+    dec = load_inversion_decoder(decoders_dir() / "decoder-relu1_1.safetensors")
+    with pytest.raises(ValueError, match=r"unknown layers \['relu9_1'\]"):
+        WCTModel(enc, {"relu9_1": dec})
+    assert WCTModel(enc, {"relu1_1": dec}).precision == "fp32"
+    model = WCTModel(enc, {"relu1_1": dec}, precision="bf16")
+    x = photo[..., :32, :48]
+    style = model.encode_style(scream[..., :48, :48])
+    out = model(x, style)
+    assert torch.equal(out, model(x, style, precision="bf16"))
+    assert not torch.allclose(out, model(x, style, precision="fp32"), atol=1e-4)
