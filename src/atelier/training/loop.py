@@ -202,10 +202,9 @@ class BaseTrainer:
         return self._perms[key]
 
     def _batch_of(self, dataset: ImageFolderDataset, step: int, salt: int = -1, whole: bool = False) -> torch.Tensor:
-        """The crops of 0-based ``step`` from ``dataset``: float32 (batch_size, 3, S, S) in
-        [0, 1], CPU. A pure function of (seed, salt, step): epochs are permutations of the
-        files, shuffled by ``item_seed(seed, epoch, salt)`` (each dataset its own salt).
-        Distributed: this rank's share of the global batch, or (``whole``) all of it."""
+        """The crops of 0-based ``step`` from ``dataset``: float32 (batch_size, 3, S, S) in [0, 1], CPU, a
+        pure function of (seed, salt, step): epochs are permutations of the files, shuffled by ``item_seed(seed,
+        epoch, salt)``. Distributed: this rank's share of the global batch, or (``whole``) all of it."""
         bs, n = self.config.batch_size, len(dataset)
         items = []
         for j in (range(bs) if whole else distributed.shard(bs, self.dist)):
