@@ -71,7 +71,7 @@ def test_readme_is_a_front_page_and_every_doc_link_resolves():
     readme = (REPO / "README.md").read_text()
     assert len(readme.splitlines()) <= 200
     assert "pip install -c constraints.txt . && atelier demo" in readme  # the two set-up commands
-    assert "pip install -c constraints.txt -e '.[test]' && python -m pytest" in readme
+    assert "pip install -c constraints.txt -e '.[test,provenance]' && python -m pytest" in readme
     broken = []
     for page in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]:
         text = page.read_text()

@@ -115,10 +115,14 @@ def test_a_registered_method_appears_in_cli_api_video_and_studio(registered, tmp
                                              "styles": ["bundled-starry_night"], "size": 96}).json()
         state = studio.state.queue.wait(job["id"], 60)
         assert state["status"] == "done", state
+        # regions work with any registered method (issue 28: one pass per style, placed by the mask)
+        masked = client.post("/api/jobs", json={"method": NAME, "content": "bundled-chelsea", "size": 96,
+                                                "styles": ["bundled-starry_night", "bundled-starry_night"],
+                                                "mask": "bundled-chelsea"}).json()
+        assert studio.state.queue.wait(masked["id"], 60)["status"] == "done"
         refused = client.post("/api/jobs", json={"method": NAME, "content": "bundled-chelsea", "size": 96,
-                                                 "styles": ["bundled-starry_night", "bundled-starry_night"],
-                                                 "mask": "bundled-chelsea"})
-        assert refused.status_code == 400 and "takes masks" in refused.json()["detail"]
+                                                 "styles": ["bundled-starry_night"] * 3, "mask": "bundled-chelsea"})
+        assert refused.status_code == 400 and "one mask per style" in refused.json()["detail"]
     studio.state.queue.stop()
     assert registered  # the loader was called (no weights, but the same path as a real model)
 
