@@ -201,7 +201,8 @@ def test_second_stylize_stops_the_first_and_cancel_reaches_all(server):
             assert [s for _, s in _jobs(server, "gatys")] == ["cancelled", "cancelled"]
             assert APPS[server].state.queue.counts() == {"running": 0, "queued": 0}
             page.wait_for_function("document.getElementById('queue-note').textContent === 'queue: idle'")
-            assert page.is_disabled("#cancel")
+            # the page's job poll (every 300 ms) may see the end a moment after the queue note: wait for it
+            page.wait_for_function("document.getElementById('cancel').disabled", timeout=10_000)
             page.click("#tab-history")
             assert "gatys" not in page.inner_text("#history")  # nothing lands in History later
         finally:
