@@ -24,8 +24,8 @@ class ApplyJob:
         metadata: the JSON fields of the single-machine path (version, model, sha256, ...);
             each output also gets ``input`` (its file name), as there.
         device: ``"cpu"``, ``"cuda"``, ``"auto"`` on the worker.
-        size, style_weights, preserve_color, precision, batch_size, max_pixels, tileable: as for
-            :func:`atelier.methods.feedforward.apply.apply_files`.
+        size, style_weights, preserve_color, precision, batch_size, max_pixels, tileable, engine: as
+            for :func:`atelier.methods.feedforward.apply.apply_files`.
     """
 
     model: str
@@ -38,6 +38,7 @@ class ApplyJob:
     batch_size: int = 4
     max_pixels: Optional[int] = None
     tileable: bool = False
+    engine: str = "auto"
     _net: object = field(default=None, repr=False, compare=False)
 
     def __getstate__(self):
@@ -67,7 +68,7 @@ class ApplyJob:
                         style_weights=self.style_weights, preserve_color=self.preserve_color,
                         precision=self.precision, batch_size=self.batch_size, max_pixels=self.max_pixels,
                         metadata=self.metadata, callback=lambda src, e: errors.__setitem__(str(src), e),
-                        tileable=self.tileable)
+                        tileable=self.tileable, engine=self.engine)
         except InputError as e:  # a batch too large for the memory: every pair of it fails with the reason
             return [errors.get(s, str(e)) if s in errors else str(e) for s, _ in pairs]
         return [errors.get(str(pathlib.Path(s))) for s, _ in pairs]

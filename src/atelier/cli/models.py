@@ -43,6 +43,8 @@ def apply(
     precision: str = typer.Option("auto", help="auto, fp32 or bf16."),
     device: str = typer.Option("auto", help="auto, cpu, cuda or mps."),
     batch_size: int = typer.Option(4, help="Images per forward pass (images of equal size are batched)."),
+    engine: str = typer.Option("auto", help="auto (ONNX Runtime for fp32 on the CPU when installed, 1.5x faster "
+                               "on AVX2; else PyTorch), torch or onnxruntime."),
     tileable: bool = typer.Option(False, "--tileable", help="Seamless textures that tile without a seam (sides "
                                   "rounded to a multiple of 16 px; circular padding)."),
     max_pixels: Optional[int] = typer.Option(None, help="Refuse images (and --size) larger than this many pixels "
@@ -75,8 +77,17 @@ def apply(
     # --ray: the workers' device is resolved on them (--device cuda asks Ray for one GPU per worker)
     dev = _runtime("cpu" if use_ray else device, precision)
     try:
+        from ..methods.feedforward.engine import check_engine, resolve_engine
+        from ..encoders.precision import resolve_precision
+
+        check_engine(engine)
         net = load_model(model, device=str(dev))
         weights = _style_weights(net, style_mix, style_index)
+        if not use_ray:  # refuse an engine that cannot run before any file is read
+            from ..core.padding import circular_padding
+
+            with circular_padding(tileable):
+                resolve_engine(engine, net, resolve_precision(precision, next(net.parameters()).device))
         n_files = len(_inputs(inputs))
     except (InputError, ValueError) as e:
         raise _fail(str(e)) from None
@@ -93,7 +104,7 @@ def apply(
 
         job = ApplyJob(model=model, metadata=meta, device=device, size=size, style_weights=weights,
                        preserve_color=preserve_color, precision=precision, batch_size=batch_size,
-                       max_pixels=max_pixels, tileable=tileable)
+                       max_pixels=max_pixels, tileable=tileable, engine=engine)
         _run_on_ray(job, inputs, output, overwrite=overwrite, address=ray_address, workers=workers,
                     batch_size=batch_size, device=device, quiet=quiet)
         return
@@ -116,7 +127,8 @@ def apply(
         try:
             res = apply_model(net, inputs, output, size=size, style_weights=weights, preserve_color=preserve_color,
                               precision=precision, batch_size=batch_size, max_pixels=max_pixels, metadata=meta,
-                              callback=callback, overwrite=overwrite, tileable=tileable, credentials=creds)
+                              callback=callback, overwrite=overwrite, tileable=tileable, credentials=creds,
+                              engine=engine)
         except (InputError, ValueError) as e:
             raise _fail(str(e)) from None
         except KeyboardInterrupt:
