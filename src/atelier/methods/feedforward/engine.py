@@ -104,7 +104,8 @@ def _weights_key(model: torch.nn.Module) -> str:
 
 def onnx_runner(model: torch.nn.Module):
     """An :class:`~atelier.methods.feedforward.export.OnnxStylizer` for ``model``'s weights,
-    exported once into the cache folder and kept for the process.
+    exported once into the cache folder and kept for the process; its session uses as many
+    intra-op threads as torch does (``torch.get_num_threads()``).
 
     Raises:
         InputError: the export or the session failed (naming the cached file).
@@ -112,8 +113,9 @@ def onnx_runner(model: torch.nn.Module):
     from .export import OnnxStylizer, export_onnx
 
     key = _weights_key(model)
+    threads = torch.get_num_threads()  # follow torch's setting (Ray workers set theirs)
     with _LOCK:
-        runner = _RUNNERS.get(key)
+        runner = _RUNNERS.get(f"{key}-{threads}")
         if runner is not None:
             return runner
         path = cache_dir() / "onnx" / f"transformer-{key}.onnx"
@@ -121,9 +123,9 @@ def onnx_runner(model: torch.nn.Module):
             path.parent.mkdir(parents=True, exist_ok=True)
             export_onnx(model, path)  # atomic: a killed export leaves no file
         try:
-            runner = OnnxStylizer(path)
+            runner = OnnxStylizer(path, threads=threads)
         except InputError:
             path.unlink(missing_ok=True)  # a damaged cache file: export again next time
             raise
-        _RUNNERS[key] = runner
+        _RUNNERS[f"{key}-{threads}"] = runner
         return runner
