@@ -49,7 +49,7 @@ def stylize(content: ImageLike, styles: Union[ImageLike, Sequence[ImageLike]] = 
             ``size``, ``alpha`` (style strength in [0, 1]), ``blend`` (one weight per style, or
             per built-in style of a multi-style model), ``preserve_color``, ``style_size`` (px,
             default 512), ``device``, ``precision``, ``decoder`` and ``layers`` (AdaIN/WCT);
-            print sizes (feed-forward models and AdaIN, issue 24): ``tile`` (``"auto"``, the default:
+            print sizes (every method but the sketch, issue 24): ``tile`` (``"auto"``, the default:
             tiles only when the image would not fit ``max_memory``; ``"off"``; or a tile side in px)
             and ``max_memory`` (``"8G"``, bytes; default 80 % of the memory available), see
             :mod:`atelier.api.print_size`.
@@ -87,7 +87,8 @@ def stylize(content: ImageLike, styles: Union[ImageLike, Sequence[ImageLike]] = 
     if spec.family == "optimization":
         c = img.load_image(content, max_pixels=max_pixels)
         s = [img.load_image(x, max_pixels=max_pixels) for x in _as_list(styles)]
-        st = GatysStyleTransfer(GatysConfig(**options), max_pixels=max_pixels)
+        tile, max_memory = options.pop("tile", "auto"), options.pop("max_memory", None)
+        st = GatysStyleTransfer(GatysConfig(**options), max_pixels=max_pixels, tile=tile, max_memory=max_memory)
         masks = _region_masks(mask_sources, len(s), False, c, max_pixels, feather)
         return img.tensor_to_pil(st.run(c, s, callback=callback, masks=masks))
     unknown = sorted(set(options) - set(_ONE_PASS_OPTIONS))

@@ -8,24 +8,9 @@ from __future__ import annotations
 
 from typing import Optional, Union
 
+from ..core.limits import parse_bytes
+
 __all__ = ["parse_bytes", "print_plan"]
-
-
-def parse_bytes(text: Union[str, int]) -> int:
-    """``8G``, ``512M``, ``2.5GiB``, ``"1000"`` or an int -> bytes. Raises ValueError otherwise."""
-    if isinstance(text, int) and not isinstance(text, bool):
-        if text <= 0:
-            raise ValueError(f"max_memory must be > 0 bytes, got {text}")
-        return text
-    t = str(text).strip().upper().removesuffix("IB").removesuffix("B")
-    unit = {"K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}.get(t[-1:], 1)
-    try:
-        value = float(t[:-1] if unit != 1 else t) * unit
-    except ValueError:
-        value = -1
-    if not value > 0 or value == float("inf"):
-        raise ValueError(f"--max-memory expects a size like 8G or 512M, got {text!r}")
-    return int(value)
 
 
 def print_plan(spec, height: int, width: int, tile: Union[str, int] = "auto",

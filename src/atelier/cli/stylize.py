@@ -26,7 +26,8 @@ from .common import (app, err, _check_outputs, _fail, _floats, _input_files, _me
 def _run_stylize(content: Path, styles: List[Path], output: Path, options: dict, *, max_pixels: Optional[int],
                  save_every: Optional[Tuple[int, Path]], metrics: Optional[Path], quiet: bool = False,
                  overwrite: bool = False, full_metadata: bool = False, prefilter: str = "none",
-                 keep: Optional[dict] = None, masks: Optional[List[Path]] = None, feather: float = 0.0) -> None:
+                 keep: Optional[dict] = None, masks: Optional[List[Path]] = None, feather: float = 0.0,
+                 tile: str = "auto", max_memory: Optional[str] = None) -> None:
     """Shared by ``stylize`` and ``demo``: validate everything, run with a progress bar, save
     (``keep``: the content's ``alpha`` and the ``background``, see :func:`_transparency`)."""
     keep = keep or {}
@@ -75,8 +76,12 @@ def _run_stylize(content: Path, styles: List[Path], output: Path, options: dict,
             with torch.no_grad():
                 start = one_pass(img.resize_longest(c, min(longest, 1024)).to(device)).float().clamp(0, 1).cpu()
             config = replace(config, init=start)
-        scales = len(check_sizes(config, tuple(c.shape[-2:]), [tuple(x.shape[-2:]) for x in s], max_pixels, device))
-        st = GatysStyleTransfer(config, max_pixels=max_pixels)
+        sizes = check_sizes(config, tuple(c.shape[-2:]), [tuple(x.shape[-2:]) for x in s], max_pixels, device,
+                            tile, max_memory)
+        scales = len(sizes)
+        st = GatysStyleTransfer(config, max_pixels=max_pixels, tile=tile, max_memory=max_memory)
+        plans = _print_gatys_plan(st, config, tuple(c.shape[-2:]), sizes, device, tile, max_memory, bool(region_masks),
+                                  quiet)
     except (InputError, ValueError, OSError) as e:
         raise _fail(str(e)) from None
     except KeyboardInterrupt:
@@ -102,6 +107,13 @@ def _run_stylize(content: Path, styles: List[Path], output: Path, options: dict,
     interrupted = None
     with Progress(*columns, console=err, disable=quiet, transient=False) as bar:
         task = bar.add_task("stylize", total=total, losses="")
+        if any(plans):  # an iteration of a tiled level takes minutes: show its tiles
+            tiles_task = bar.add_task("tiles", total=1, losses="tiles of this iteration", visible=False)
+
+            def on_tile(done, n):
+                bar.update(tiles_task, completed=done, total=n, visible=done < n)
+
+            st.tile_progress = on_tile
 
         def callback(p):
             nonlocal save_every
@@ -132,6 +144,8 @@ def _run_stylize(content: Path, styles: List[Path], output: Path, options: dict,
             raise _fail(str(e), 1) from None
 
     meta["losses"] = st.last_losses
+    if any(plans):
+        meta["tiles"] = st.stats.get("tiles")
     meta["seconds"] = st.stats.get("seconds")
     meta["precision_used"] = st.stats.get("precision")
     if (note := precision_note(st.config.precision, st.device)) is not None:
@@ -148,8 +162,10 @@ def _run_stylize(content: Path, styles: List[Path], output: Path, options: dict,
         meta["alpha"] = "kept" if out_path.suffix.lower() in (".png", ".webp", ".tif", ".tiff") else "composited"
     out_path = _save_result(result, out_path, meta, **keep)
     if metrics is not None:
-        scores = evaluate(result, c, s, config=config, st=GatysStyleTransfer(config, encoder=st.encoder,
-                                                                            precision="fp32"))
+        scores = ({"scores": "not computed at a tiled size (the untiled scorer would not fit); see final_losses"}
+                  if any(plans) else
+                  evaluate(result, c, s, config=config, st=GatysStyleTransfer(config, encoder=st.encoder,
+                                                                             precision="fp32")))
         scores.update({
             "iterations": st.stats["iterations"],
             "wall_seconds": st.stats["seconds"],
@@ -160,6 +176,8 @@ def _run_stylize(content: Path, styles: List[Path], output: Path, options: dict,
             "precision": st.stats["precision"],
             "precision_choice": precision_note(st.config.precision, st.device),
             "final_losses": st.last_losses,
+            "tiles": st.stats.get("tiles"),
+            "last_grid": st.stats.get("last_grid"),
             "method": "gatys",
         })
         _write_json_or_fail(metrics, scores, f"; the image was saved to {out_path}")
@@ -170,6 +188,31 @@ def _run_stylize(content: Path, styles: List[Path], output: Path, options: dict,
                   f"{st.stats['device']} {st.stats['precision']}"
                   + (f" \\[{note}]" if (note := precision_note(st.config.precision, st.device)) else "")
                   + f"; content {L['content']:.3g}, style {L['style']:.3g})", highlight=False)
+
+
+def _print_gatys_plan(st, config, content_hw, sizes, device, tile, max_memory, masks: bool, quiet: bool) -> list:
+    """Plan the levels of a Gatys run (issue 24); print the plan and a time estimate from a short
+    measurement when a level is tiled. Returns the plans. Raises InputError like the run would."""
+    from ..core.errors import InputError
+    from ..methods.gatys.tiled import estimate_seconds, level_dims, measure_seconds_per_pixel, plan_levels
+
+    plans = plan_levels(config, content_hw, sizes, device, tile, max_memory)
+    if not any(plans):
+        return plans
+    if masks and any(p is not None and p.count > 1 for p in plans):
+        raise InputError("--mask regions are not tiled; at this size the run needs tiles: ask for a smaller size "
+                         "or a larger --max-memory")
+    dims = level_dims(config, content_hw, sizes)
+    if not quiet:
+        spp = measure_seconds_per_pixel(st.encoder, list(config.content_layers) + list(config.style_layers),
+                                        st.precision, st.device)
+        for i, (plan, (h, w)) in enumerate(zip(plans, dims)):
+            err.print(f"print size: scale {i + 1}/{len(dims)} {w}x{h}: " + (plan.describe() if plan else "whole"),
+                      highlight=False)
+        secs = estimate_seconds(plans, dims, config.iterations, spp)
+        err.print(f"print size: about {f'{secs:.0f} s' if secs < 90 else f'{secs / 60:.0f} min'} in all ({config.iterations} iterations per scale, from "
+                  f"{spp * 1e6:.1f} us per pixel measured just now)", highlight=False)
+    return plans
 
 
 def _options(size, style_scale, iterations, optimizer, lr, content_weight, style_weight, tv_weight, style_blend,
@@ -230,9 +273,10 @@ def stylize(
     save_every: Optional[Tuple[int, Path]] = typer.Option(None, metavar="N DIR", help="Save every N iterations to DIR."),
     metrics: Optional[Path] = typer.Option(None, help="Write metrics JSON here."),
     max_pixels: Optional[int] = typer.Option(None, help="Refuse images larger than this many pixels [default: 100M]."),
-    tile: str = typer.Option("auto", help="Feed-forward models and adain: auto (tiles only when the image would not fit "
-                             "--max-memory), off, or a tile side in px; tiles share one set of statistics (no seams)."),
-    max_memory: Optional[str] = typer.Option(None, help="Feed-forward models: memory the run may use, e.g. 8G or 512M "
+    tile: str = typer.Option("auto", help="Print sizes: auto (tiles only when the image would not fit --max-memory), "
+                             "off, or a tile side in px; one-pass tiles share one set of statistics, Gatys tiles "
+                             "optimize the whole image's losses on a grid that shifts every iteration (no seams)."),
+    max_memory: Optional[str] = typer.Option(None, help="Memory the run may use, e.g. 8G or 512M "
                                              "[default: 80% of the memory available now]."),
     prefilter: str = typer.Option("none", help="Clean a noisy or JPEG-blocky photo first: auto, nlm, deblock or none."),
     background: str = typer.Option("white", help="Under a transparent CONTENT's see-through parts, for outputs "
@@ -342,7 +386,8 @@ def _stylize_one(content: Path, output: Path, p: dict, *, metrics=None, save_eve
                     p["weights"], p.get("tileable", False))
     _run_stylize(content, p["style"], output, opts, max_pixels=p["max_pixels"], save_every=save_every,
                  metrics=metrics, quiet=quiet, overwrite=p["overwrite"], full_metadata=p["full_metadata"],
-                 prefilter=p["prefilter"], keep=keep, masks=p.get("mask") or [], feather=p.get("feather", 0.0))
+                 prefilter=p["prefilter"], keep=keep, masks=p.get("mask") or [], feather=p.get("feather", 0.0),
+                 tile=p.get("tile", "auto"), max_memory=p.get("max_memory"))
 
 
 def _transparency(content: Path, p: dict) -> dict:

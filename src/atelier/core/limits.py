@@ -57,7 +57,7 @@ def resolve_max_pixels(max_pixels: int | None) -> int:
     return int(max_pixels)
 
 
-__all__ = ["BYTES_PER_PIXEL", "available_memory", "check_memory", "check_pixels", "scaled_dims"]
+__all__ = ["BYTES_PER_PIXEL", "available_memory", "check_memory", "check_pixels", "parse_bytes", "scaled_dims"]
 
 #: Rough peak bytes per output pixel of each kind of run (an estimate from the layer sizes, fp32,
 #: generous; not a measurement): an optimization keeps VGG19 activations and their gradients
@@ -137,3 +137,20 @@ def check_memory(pixels: int, kind: str, what: str, device=None, images: int = 1
         raise InputError(f"{what} needs about {need / 2**30:.1f} GiB of memory, but only {free / 2**30:.1f} GiB "
                          "is available; ask for a smaller size")
     return need
+
+
+def parse_bytes(text) -> int:
+    """``8G``, ``512M``, ``2.5GiB``, ``"1000"`` or an int -> bytes. Raises ValueError otherwise."""
+    if isinstance(text, int) and not isinstance(text, bool):
+        if text <= 0:
+            raise ValueError(f"max_memory must be > 0 bytes, got {text}")
+        return text
+    t = str(text).strip().upper().removesuffix("IB").removesuffix("B")
+    unit = {"K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}.get(t[-1:], 1)
+    try:
+        value = float(t[:-1] if unit != 1 else t) * unit
+    except ValueError:
+        value = -1
+    if not value > 0 or value == float("inf"):
+        raise ValueError(f"--max-memory expects a size like 8G or 512M, got {text!r}")
+    return int(value)

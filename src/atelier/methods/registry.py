@@ -200,7 +200,7 @@ class Method:
     def public(self) -> dict:
         """The JSON the studio and ``atelier methods`` show."""
         return {"name": self.name, "label": self.label, "family": self.family, "paper": self.paper,
-                "fast": self.fast, "masks": self.masks, "styles": self.styles, "tiled": self.tiled is not None}
+                "fast": self.fast, "masks": self.masks, "styles": self.styles, "tiled": self.tiled is not None or self.family == "optimization"}
 
 
 _LOCK = threading.RLock()
@@ -214,7 +214,8 @@ _BUILTIN = (
            "Gatys, Ecker & Bethge 2016, Image Style Transfer Using Convolutional Neural Networks",
            fast=False, memory="gatys", temporal="optimize",
            options=("style_scale", "iterations", "optimizer", "lr", "content_weight", "style_weight", "tv_weight",
-                    "init", "seed", "scales", "content_layers", "style_layers", "pooling", "weights", "save_every")),
+                    "init", "seed", "scales", "content_layers", "style_layers", "pooling", "weights", "save_every",
+                    "tile", "max_memory")),
     Method("adain", "AdaIN (any style)", "arbitrary",
            "Huang & Belongie 2017, Arbitrary Style Transfer in Real-time with Adaptive Instance Normalization",
            load="atelier.methods.arbitrary.adain:load_for_registry", run="atelier.methods.arbitrary.adain:adain_run",

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from ...io import images as img
 from ...imaging import color
 from ...core.protocols import ExtraLoss
-from ...core.limits import check_memory, check_pixels, scaled_dims
+from ...core.limits import check_pixels, scaled_dims
 from ...core.padding import circular_padding
 from ...core.runtime import check_precision, resolve_device
 from ...encoders.precision import resolve_precision
@@ -29,6 +29,7 @@ from ...encoders.vgg import VGGEncoder, get_encoder, validate_layers
 from ...imaging import regions, tileable as _tileable
 from ...losses import GuidedStyleTarget, StyleTarget, content_loss, gram_matrix, normalize_weights, tv_loss
 from .lbfgs import LBFGS
+from .tiled import TILED_LBFGS_HISTORY, TiledObjective, plan_levels, tiled_grams
 
 PRESERVE_COLOR_MODES = color.PRESERVE_COLOR_MODES
 OPTIMIZERS = ("lbfgs", "adam")
@@ -193,13 +194,16 @@ def pyramid_sizes(size: int, scales: Optional[int]) -> list[int]:
 
 
 def check_sizes(config: GatysConfig, content_hw: tuple[int, int], style_hws: Sequence[tuple[int, int]],
-                max_pixels: Optional[int] = None, device=None) -> list[int]:
+                max_pixels: Optional[int] = None, device=None, tile="auto", max_memory=None) -> list[int]:
     """Check every image size a run will make, before any work: the output (``size``), each
     pyramid level, each style image at ``style_scale``, against the pixel limit; and the
-    estimated memory against what is available. Returns the pyramid sizes.
+    estimated memory of every level against the budget (``max_memory``, default 80 % of what is
+    available), tiling the levels that need it (``tile``, see :func:`plan_levels`). Returns the
+    pyramid sizes.
 
     Raises:
-        InputError: a size above the pixel limit or more memory than available (one-line message).
+        InputError: a size above the pixel limit, or a level that does not fit even in tiles
+            (one-line message).
     """
     h0, w0 = content_hw
     final = config.size or max(h0, w0)
@@ -210,8 +214,7 @@ def check_sizes(config: GatysConfig, content_hw: tuple[int, int], style_hws: Seq
         longest = max(img.MIN_SIDE, round(config.style_scale * final))
         check_pixels(*scaled_dims(sh, sw, longest), f"--style-scale {config.style_scale:g} at {what}", max_pixels)
     sizes = pyramid_sizes(final, config.scales)
-    check_memory(out_h * out_w, "gatys", f"stylizing at {out_w}x{out_h} ({len(sizes)} scale(s))",
-                 device=device)
+    plan_levels(config, content_hw, sizes, device, tile, max_memory)
     return sizes
 
 
@@ -237,15 +240,27 @@ class GatysStyleTransfer:
     scalar costs nothing), 20 elsewhere. A non-finite loss is then reported at the first check
     after it appeared. The L-BFGS step itself never synchronises (:mod:`.lbfgs`).
 
+    Print sizes (issue 24): ``tile`` (``"auto"``: tile the levels that would not fit
+    ``max_memory``; ``"off"``; or a tile side in px) and ``max_memory`` (``"8G"``, bytes; default
+    80 % of the memory available) choose, per level, whether it is optimized whole or tile by tile
+    with the whole image's objective (:mod:`atelier.methods.gatys.tiled`); ``plans`` holds the
+    plans of the last :meth:`run` and ``tile_progress(done, total)``, if set, is called after every
+    tile (an iteration at 4K takes minutes).
+
     Raises (from :meth:`run`):
         ValueError: invalid configuration.
+        InputError: a level that does not fit even in tiles, or tiles asked with masks or extra losses.
         StyleTransferInterrupted: on KeyboardInterrupt, carrying the current image.
     """
 
     def __init__(self, config: GatysConfig | None = None, encoder: VGGEncoder | None = None,
-                 max_pixels: Optional[int] = None, sync_every: Optional[int] = None, **overrides):
+                 max_pixels: Optional[int] = None, sync_every: Optional[int] = None, tile="auto",
+                 max_memory=None, **overrides):
         config = replace(config or GatysConfig(), **overrides)
         self.max_pixels = max_pixels
+        self.tile, self.max_memory = tile, max_memory
+        self.plans: list = []
+        self.tile_progress: Optional[Callable[[int, int], None]] = None
         self.config = config.validate()
         self.device = resolve_device(config.device)
         if sync_every is not None and (isinstance(sync_every, bool) or not isinstance(sync_every, int)
@@ -261,13 +276,19 @@ class GatysStyleTransfer:
     def _prepare(self, content: torch.Tensor, styles: Sequence[torch.Tensor]):
         return color.color_inputs(content, list(styles), self.config.preserve_color)
 
-    def style_grams(self, styles: Sequence[torch.Tensor], longest: int) -> list[dict[str, torch.Tensor]]:
-        """Gram targets of each style image resized to ``style_scale * longest`` px (longest side)."""
+    def style_grams(self, styles: Sequence[torch.Tensor], longest: int,
+                    tile: Optional[int] = None) -> list[dict[str, torch.Tensor]]:
+        """Gram targets of each style image resized to ``style_scale * longest`` px (longest side);
+        ``tile`` (px): a style image larger than that is passed in tiles, its Gram matrices summed
+        (:func:`~atelier.methods.gatys.tiled.tiled_grams`)."""
         cfg = self.config
         out = []
         for s in styles:
             size = max(img.MIN_SIDE, round(cfg.style_scale * longest))
             s = img.resize_longest(s.to(self.device), size)
+            if tile is not None and size > tile:
+                out.append(tiled_grams(self.encoder, s, cfg.style_layers, self.precision, tile))
+                continue
             with torch.no_grad():
                 feats = self.encoder(s, cfg.style_layers, self.precision)
             out.append({n: gram_matrix(f) for n, f in feats.items()})
@@ -347,7 +368,15 @@ class GatysStyleTransfer:
         out_h, out_w = scaled_dims(h0, w0, final)
         if cfg.tileable:
             out_h, out_w = _tileable.tileable_dims(out_h, out_w)
-        sizes = check_sizes(cfg, (h0, w0), [tuple(s.shape[-2:]) for s in styles], self.max_pixels, self.device)
+        sizes = check_sizes(cfg, (h0, w0), [tuple(s.shape[-2:]) for s in styles], self.max_pixels, self.device,
+                            self.tile, self.max_memory)
+        self.plans = plans = plan_levels(cfg, (h0, w0), sizes, self.device, self.tile, self.max_memory)
+        if any(p is not None and p.count > 1 for p in plans) and (masks or extra_losses):
+            from ...core.errors import InputError
+
+            raise InputError(f"{'--mask regions' if masks else 'temporal losses (video)'} are not tiled; at "
+                             f"{out_w}x{out_h} the run needs tiles ({next(p for p in plans if p and p.count > 1).describe()}): ask "
+                             "for a smaller size or a larger --max-memory")
         content, styles = self._prepare(content, styles)
         layer_w = None if cfg.style_layer_weights is None else dict(zip(cfg.style_layers, cfg.style_layer_weights))
 
@@ -363,9 +392,14 @@ class GatysStyleTransfer:
                 c = img.resize_to(content, h, w)
                 if cfg.tileable:
                     c = _tileable.make_periodic(c)
-                with torch.no_grad():
-                    content_targets = self.encoder(c, cfg.content_layers, self.precision)
-                if guides is None:
+                plan = plans[level]
+                tiled = plan is not None and plan.count > 1  # one tile: the whole image, a short history
+                if not tiled:
+                    with torch.no_grad():
+                        content_targets = self.encoder(c, cfg.content_layers, self.precision)
+                if plan is not None:
+                    style_target = StyleTarget(self.style_grams(styles, max(h, w), plan.tile), blend, layer_w)
+                elif guides is None:
                     style_target = StyleTarget(self.style_grams(styles, max(h, w)), blend, layer_w)
                 else:
                     g = F.interpolate(guides, size=(h, w), mode="bilinear", align_corners=False).to(self.device)
@@ -379,8 +413,15 @@ class GatysStyleTransfer:
                 x = x.detach().contiguous().requires_grad_(True)
                 if self.precision == "bf16":  # channels_last inside the encoder; keep the grad dense
                     x.register_hook(lambda g: g.contiguous())
-                if cfg.optimizer == "lbfgs":
-                    history = max(5, min(100, LBFGS_MEMORY // (2 * x.numel() * 4)))
+                if tiled:
+                    objective = TiledObjective(self.encoder, c, cfg.content_layers, cfg.style_layers, style_target,
+                                               plan, (cfg.content_weight, cfg.style_weight, cfg.tv_weight),
+                                               self.precision, self.device, self.tile_progress)
+                    content_targets = objective  # for the final losses below
+                optimizer = plan.optimizer if plan is not None else cfg.optimizer
+                if optimizer == "lbfgs":
+                    history = (TILED_LBFGS_HISTORY if plan is not None
+                               else max(5, min(100, LBFGS_MEMORY // (2 * x.numel() * 4))))
                     opt = LBFGS([x], history_size=history, max_step=0.5)
                 else:
                     opt = torch.optim.Adam([x], lr=cfg.lr)
@@ -389,6 +430,10 @@ class GatysStyleTransfer:
 
                 def closure():
                     opt.zero_grad(set_to_none=True)
+                    if tiled:  # the whole image's objective, tile by tile
+                        parts, x.grad = objective(x.detach(), total_iters)
+                        current.update(parts)
+                        return parts["total"]
                     parts = self.losses(x, content_targets, style_target)
                     if extras:
                         parts["extra"] = sum(f(x) for f in extras)
@@ -401,7 +446,7 @@ class GatysStyleTransfer:
                 try:
                     for i in range(1, cfg.iterations + 1):
                         opt.step(closure)
-                        if cfg.optimizer == "adam":
+                        if optimizer == "adam":
                             with torch.no_grad():
                                 x.clamp_(0, 1)
                         total_iters += 1
@@ -424,8 +469,13 @@ class GatysStyleTransfer:
             "precision": self.precision,
             "scales": sizes,
             "size": [out_h, out_w],
+            "tiles": [None if p is None else {"tile": p.tile, "margin": p.margin, "count": p.count,
+                                              "optimizer": p.optimizer} for p in plans],
+            "last_grid": None if plans[-1] is None else plans[-1].bounds(total_iters - 1),
         }
-        if cfg.iterations == 0 or not self.last_losses:
+        if (cfg.iterations == 0 or not self.last_losses) and isinstance(content_targets, TiledObjective):
+            self.last_losses = {k: float(v) for k, v in content_targets(x.detach(), total_iters)[0].items()}
+        elif cfg.iterations == 0 or not self.last_losses:
             with torch.no_grad(), circular_padding(cfg.tileable):
                 self.last_losses = {k: float(v) for k, v in self.losses(x, content_targets, style_target).items()}
         return result
