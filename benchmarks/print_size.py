@@ -11,10 +11,11 @@ beside them (:func:`seam_ratio`); 1.0 is no seam, the target at most 1.05. The s
 lines moved 32-144 px off the borders (``seam_control``) shows its spread on this picture. A 1:1
 crop around a border crossing is saved beside the JSON (``--crops DIR``) to be looked at.
 
-    python benchmarks/print_size.py --case gatys:3840:8G:8 --json docs/results/print_size.json
+    python benchmarks/print_size.py --case gatys:3840:8G:200/60/20/6 --json docs/results/print_size.json
     python benchmarks/print_size.py --case starry_night:3840 --case adain:7680:12G
 
-A case is ``METHOD:SIZE[:MAX_MEMORY[:ITERATIONS]]`` (Gatys: ITERATIONS per scale, default 10).
+A case is ``METHOD:SIZE[:MAX_MEMORY[:ITERATIONS]]`` (Gatys: ITERATIONS at every scale, default 10,
+or one count per scale, coarse to fine, as ``200/60/20/6``).
 Results are appended to the JSON (one record per case, with date and machine).
 """
 
@@ -75,7 +76,7 @@ def run_case(case: str, tmp: pathlib.Path, crops: pathlib.Path | None) -> dict:
     parts = case.split(":")
     method, size = parts[0], int(parts[1])
     max_memory = parts[2] if len(parts) > 2 and parts[2] else None
-    iterations = int(parts[3]) if len(parts) > 3 else 10
+    iterations = parts[3] if len(parts) > 3 else "10"
     out, metrics = tmp / f"{method}-{size}.png", tmp / f"{method}-{size}.json"
     cmd = [str(pathlib.Path(sys.executable).with_name("atelier")), "stylize", str(PHOTO), "-o", str(out),
            "--size", str(size), "--method", method, "--precision", "fp32"]
@@ -84,7 +85,8 @@ def run_case(case: str, tmp: pathlib.Path, crops: pathlib.Path | None) -> dict:
     if method != "starry_night" and not method.endswith(".safetensors"):
         cmd += ["-s", str(STYLE)]
     if method == "gatys":
-        cmd += ["-n", str(iterations), "--seed", "0", "--metrics", str(metrics)]
+        cmd += (["--scale-iterations", iterations.replace("/", ",")] if "/" in iterations else ["-n", iterations])
+        cmd += ["--seed", "0", "--metrics", str(metrics)]
     t = time.perf_counter()
     r = subprocess.run([sys.executable, "-c", PROBE, *cmd], capture_output=True, text=True)
     rc, peak, wall = r.stdout.split()

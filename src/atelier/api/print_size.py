@@ -10,7 +10,7 @@ from typing import Optional, Union
 
 from ..core.limits import parse_bytes
 
-__all__ = ["parse_bytes", "print_plan"]
+__all__ = ["SKETCH", "parse_bytes", "print_plan"]
 
 
 def print_plan(spec, height: int, width: int, tile: Union[str, int] = "auto",
@@ -53,3 +53,14 @@ def print_plan(spec, height: int, width: int, tile: Union[str, int] = "auto",
         raise InputError(f"{plan.describe()}: more than the {budget / 2**30:.1f} GiB allowed; use smaller "
                          "--tile or a larger --max-memory")
     return plan
+
+
+class _Sketch:
+    """``atelier sketch`` as :func:`print_plan` sees a method: tiled, with one-pass memory
+    (the contour network reads VGG19 features without gradients)."""
+
+    name, tiled, memory = "sketch", True, "one-pass"
+
+
+#: Pass as ``spec`` to :func:`print_plan` to plan a sketch (:func:`atelier.methods.sketch.contours.boundary_map`).
+SKETCH = _Sketch()

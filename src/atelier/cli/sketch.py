@@ -29,6 +29,10 @@ def sketch(
     precision: str = typer.Option("auto", help="auto, fp32 or bf16 (the VGG encoder)."),
     max_pixels: Optional[int] = typer.Option(None, help="Refuse images (and --size) larger than this many pixels "
                                              "[default: 100M]."),
+    tile: str = typer.Option("auto", help="Print sizes: auto (tiles only when a photo would not fit --max-memory), "
+                             "off, or a tile side in px (the contour network runs per tile, overlaps blended)."),
+    max_memory: Optional[str] = typer.Option(None, help="Memory the run may use, e.g. 8G or 512M [default: 80% of "
+                                             "the memory available now]."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Allow writing over the input files."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     ray: bool = typer.Option(False, "--ray", help="Run on Ray Data (a local Ray cluster, or --ray-address); "
@@ -60,7 +64,14 @@ def sketch(
     if size is not None and size < img.MIN_SIDE:
         raise _fail(f"--size must be at least {img.MIN_SIDE} px, got {size}")
     dev = _runtime("cpu", precision)
+    from ..api.print_size import SKETCH, parse_bytes, print_plan
+
     try:
+        if max_memory is not None:
+            parse_bytes(max_memory)
+        if tile not in ("auto", "off") and (not tile.isdigit() or int(tile) < 64 or int(tile) % 16):
+            raise ValueError(f"--tile must be auto, off or a tile side in px (a multiple of 16, at least 64), "
+                             f"got {tile!r}")
         skipped: list = []
         files = _inputs(inputs, skipped)
         single = len(files) == 1 and not inputs[0].is_dir() and output.suffix.lower() in img.OUTPUT_EXTENSIONS
@@ -84,7 +95,15 @@ def sketch(
         err.print(f"[yellow]skipped:[/] {escape(reason)}", highlight=False, soft_wrap=True)
     meta = {"atelier_version": __version__, "method": "sketch", "style": style, "lines_only": lines_only,
             "detail": detail, "seed": seed, "contour_model_sha256": net.card.get("sha256")}
+    def plan_tiles(h: int, w: int):
+        plan = print_plan(SKETCH, h, w, tile, max_memory, dev)
+        if plan is not None and not quiet:
+            err.print(f"print size: {plan.describe()}", highlight=False)
+        return plan
+
     if use_ray:
+        if tile != "auto" or max_memory is not None:
+            raise _fail("--tile and --max-memory do not apply with --ray yet (each worker sketches whole photos)")
         from ..api.batch import SketchJob
 
         job = SketchJob(metadata=meta, contours=str(contours) if contours else None, style=style, lines_only=lines_only, detail=detail, size=size, seed=seed,
@@ -101,7 +120,7 @@ def sketch(
                 try:
                     seconds += sketch_file(src, dst, style=style, lines_only=lines_only, detail=detail, size=size,
                                            seed=seed, precision=prec, max_pixels=max_pixels, metadata=meta,
-                                           net=net, encoder=encoder)
+                                           net=net, encoder=encoder, plan_tiles=plan_tiles)
                     written.append(dst)
                 except (InputError, OSError) as e:
                     failed.append(str(e))

@@ -79,6 +79,7 @@ def _run_stylize(content: Path, styles: List[Path], output: Path, options: dict,
         sizes = check_sizes(config, tuple(c.shape[-2:]), [tuple(x.shape[-2:]) for x in s], max_pixels, device,
                             tile, max_memory)
         scales = len(sizes)
+        config.iterations_per_scale(scales)  # one count per scale, checked before any work
         st = GatysStyleTransfer(config, max_pixels=max_pixels, tile=tile, max_memory=max_memory)
         plans = _print_gatys_plan(st, config, tuple(c.shape[-2:]), sizes, device, tile, max_memory, bool(region_masks),
                                   quiet)
@@ -101,7 +102,7 @@ def _run_stylize(content: Path, styles: List[Path], output: Path, options: dict,
         meta["prefilter"] = used_prefilter
     if region_masks:
         meta.update(masks=[_metadata_source(p, full_metadata) for p in masks], feather=feather)
-    total = config.iterations * scales
+    total = sum(config.iterations_per_scale(scales))
     columns = [TextColumn("[bold]stylizing"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[losses]}"), TimeElapsedColumn(), TimeRemainingColumn()]
     interrupted = None
@@ -209,21 +210,23 @@ def _print_gatys_plan(st, config, content_hw, sizes, device, tile, max_memory, m
         for i, (plan, (h, w)) in enumerate(zip(plans, dims)):
             err.print(f"print size: scale {i + 1}/{len(dims)} {w}x{h}: " + (plan.describe() if plan else "whole"),
                       highlight=False)
-        secs = estimate_seconds(plans, dims, config.iterations, spp)
-        err.print(f"print size: about {f'{secs:.0f} s' if secs < 90 else f'{secs / 60:.0f} min'} in all ({config.iterations} iterations per scale, from "
+        per_scale = config.iterations_per_scale(len(dims))
+        secs = estimate_seconds(plans, dims, per_scale, spp)
+        err.print(f"print size: about {f'{secs:.0f} s' if secs < 90 else f'{secs / 60:.0f} min'} in all "
+                  f"({'/'.join(map(str, per_scale))} iterations per scale, from "
                   f"{spp * 1e6:.1f} us per pixel measured just now)", highlight=False)
     return plans
 
 
 def _options(size, style_scale, iterations, optimizer, lr, content_weight, style_weight, tv_weight, style_blend,
              init, seed, preserve_color, scales, content_layers, style_layers, pooling, device, precision,
-             weights, tileable: bool = False) -> dict:
+             weights, tileable: bool = False, scale_iterations=None) -> dict:
     return dict(size=size, style_scale=style_scale, iterations=iterations, optimizer=optimizer, lr=lr,
                 content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight,
                 style_blend=_floats(style_blend, "--style-blend"), init=init, seed=seed,
                 preserve_color=preserve_color, scales=scales, content_layers=_names(content_layers),
                 style_layers=_names(style_layers), pooling=pooling, device=device, precision=precision,
-                weights=str(weights) if weights else None, tileable=tileable)
+                weights=str(weights) if weights else None, tileable=tileable, scale_iterations=scale_iterations)
 
 
 _D = GatysConfig()
@@ -240,6 +243,8 @@ def stylize(
     size: Optional[int] = typer.Option(None, help="Longest side of the output in pixels [default: content's]."),
     style_scale: float = typer.Option(_D.style_scale, help="Style image size relative to the output."),
     iterations: int = typer.Option(_D.iterations, "--iterations", "-n", help="Iterations per scale."),
+    scale_iterations: Optional[str] = typer.Option(None, help="Iterations at each scale, coarse to fine, e.g. "
+                                                   "300,100,30,10 for a 4K print (instead of --iterations)."),
     optimizer: str = typer.Option(_D.optimizer, help="lbfgs or adam."),
     lr: float = typer.Option(_D.lr, help="Adam step size (pixel units, [0, 1] images)."),
     content_weight: float = typer.Option(_D.content_weight, help="Content weight."),
@@ -334,7 +339,13 @@ def stylize(
     _refuse_unused(ctx, [o for o in method_options() if o not in spec.options], method)
     if spec.family == "optimization" and not style:
         raise _fail("give at least one --style image (or --method MODEL_NAME for a feed-forward model)")
+    try:
+        per_scale = None if scale_iterations is None else [int(v) for v in scale_iterations.split(",")]
+    except ValueError:
+        raise _fail(f"--scale-iterations expects whole numbers separated by commas, e.g. 300,100,30; got "
+                    f"{scale_iterations!r}") from None
     params = dict(method=method, style=list(style or []), size=size, style_scale=style_scale, iterations=iterations,
+                  scale_iterations=per_scale,
                   optimizer=optimizer, lr=lr, content_weight=content_weight, style_weight=style_weight,
                   tv_weight=tv_weight, style_blend=style_blend, init=init, seed=seed, preserve_color=preserve_color,
                   alpha=alpha, mask=list(mask or []), feather=feather, tileable=tileable, style_size=style_size, decoder=decoder, wct_layers=wct_layers,
@@ -383,7 +394,7 @@ def _stylize_one(content: Path, output: Path, p: dict, *, metrics=None, save_eve
     opts = _options(p["size"], p["style_scale"], p["iterations"], p["optimizer"], p["lr"], p["content_weight"],
                     p["style_weight"], p["tv_weight"], p["style_blend"], p["init"], p["seed"], p["preserve_color"],
                     p["scales"], p["content_layers"], p["style_layers"], p["pooling"], p["device"], p["precision"],
-                    p["weights"], p.get("tileable", False))
+                    p["weights"], p.get("tileable", False), p.get("scale_iterations"))
     _run_stylize(content, p["style"], output, opts, max_pixels=p["max_pixels"], save_every=save_every,
                  metrics=metrics, quiet=quiet, overwrite=p["overwrite"], full_metadata=p["full_metadata"],
                  prefilter=p["prefilter"], keep=keep, masks=p.get("mask") or [], feather=p.get("feather", 0.0),
@@ -432,7 +443,8 @@ class StylizeJob:
                 opts = _options(p["size"], p["style_scale"], p["iterations"], p["optimizer"], p["lr"],
                                 p["content_weight"], p["style_weight"], p["tv_weight"], p["style_blend"], p["init"],
                                 p["seed"], p["preserve_color"], p["scales"], p["content_layers"], p["style_layers"],
-                                p["pooling"], self.device, p["precision"], p["weights"])
+                                p["pooling"], self.device, p["precision"], p["weights"],
+                                scale_iterations=p.get("scale_iterations"))
                 meta["parameters"] = GatysConfig(**opts).to_dict()
             return {"method": "gatys", **meta}
         if family == "arbitrary":

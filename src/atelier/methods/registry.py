@@ -215,7 +215,7 @@ _BUILTIN = (
            fast=False, memory="gatys", temporal="optimize",
            options=("style_scale", "iterations", "optimizer", "lr", "content_weight", "style_weight", "tv_weight",
                     "init", "seed", "scales", "content_layers", "style_layers", "pooling", "weights", "save_every",
-                    "tile", "max_memory")),
+                    "tile", "max_memory", "scale_iterations")),
     Method("adain", "AdaIN (any style)", "arbitrary",
            "Huang & Belongie 2017, Arbitrary Style Transfer in Real-time with Adaptive Instance Normalization",
            load="atelier.methods.arbitrary.adain:load_for_registry", run="atelier.methods.arbitrary.adain:adain_run",

@@ -72,6 +72,9 @@ class GatysConfig:
         tileable: a seamless texture (issue 28): both sides rounded to a multiple of 16 px,
             circular padding in VGG19, wrap-around total variation, the content made periodic
             first (:mod:`atelier.imaging.tileable`); the output tiles without a seam.
+        scale_iterations: one iteration count per pyramid scale, coarse to fine, instead of
+            ``iterations`` at every scale (print sizes: many cheap iterations at the small scales,
+            a few at the large ones); its length must be the number of scales.
     """
 
     size: Optional[int] = None
@@ -95,6 +98,16 @@ class GatysConfig:
     precision: str = "auto"
     weights: Optional[str] = None
     tileable: bool = False
+    scale_iterations: Optional[Sequence[int]] = None
+
+    def iterations_per_scale(self, scales: int) -> list[int]:
+        """Iterations at each of ``scales`` pyramid levels. Raises ValueError on a length mismatch."""
+        if self.scale_iterations is None:
+            return [self.iterations] * scales
+        if len(self.scale_iterations) != scales:
+            raise ValueError(f"scale iterations has {len(self.scale_iterations)} value(s) for {scales} scale(s); "
+                             "give one per scale (see --scales)")
+        return list(self.scale_iterations)
 
     def validate(self) -> "GatysConfig":
         """Check every field; returns self.
@@ -108,6 +121,11 @@ class GatysConfig:
             raise ValueError(f"style scale must be > 0, got {self.style_scale}")
         if not isinstance(self.iterations, int) or self.iterations < 0:
             raise ValueError(f"iterations must be a non-negative integer, got {self.iterations}")
+        if self.scale_iterations is not None and (
+                not self.scale_iterations
+                or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in self.scale_iterations)):
+            raise ValueError(f"scale iterations must be non-negative integers, one per scale, got "
+                             f"{self.scale_iterations}")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
         if self.preserve_color not in PRESERVE_COLOR_MODES:
@@ -131,7 +149,7 @@ class GatysConfig:
         d = asdict(self)
         if not isinstance(d["init"], (str, type(None))):
             d["init"] = "tensor" if isinstance(self.init, torch.Tensor) else str(self.init)
-        for k in ("content_layers", "style_layers", "style_blend", "style_layer_weights"):
+        for k in ("content_layers", "style_layers", "style_blend", "style_layer_weights", "scale_iterations"):
             if d[k] is not None:
                 d[k] = list(d[k])
         return d
@@ -370,6 +388,7 @@ class GatysStyleTransfer:
             out_h, out_w = _tileable.tileable_dims(out_h, out_w)
         sizes = check_sizes(cfg, (h0, w0), [tuple(s.shape[-2:]) for s in styles], self.max_pixels, self.device,
                             self.tile, self.max_memory)
+        per_scale = cfg.iterations_per_scale(len(sizes))
         self.plans = plans = plan_levels(cfg, (h0, w0), sizes, self.device, self.tile, self.max_memory)
         if any(p is not None and p.count > 1 for p in plans) and (masks or extra_losses):
             from ...core.errors import InputError
@@ -444,16 +463,17 @@ class GatysStyleTransfer:
 
                 i = 0
                 try:
-                    for i in range(1, cfg.iterations + 1):
+                    n_iter = per_scale[level]
+                    for i in range(1, n_iter + 1):
                         opt.step(closure)
                         if optimizer == "adam":
                             with torch.no_grad():
                                 x.clamp_(0, 1)
                         total_iters += 1
-                        if i % self.sync_every == 0 or i == cfg.iterations:
+                        if i % self.sync_every == 0 or i == n_iter:
                             self._check_finite(current, i)
                         if callback is not None:
-                            callback(Progress(i, cfg.iterations, level, len(sizes), (h, w), dict(current),
+                            callback(Progress(i, n_iter, level, len(sizes), (h, w), dict(current),
                                               x.detach(), time.perf_counter() - start))
                 except KeyboardInterrupt:  # keep the current image at the size it has (no upsampling)
                     partial = self._finish(x.detach(), original_content, h, w)
@@ -473,9 +493,9 @@ class GatysStyleTransfer:
                                               "optimizer": p.optimizer} for p in plans],
             "last_grid": None if plans[-1] is None else plans[-1].bounds(total_iters - 1),
         }
-        if (cfg.iterations == 0 or not self.last_losses) and isinstance(content_targets, TiledObjective):
+        if (per_scale[-1] == 0 or not self.last_losses) and isinstance(content_targets, TiledObjective):
             self.last_losses = {k: float(v) for k, v in content_targets(x.detach(), total_iters)[0].items()}
-        elif cfg.iterations == 0 or not self.last_losses:
+        elif per_scale[-1] == 0 or not self.last_losses:
             with torch.no_grad(), circular_padding(cfg.tileable):
                 self.last_losses = {k: float(v) for k, v in self.losses(x, content_targets, style_target).items()}
         return result

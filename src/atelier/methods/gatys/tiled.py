@@ -417,17 +417,17 @@ def measure_seconds_per_pixel(encoder, layers: Sequence[str], precision: str, de
     return seconds[-1] / (side * side)
 
 
-def estimate_seconds(plans: Sequence[Optional[GatysTilePlan]], dims: Sequence[tuple[int, int]], iterations: int,
-                     seconds_per_pixel: float) -> float:
-    """Estimated seconds of a run: per level, ``iterations`` forward and backward passes over its
+def estimate_seconds(plans: Sequence[Optional[GatysTilePlan]], dims: Sequence[tuple[int, int]],
+                     iterations: Sequence[int], seconds_per_pixel: float) -> float:
+    """Estimated seconds of a run: per level, ``iterations[level]`` forward and backward passes over its
     pixels (a tiled level: every tile with its margins, plus the Gram pass without gradients,
     counted as a third of a pass)."""
     total = 0.0
-    for plan, (h, w) in zip(plans, dims):
-        if plan is None:
-            total += iterations * h * w * seconds_per_pixel
+    for plan, (h, w), n in zip(plans, dims, iterations):
+        if plan is None or plan.count == 1:
+            total += n * h * w * seconds_per_pixel
             continue
         rows, cols = plan.bounds(0)
         pixels = sum((t.ty1 - t.ty0) * (t.tx1 - t.tx0) for t in _tiles(rows, cols, plan.margin, h, w))
-        total += iterations * pixels * seconds_per_pixel * 4 / 3
+        total += n * pixels * seconds_per_pixel * 4 / 3
     return total

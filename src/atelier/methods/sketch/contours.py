@@ -66,7 +66,7 @@ def load_contour_net(path: Optional[PathLike] = None) -> ContourNet:
 
 
 def boundary_map(image: torch.Tensor, net: Optional[ContourNet] = None, encoder: Optional[VGGEncoder] = None,
-                 precision: str = "fp32", side: Optional[int] = None) -> torch.Tensor:
+                 precision: str = "fp32", side: Optional[int] = None, plan=None) -> torch.Tensor:
     """Boundary probability of every pixel.
 
     Args:
@@ -75,6 +75,9 @@ def boundary_map(image: torch.Tensor, net: Optional[ContourNet] = None, encoder:
         encoder: the frozen VGG19 (default: :func:`~atelier.encoders.vgg.get_encoder`).
         precision: ``"fp32"`` or ``"bf16"`` for the encoder (the heads run in fp32).
         side: None for the fused output, or 0..4 for one side output (HED's deep supervision).
+        plan: a :class:`~atelier.imaging.tiles.TilePlan` for print sizes (issue 24): the map is
+            computed tile by tile and the overlaps blended (the network is per pixel on features
+            with a bounded receptive field, so no statistics need sharing); None: in one pass.
 
     Returns:
         float32 (N, 1, H, W) in [0, 1].
@@ -86,6 +89,13 @@ def boundary_map(image: torch.Tensor, net: Optional[ContourNet] = None, encoder:
         raise ValueError(f"expected an image (N, 3, H, W) with H, W >= 16, got {tuple(image.shape)}")
     net = net if net is not None else load_contour_net()
     encoder = encoder if encoder is not None else get_encoder()
+    if plan is not None:
+        from ...imaging.tiles import blend_tiles
+
+        def run(tile: torch.Tensor) -> torch.Tensor:
+            return boundary_map(tile, net, encoder, precision, side).expand(-1, 3, -1, -1)
+
+        return blend_tiles(image.float().cpu(), plan, run)[:, :1].clamp(0, 1)
     with torch.no_grad():
         feats = encoder(image, net.layers, precision)
         sides, fused = net(feats, image.shape[-2:])

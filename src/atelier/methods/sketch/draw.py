@@ -183,7 +183,8 @@ def _render_tone(tone: np.ndarray, style: SketchStyle, scale: float, seed: int) 
 
 def sketch_tensor(image: torch.Tensor, style: str = "pencil", lines_only: bool = False, detail: float = 0.5,
                   net: Optional[ContourNet] = None, encoder: Optional[VGGEncoder] = None,
-                  precision: str = "fp32", seed: int = 0, boundary: Optional[torch.Tensor] = None) -> torch.Tensor:
+                  precision: str = "fp32", seed: int = 0, boundary: Optional[torch.Tensor] = None,
+                  plan=None) -> torch.Tensor:
     """Draw a photo as a sketch.
 
     Args:
@@ -195,6 +196,8 @@ def sketch_tensor(image: torch.Tensor, style: str = "pencil", lines_only: bool =
             network, the Caffe VGG19, fp32).
         seed: seed of the textures (the result is a function of the inputs and the seed).
         boundary: a precomputed boundary map float32 (1, 1, H, W) (skips the network).
+        plan: print sizes: the :class:`~atelier.imaging.tiles.TilePlan` of the boundary network
+            (:func:`~.contours.boundary_map`); the strokes and shading are drawn on the whole image.
 
     Returns:
         float32 (1, 3, H, W) in [0, 1].
@@ -213,7 +216,7 @@ def sketch_tensor(image: torch.Tensor, style: str = "pencil", lines_only: bool =
     h, w = image.shape[-2:]
     scale = max(h, w) / 512.0
     if boundary is None:
-        boundary = boundary_map(image, net, encoder, precision)
+        boundary = boundary_map(image, net, encoder, precision, plan=plan)
     dark = strokes(boundary[0, 0].float().numpy(), float(detail), st, scale, seed)
     result = 1.0 - dark
     if not lines_only:
@@ -227,7 +230,7 @@ def sketch_tensor(image: torch.Tensor, style: str = "pencil", lines_only: bool =
 def sketch_file(src, dst, *, style: str = "pencil", lines_only: bool = False, detail: float = 0.5,
                 size: Optional[int] = None, seed: int = 0, precision: str = "fp32", max_pixels: Optional[int] = None,
                 metadata: Optional[dict] = None, net: Optional[ContourNet] = None,
-                encoder: Optional[VGGEncoder] = None) -> float:
+                encoder: Optional[VGGEncoder] = None, plan_tiles=None) -> float:
     """Sketch one photo file into ``dst`` (written atomically; its folder is created) with
     ``metadata`` plus ``input`` (the photo's file name) embedded: what ``atelier sketch`` does
     per photo, on one machine or on a Ray worker.
@@ -236,6 +239,8 @@ def sketch_file(src, dst, *, style: str = "pencil", lines_only: bool = False, de
         src, dst: the photo and the output image path (.png, .jpg, ...).
         size: longest side of the sketch in pixels (default: the photo's own).
         Others: as for :func:`sketch_tensor`; ``max_pixels`` as for image loading.
+        plan_tiles: ``plan_tiles(h, w)`` -> a :class:`~atelier.imaging.tiles.TilePlan` or None,
+            asked once the photo's size is known (print sizes); the tiles go in the metadata.
 
     Returns:
         Seconds spent drawing (loading and saving excluded).
@@ -255,8 +260,12 @@ def sketch_file(src, dst, *, style: str = "pencil", lines_only: bool = False, de
     if min(x.shape[-2:]) < img.MIN_SIDE:
         raise InputError(f"too small ({x.shape[-1]}x{x.shape[-2]} px; both sides must be >= "
                          f"{img.MIN_SIDE} px); use a larger --size", src)
+    plan = plan_tiles(*x.shape[-2:]) if plan_tiles is not None else None
+    if plan is not None:
+        metadata = {**(metadata or {}), "tiles": {"tile": plan.tile, "overlap": plan.overlap, "count": plan.count}}
     t0 = time.perf_counter()
-    y = sketch_tensor(x, style, lines_only, detail, net=net, encoder=encoder, precision=precision, seed=seed)
+    y = sketch_tensor(x, style, lines_only, detail, net=net, encoder=encoder, precision=precision, seed=seed,
+                      plan=plan)
     seconds = time.perf_counter() - t0
     dst.parent.mkdir(parents=True, exist_ok=True)
     img.save_image(y, dst, metadata={**(metadata or {}), "input": src.name})
