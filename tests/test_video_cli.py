@@ -183,3 +183,23 @@ def test_a_video_file_keeps_its_rate_and_its_audio_track(clip, tmp_path):
     # copied packet for packet, not re-encoded
     assert [p[2] for p in _audio_packets(out)] == [p[2] for p in _audio_packets(src)][: len(_audio_packets(out))]
     assert len(_audio_packets(out)) >= len(_audio_packets(src)) - 1
+
+
+def test_frames_above_the_budget_are_stylized_in_tiles(tmp_path):
+    """Print sizes in video (issue 24): the one-pass tiling per frame (here forced: 256 px tiles on
+    512 x 218 frames), the same frames as untiled within 2/255."""
+    src = tmp_path / "frames"
+    src.mkdir()
+    for p in sorted(CLIP.glob("*.png"))[:3]:
+        with Image.open(p) as im:
+            im.convert("RGB").resize((512, 218), Image.Resampling.LANCZOS).save(src / p.name)
+    stylize_video(src, tmp_path / "whole", method="starry_night", temporal="none", tile="off", precision="fp32")
+    stylize_video(src, tmp_path / "tiled", method="starry_night", temporal="none", tile=256, precision="fp32")
+    whole = [f.astype(np.float32) for _, f in read_frames(tmp_path / "whole")]
+    tiled = [f.astype(np.float32) for _, f in read_frames(tmp_path / "tiled")]
+    assert len(tiled) == len(whole) == 3
+    err = max(float(np.abs(a - b).mean()) for a, b in zip(whole, tiled))
+    assert 0 < err < 2, err  # tiled (not the same code path), and within 2/255
+    r = CliRunner().invoke(app, ["video", str(src), "-o", str(tmp_path / "bad"), "--method", "starry_night",
+                                 "--tile", "256", "--max-memory", "1K"])
+    assert r.exit_code == 2 and "allowed" in r.output and not (tmp_path / "bad").exists(), r.output

@@ -91,7 +91,7 @@ def stylize_video(source: PathLike, output: PathLike, *, method: str = "starry_n
                   device: str = "auto", precision: str = "auto", resume: bool = False, overwrite: bool = False,
                   allow_partial: bool = False, callback: Optional[FrameCallback] = None,
                   notify: Optional[Notify] = None, on_start: Optional[Callable[[Optional[int]], None]] = None,
-                  engine=None) -> VideoResult:
+                  engine=None, tile="auto", max_memory=None) -> VideoResult:
     """Stylize a video file or a folder of frames into a video file or a folder of frames.
 
     Args:
@@ -126,6 +126,8 @@ def stylize_video(source: PathLike, output: PathLike, *, method: str = "starry_n
             process (:class:`~atelier.api.video_engine.LocalFrames`); a
             :class:`~atelier.api.ray_video.RayFrames`: chunks of frames on Ray workers
             (:func:`atelier.api.ray_video.stylize_video_on_ray`).
+        tile, max_memory: print sizes (issue 24): frames above the budget stylized in tiles by the
+            one-pass methods (see :func:`~atelier.api.video_engine.build_stylizer`).
 
     Returns:
         A :class:`VideoResult`.
@@ -197,7 +199,7 @@ def stylize_video(source: PathLike, output: PathLike, *, method: str = "starry_n
              "--size to keep the source's size")
     timer = Estimator(total, iterations if spec.family == "optimization" else None, notify)
     settings = FrameSettings(method, tuple(styles), style_index, alpha, iterations,
-                             device, precision, tconf)
+                             device, precision, tconf, tile, max_memory)
     engine = engine if engine is not None else LocalFrames()
     try:
         engine.open(settings, timer.iteration)

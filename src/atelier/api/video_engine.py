@@ -34,7 +34,7 @@ PathLike = os.PathLike | str
 
 def build_stylizer(method: str, styles: Sequence[PathLike] = (), *, style_index: int = 0, alpha: float = 1.0,
                    iterations: int = 100, device: str = "auto", precision: str = "auto",
-                   on_iteration: Optional[Callable] = None):
+                   on_iteration: Optional[Callable] = None, tile="auto", max_memory=None):
     """The per-frame stylizer of a method, with what it needs loaded once.
 
     Args:
@@ -46,6 +46,9 @@ def build_stylizer(method: str, styles: Sequence[PathLike] = (), *, style_index:
         iterations: L-BFGS iterations per frame (Gatys).
         on_iteration: Gatys: called after every iteration with its
             :class:`~atelier.methods.gatys.optimize.Progress` (for a time estimate).
+        tile, max_memory: print sizes (issue 24, :func:`atelier.api.print_size.print_plan`): frames
+            that would not fit ``max_memory`` are stylized in tiles by the one-pass methods (the plan
+            made once per frame size); Gatys with temporal losses is not tiled (refused).
 
     Returns:
         ``("stylizer", fn)`` with ``fn(x)`` (1, 3, H, W) -> (1, 3, H, W), or ``("optimizer", fn)``
@@ -66,7 +69,8 @@ def build_stylizer(method: str, styles: Sequence[PathLike] = (), *, style_index:
     if spec.family == "optimization":
         from ..methods.gatys import GatysConfig, GatysStyleTransfer
 
-        st = GatysStyleTransfer(GatysConfig(iterations=iterations, device=device, precision=precision, seed=0))
+        st = GatysStyleTransfer(GatysConfig(iterations=iterations, device=device, precision=precision, seed=0),
+                                tile=tile, max_memory=max_memory)
         style_ts = [img.load_image(s) for s in styles]
         return "optimizer", lambda x, init, extra: st.run(x, style_ts, on_iteration, init=init, extra_losses=extra)
     model = spec.build(device=device, precision=precision)
@@ -74,13 +78,34 @@ def build_stylizer(method: str, styles: Sequence[PathLike] = (), *, style_index:
         if not 0 <= style_index < model.num_styles:
             raise InputError(f"model {method!r} has {model.num_styles} style(s); --style-index {style_index} is "
                              "out of range")
-        return "stylizer", lambda x: spec.stylize(model, x, [], blend=style_index)
+        return "stylizer", _tiled_frames(spec, model, [], tile, max_memory, precision, blend=style_index)
     encode = getattr(model, "encode_style", None)  # AdaIN/WCT: the styles encoded once, not per frame
     feats = [img.load_image(s, size=512) for s in styles]
     if encode is not None:
         dev = next(model.parameters()).device
         feats = [encode(f.to(dev)) for f in feats]
-    return "stylizer", lambda x: spec.stylize(model, x, feats, alpha=alpha)
+    return "stylizer", _tiled_frames(spec, model, feats, tile, max_memory, precision, alpha=alpha)
+
+
+def _tiled_frames(spec, model, styles, tile, max_memory, precision, **kw) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``fn(frame)``: the method on one frame, whole or in the tiles its size needs (planned once
+    per frame size; :func:`atelier.api.print_size.print_plan` raises for an impossible budget)."""
+    from ..encoders.precision import resolve_precision
+    from .print_size import print_plan
+
+    dev = next(model.parameters()).device if hasattr(model, "parameters") else torch.device("cpu")
+    plans: dict = {}
+
+    def fn(x: torch.Tensor) -> torch.Tensor:
+        key = tuple(x.shape[-2:])
+        if key not in plans:
+            plans[key] = print_plan(spec, *key, tile, max_memory, dev)
+        if plans[key] is None:
+            return spec.stylize(model, x, styles, **kw)
+        return spec.stylize_tiled(model, x, styles, plans[key], precision=resolve_precision(precision, dev), **kw)
+
+    fn.plans = plans  # type: ignore[attr-defined]
+    return fn
 
 
 @dataclass
@@ -88,7 +113,7 @@ class FrameSettings:
     """The recipe of the per-frame stylizer (plain, picklable values: a Ray worker builds its own).
 
     Attributes:
-        method, styles, style_index, alpha, iterations, device, precision: as for
+        method, styles, style_index, alpha, iterations, device, precision, tile, max_memory: as for
         :func:`build_stylizer` (``styles``: absolute paths, seen by every worker).
         config: the :class:`~atelier.methods.video.TemporalConfig` of every
         :class:`~atelier.methods.video.VideoStylizer` made from it.
@@ -102,12 +127,14 @@ class FrameSettings:
     device: str = "auto"
     precision: str = "auto"
     config: TemporalConfig = None  # type: ignore[assignment]
+    tile: object = "auto"
+    max_memory: Optional[str] = None
 
     def load(self, on_iteration: Optional[Callable] = None, device: Optional[str] = None):
         """:func:`build_stylizer` with these settings (``device`` overrides); see there for errors."""
         return build_stylizer(self.method, self.styles, style_index=self.style_index, alpha=self.alpha,
                               iterations=self.iterations, device=device or self.device, precision=self.precision,
-                              on_iteration=on_iteration)
+                              on_iteration=on_iteration, tile=self.tile, max_memory=self.max_memory)
 
     def video_stylizer(self, loaded) -> VideoStylizer:
         """A new :class:`VideoStylizer` (no previous frames) around ``loaded = self.load()``."""

@@ -40,6 +40,10 @@ def video(
     iterations: int = typer.Option(100, help="gatys: L-BFGS iterations per frame."),
     device: str = typer.Option("auto", help="auto, cpu, cuda or mps."),
     precision: str = typer.Option("auto", help="auto, fp32 or bf16."),
+    tile: str = typer.Option("auto", help="Print sizes: auto (frames that would not fit --max-memory are stylized in "
+                             "tiles), off, or a tile side in px (one-pass methods)."),
+    max_memory: Optional[str] = typer.Option(None, help="Memory a frame may use, e.g. 8G [default: 80% of the memory "
+                                             "available now]."),
     resume: bool = typer.Option(False, "--resume", help="Continue a stopped run into OUTPUT."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Allow OUTPUT to be an input file."),
     allow_partial: bool = typer.Option(False, "--allow-partial",
@@ -98,7 +102,7 @@ def video(
                                style_index=style_index, alpha=alpha,
                                iterations=iterations, device=device, precision=precision, resume=resume,
                                overwrite=overwrite, allow_partial=allow_partial, callback=bar.frame, notify=notify,
-                               on_start=bar.start, engine=engine)
+                               on_start=bar.start, engine=engine, tile=tile, max_memory=max_memory)
     except VideoInterrupted as e:
         bar.stop()
         err.print(f"interrupted; {e.result.path} holds the {e.result.frames} frames done; continue with the "
