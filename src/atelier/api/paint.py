@@ -88,8 +88,10 @@ def paint(photo: ImageLike, *, strokes: int = 200, method: str = "agent", style:
 
     Example:
         >>> import atelier
-        >>> p = atelier.paint("photo.jpg", strokes=400)
-        >>> atelier.save_image(p.render(2048), "painting.png")
+        >>> photo, _ = atelier.demo_images()
+        >>> p = atelier.paint(photo, strokes=40, plan_size=64)
+        >>> tuple(p.strokes.shape), tuple(p.render(512).shape)  # a 512 px render of a 64 px plan
+        ((40, 12), (1, 3, 352, 512))
     """
     x = img.load_image(photo, max_pixels=max_pixels)
     s = img.load_image(style, max_pixels=max_pixels) if style is not None else None

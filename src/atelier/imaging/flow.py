@@ -113,7 +113,12 @@ class FlowEstimator:
         ValueError: an unknown method or preset (an :class:`InputError`).
 
     Example:
-        >>> flow = FlowEstimator()(frame_t, frame_prev)   # (H, W, 2), frame_t(x) ~ frame_prev(x + flow)
+        >>> import numpy as np
+        >>> frame_prev = np.random.default_rng(0).integers(0, 256, (64, 96, 3), dtype=np.uint8)
+        >>> frame_t = np.roll(frame_prev, 3, axis=1)  # the picture moved 3 px to the right
+        >>> flow = FlowEstimator()(frame_t, frame_prev)  # (H, W, 2), frame_t(x) ~ frame_prev(x + flow)
+        >>> flow.shape, round(float(np.median(flow[16:48, 16:80, 0])))
+        ((64, 96, 2), -3)
     """
 
     def __init__(self, method: str = "dis", preset: str = "medium"):

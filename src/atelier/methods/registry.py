@@ -112,8 +112,8 @@ class Method:
         the loader (AdaIN/WCT: ``decoder``; WCT: ``layers``).
 
         Raises:
-            InputError: missing or corrupt weights. ValueError: bad device, precision or options;
-            the optimization family (it has no model).
+            InputError: missing or corrupt weights.
+            ValueError: bad device, precision or options; or the optimization family (it has no model).
         """
         if self.family == "optimization":
             raise ValueError(f"{self.name} is an optimization and has no model to load")
