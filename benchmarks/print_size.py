@@ -9,12 +9,13 @@ Seams: the mean luminance step across the tile borders (Gatys: the last iteratio
 one-pass methods: the centre of every overlap) divided by the mean step across the lines 2-8 px
 beside them (:func:`seam_ratio`); 1.0 is no seam, the target at most 1.05. The same measure on
 lines moved 32-144 px off the borders (``seam_control``) shows its spread on this picture. A 1:1
-crop around a border crossing is saved beside the JSON (``--crops DIR``) to be looked at.
+crop around a border crossing is saved to ``--crops`` (default docs/images/) to be looked at.
 
     python benchmarks/print_size.py --case gatys:3840:8G:200/60/20/6 --json docs/results/print_size.json
     python benchmarks/print_size.py --case starry_night:3840 --case adain:7680:12G
 
-A case is ``METHOD:SIZE[:MAX_MEMORY[:ITERATIONS]]`` (Gatys: ITERATIONS at every scale, default 10,
+A case is ``METHOD:SIZE[:MAX_MEMORY[:ITERATIONS]]`` (METHOD: gatys, adain, wct, a feed-forward model
+such as starry_night, or sketch for ``atelier sketch``) (Gatys: ITERATIONS at every scale, default 10,
 or one count per scale, coarse to fine, as ``200/60/20/6``).
 Results are appended to the JSON (one record per case, with date and machine).
 """
@@ -78,11 +79,15 @@ def run_case(case: str, tmp: pathlib.Path, crops: pathlib.Path | None) -> dict:
     max_memory = parts[2] if len(parts) > 2 and parts[2] else None
     iterations = parts[3] if len(parts) > 3 else "10"
     out, metrics = tmp / f"{method}-{size}.png", tmp / f"{method}-{size}.json"
-    cmd = [str(pathlib.Path(sys.executable).with_name("atelier")), "stylize", str(PHOTO), "-o", str(out),
-           "--size", str(size), "--method", method, "--precision", "fp32"]
+    exe = str(pathlib.Path(sys.executable).with_name("atelier"))
+    if method == "sketch":
+        cmd = [exe, "sketch", str(PHOTO), "-o", str(out), "--size", str(size), "--precision", "fp32"]
+    else:
+        cmd = [exe, "stylize", str(PHOTO), "-o", str(out), "--size", str(size), "--method", method, "--precision",
+               "fp32"]
     if max_memory:
         cmd += ["--max-memory", max_memory]
-    if method != "starry_night" and not method.endswith(".safetensors"):
+    if method not in ("starry_night", "sketch") and not method.endswith(".safetensors"):
         cmd += ["-s", str(STYLE)]
     if method == "gatys":
         cmd += (["--scale-iterations", iterations.replace("/", ",")] if "/" in iterations else ["-n", iterations])
