@@ -110,3 +110,30 @@ def test_adain_decoder_on_two_gloo_processes_follows_one_process(tmp_path):
     assert card["processes"] == 2
     assert card["layer_scales"] == pytest.approx(json.loads(one.with_suffix(".json").read_text())["layer_scales"],
                                                  rel=1e-5)
+
+
+def test_wct_decoders_on_two_gloo_processes_follow_one_process(tmp_path):
+    """Issue 26: ``atelier train-decoders --nproc 2`` (WCT's inversion decoders) splits the global
+    batch, calibrates on the whole first batch on every rank, and follows one process step for step."""
+    from atelier.cli import app
+
+    content = data_file("content/000000000030.jpg").parent
+    args = ["train-decoders", "-c", str(content), "--layers", "relu2_1", "--image-size", "32", "--width", "0.25",
+            "--batch-size", "4", "--steps", "6", "--checkpoint-every", "6", "--preview-every", "0",
+            "--device", "cpu", "--precision", "fp32", "--lr", "1e-4", "-q"]
+    one, two = tmp_path / "one", tmp_path / "two"
+    one.mkdir(), two.mkdir()
+    r = CliRunner().invoke(app, [*args, "-o", str(one)])
+    assert r.exit_code == 0, r.output
+    p = subprocess.run([sys.executable, "-m", "atelier.cli", *args, "-o", str(two), "--nproc", "2"],
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stdout + p.stderr
+    a, b = _history(one / "decoder-relu2_1.safetensors"), _history(two / "decoder-relu2_1.safetensors")
+    assert [h["step"] for h in b] == list(range(1, 7))
+    for key in ("total", "pixel", "feature"):
+        rel = [abs(x[key] - y[key]) / x[key] for x, y in zip(a, b)]
+        assert max(rel) < 1e-4, (key, rel)
+    card = json.loads((two / "decoder-relu2_1.json").read_text())
+    assert card["processes"] == 2 and sorted(p.name for p in two.iterdir()) == sorted(q.name for q in one.iterdir())
+    r = CliRunner().invoke(app, [*args, "-o", str(two), "--nproc", "3"])  # 4 is not a multiple of 3
+    assert r.exit_code == 2 and "multiple of the number of processes" in r.output

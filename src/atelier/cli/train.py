@@ -312,6 +312,7 @@ def train_adain(
 
 @app.command("train-decoders")
 def train_decoders(
+    ctx: typer.Context,
     content_dir: List[Path] = typer.Option(..., "--content-dir", "-c",
                                            metavar="PATH", help="Folder of training images (photos and paintings); repeat for several."),
     output: Path = typer.Option(..., "--output", "-o", help="Folder for decoder-relu{k}_1.safetensors (+ cards); "
@@ -334,6 +335,11 @@ def train_decoders(
     resume: bool = typer.Option(False, "--resume", help="Continue each decoder from its checkpoint (.ckpt)."),
     time_budget: Optional[str] = typer.Option(None, help="Time for each decoder (600, 8m, 1.5h), then save and export."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    nproc: Optional[int] = typer.Option(None, help="Train data-parallel on N processes per node (torchrun; gloo on "
+                                        "CPUs, NCCL with one GPU each); --batch-size stays the global batch."),
+    nnodes: int = typer.Option(1, help="With --nproc: nodes in all (run the same command on each)."),
+    node_rank: int = typer.Option(0, help="With --nproc and --nnodes > 1: this node's rank (0 = the first)."),
+    rdzv_endpoint: Optional[str] = typer.Option(None, help="With --nnodes > 1: HOST:PORT of the rendezvous (node 0)."),
 ):
     """Train the inversion decoders of universal style transfer (WCT, Li et al. 2017): each learns to
     turn one VGG19 layer's features back into the image (pixel + feature loss, no style)."""
@@ -346,8 +352,11 @@ def train_decoders(
         raise _fail(f"--layers must name some of {', '.join(DECODER_LAYERS)}, got {layers!r}")
     if not output.is_dir():
         raise _fail(f"{output}: the output folder does not exist; create it first")
+    launch = _launch_options(ctx, nproc, nnodes, node_rank, rdzv_endpoint, batch_size)
     jitter = _jitter(scale_jitter)
     budget = _budget(time_budget)
+    if launch is not None:  # checked here (exit 2 with one line); the ranks run under torchrun
+        raise typer.Exit(_torchrun(launch, ("--nproc", "--nnodes", "--node-rank", "--rdzv-endpoint")))
     for layer in names:
         if not quiet:
             err.print(f"[bold]{layer}[/] decoder")

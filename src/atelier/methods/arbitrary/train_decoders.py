@@ -129,6 +129,9 @@ class InversionTrainer(BaseTrainer):
     RESUME_FIXED = ("layer", "width", "image_size", "batch_size", "seed", "scale_jitter", "pooling", "weights")
     RESUME_FREE = ("steps", "checkpoint_every", "preview_every", "device", "out", "content", "in_memory")
     LOSS_KEYS = ("pixel", "feature", "total")
+    #: torchrun / --nproc (issue 26): each rank reconstructs its share of the global batch; the
+    #: calibration (feature scale, loss unit) is measured on the whole first batch on every rank.
+    DISTRIBUTED = True
 
     def __init__(self, config: DecoderTrainConfig, encoder: VGGEncoder | None = None):
         self._init_base(config, encoder)
@@ -150,7 +153,7 @@ class InversionTrainer(BaseTrainer):
     def _before_training(self, resumed: bool) -> None:
         if not resumed and self.step == 0:
             with torch.no_grad():
-                f = self.encode(self.batch(0).to(self.device))
+                f = self.encode(self.batch(0, whole=True).to(self.device))
             rms = float(f.pow(2).mean().sqrt())
             k = 0 if not (rms > 0) or math.isinf(rms) else min(14, max(-14, round(math.log2(rms))))
             self.model.feature_scale.fill_(2.0 ** -k)
@@ -162,7 +165,7 @@ class InversionTrainer(BaseTrainer):
         """Loss unit of the feature term: the layer's mean activation over the images of step 1."""
         if self._layer_scale is None:
             with torch.no_grad():
-                self._layer_scale = max(float(self.encode(self.batch(0).to(self.device)).mean()), 1e-6)
+                self._layer_scale = max(float(self.encode(self.batch(0, whole=True).to(self.device)).mean()), 1e-6)
         return self._layer_scale
 
     def _checkpoint_extra(self) -> dict:
@@ -174,9 +177,10 @@ class InversionTrainer(BaseTrainer):
     def _card_extra(self) -> dict:
         return {"layer_scale": self.layer_scale}
 
-    def batch(self, step: int) -> torch.Tensor:
-        """The crops of 0-based ``step``: float32 (batch_size, 3, S, S) in [0, 1]."""
-        return self._batch_of(self.dataset, step, -1)
+    def batch(self, step: int, whole: bool = False) -> torch.Tensor:
+        """The crops of 0-based ``step``: float32 (batch_size, 3, S, S) in [0, 1] (distributed: this
+        rank's share, or with ``whole`` all of them)."""
+        return self._batch_of(self.dataset, step, -1, whole)
 
     # -- training -------------------------------------------------------------------------
     def losses(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
