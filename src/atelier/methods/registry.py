@@ -200,7 +200,7 @@ class Method:
     def public(self) -> dict:
         """The JSON the studio and ``atelier methods`` show."""
         return {"name": self.name, "label": self.label, "family": self.family, "paper": self.paper,
-                "fast": self.fast, "masks": self.masks, "styles": self.styles, "tiled": self.tiled is not None or self.family == "optimization"}
+                "fast": self.fast, "masks": self.masks, "styles": self.styles, "tiled": self.tiled is not None}
 
 
 _LOCK = threading.RLock()
