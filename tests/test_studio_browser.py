@@ -240,3 +240,38 @@ def test_layout_fits_phone_and_laptop(server, width, height, name, tmp_path):
                 assert page.evaluate(wide), (tab, page.evaluate("document.documentElement.scrollWidth"))
         finally:
             browser.close()
+
+
+@pytest.mark.slow
+def test_paint_tab_shows_the_canvas_filling_in(server):
+    """Issue 27: the Paint tab paints the selected photo; the canvas shows previews while the strokes
+    are placed, then the painting; History lists it with its strokes."""
+    _chromium()
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            errors = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(server + "/")
+            page.wait_for_selector("#content-list img.selected")
+            page.click("#tab-paint")
+            page.eval_on_selector("#paint-strokes", "e => { e.value = 300; e.dispatchEvent(new Event('input')); }")
+            page.select_option("#paint-brush", "watercolour")
+            page.evaluate("window.srcs = []; new MutationObserver(() => window.srcs.push("
+                          "document.getElementById('paint-canvas').src)).observe("
+                          "document.getElementById('paint-canvas'), {attributes: true, attributeFilter: ['src']})")
+            page.click("#paint-run")
+            page.wait_for_function("document.getElementById('paint-canvas').src.includes('/result')", timeout=90_000)
+            srcs = page.evaluate("window.srcs")
+            assert sum("/preview" in u for u in srcs) >= 2 and "/result" in srcs[-1], srcs  # the canvas filled in
+            page.wait_for_function("(i => i.complete && Math.max(i.naturalWidth, i.naturalHeight) === 768)"
+                                   "(document.getElementById('paint-canvas'))")
+            assert page.inner_text("#paint-status") == "done: 300 strokes, agent, watercolour"
+            assert page.get_attribute("#paint-download", "href").endswith("/result?download=true")
+            page.click("#tab-history")
+            page.wait_for_selector("#history .card")
+            assert "painted: 300 strokes · agent · watercolour" in page.inner_text("#history .card .meta")
+            assert not errors, errors
+        finally:
+            browser.close()

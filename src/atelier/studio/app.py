@@ -88,6 +88,7 @@ def create_app(data_dir, *, max_pixels: Optional[int] = None,
     from .routes.explore import router as explore_router
     from .routes.images import router as images_router
     from .routes.jobs import router as jobs_router
+    from .routes.paint import router as paint_router
 
     store = Store(data_dir)
     _bundle(store)
@@ -116,7 +117,7 @@ def create_app(data_dir, *, max_pixels: Optional[int] = None,
     def index():
         return RedirectResponse("/static/index.html")
 
-    for router in (images_router, jobs_router, explore_router):
+    for router in (images_router, jobs_router, explore_router, paint_router):
         app.include_router(router)
     static = pathlib.Path(__file__).resolve().parent / "static"
     app.mount("/static", StaticFiles(directory=static), name="static")

@@ -21,6 +21,7 @@ from typing import Optional
 
 from ..io import images as img
 from ..core.errors import InputError
+from .paint_job import render_paint
 from .render import JobCancelled, render
 from .store import Store, new_id
 
@@ -216,8 +217,9 @@ class JobQueue:
 
         inputs = job.inputs
         try:
-            out, meta = render(job.params, inputs["content"], inputs["styles"], inputs.get("mask"),
-                               cancelled=job.cancel.is_set, on_progress=on_progress, max_pixels=self.max_pixels)
+            run = render_paint if job.params.get("kind") == "paint" else render  # the Paint tab's jobs
+            out, meta = run(job.params, inputs["content"], inputs["styles"], inputs.get("mask"),
+                            cancelled=job.cancel.is_set, on_progress=on_progress, max_pixels=self.max_pixels)
         except JobCancelled:
             self._end(job, "cancelled", message="cancelled")
             return

@@ -112,6 +112,12 @@ def reproduce(job_id: str = Path(..., pattern=ID_PATTERN), store: Store = Depend
     row = store.job(job_id)
     if row is None:
         raise HTTPException(404, f"no job with id {job_id}")
+    if row["params"].get("kind") == "paint":  # a Paint tab job
+        from ..paint_job import PaintRequest
+        from .paint import check_paint
+
+        preq = PaintRequest(**row["params"])
+        return jobs.submit(preq.model_dump(), check_paint(preq, store)).public()
     req = JobRequest(**row["params"])
     return jobs.submit(req.model_dump(), check_request(req, store, methods)).public()
 

@@ -280,12 +280,14 @@ async function loadHistory() {
   for (const h of items) {
     const p = h.params, card = document.createElement("div");
     card.className = "card"; card.dataset.id = h.id;
+    const what = p.kind === "paint"  // a Paint tab job: strokes, painter and brush
+      ? `painted: ${p.strokes} strokes · ${p.method} · ${p.brush} · ${p.size}px`
+      : `${p.method} · strength ${p.strength} · scale ${p.style_scale} · ${p.size}px · colours ${p.preserve_color}`;
     card.innerHTML = `<img src="${h.result_url}" alt="result ${h.id}"><div class="meta"><span class="uses"></span><br>` +
-      `${p.method} · strength ${p.strength}` +
-      ` · scale ${p.style_scale} · ${p.size}px · colours ${p.preserve_color}${h.seconds ? ` · ${h.seconds.toFixed(1)} s` : ""}</div>` +
+      `${what}${h.seconds ? ` · ${h.seconds.toFixed(1)} s` : ""}</div>` +
       `<div class="buttons"><button class="reproduce">Reproduce</button><a class="button" href="${h.result_url}?download=true" download>Download</a>` +
       `<button class="delete">Delete</button></div>`;
-    card.querySelector(".uses").textContent = uses(p);  // the painting(s), as text (names come from uploads)
+    card.querySelector(".uses").textContent = p.kind === "paint" ? imageName(p.content) : uses(p);  // as text (names come from uploads)
     card.querySelector(".reproduce").onclick = () => reproduce(h);
     card.querySelector(".delete").onclick = async () => {
       try { await api(`/api/jobs/${h.id}`, { method: "DELETE" }); card.remove(); } catch (e) { setStatus(e.message, true); }
@@ -295,6 +297,12 @@ async function loadHistory() {
 }
 async function reproduce(h) {
   const p = h.params;
+  if (p.kind === "paint") {  // back to the Paint tab with its settings, and paint again
+    $("paint-strokes").value = p.strokes; $("paint-strokes-out").textContent = p.strokes;
+    $("paint-method").value = p.method; $("paint-brush").value = p.brush; $("paint-style").checked = p.styles.length > 0;
+    state.content = p.content; if (p.styles.length) state.styles = p.styles;
+    showTab("paint"); renderThumbs(); $("paint-run").click(); return;
+  }
   $("method").value = p.method; $("strength").value = p.strength; $("style-scale").value = p.style_scale;
   $("size").value = p.size; $("iterations").value = p.iterations; $("preserve-color").value = p.preserve_color;
   if (p.blend && p.blend.length === 2) $("blend").value = p.blend[0];
@@ -372,6 +380,42 @@ $("save-preset").onclick = async () => {
     $("preset-result").textContent = `saved; use it with: ${r.command}`;
   } catch (e) { $("preset-result").textContent = e.message; }
 };
+
+// ---------------------------------------------------------------- Paint (issue 27): brush strokes, the canvas live
+const paintState = { job: null };
+$("paint-strokes").addEventListener("input", () => { $("paint-strokes-out").textContent = $("paint-strokes").value; });
+function paintStatus(text, error = false) { $("paint-status").textContent = text; $("paint-status").classList.toggle("error", error); }
+$("paint-run").onclick = async () => {
+  if (!state.content) { paintStatus("upload or pick a photo first", true); return; }
+  if (paintState.job) cancelJob(paintState.job);  // one painting at a time in this view
+  const body = { content: state.content, strokes: +$("paint-strokes").value, method: $("paint-method").value,
+                 brush: $("paint-brush").value, size: 768 };
+  if ($("paint-style").checked && state.styles.length) body.styles = [state.styles[0]];
+  let job;
+  try { job = await postJSON("/api/paint", body); } catch (e) { paintStatus(e.message, true); return; }
+  paintState.job = job.id; $("paint-cancel").disabled = false; $("paint-download").classList.add("hidden");
+  let seen = 0;
+  while (paintState.job === job.id) {
+    let s;
+    try { s = await api(`/api/jobs/${job.id}`); } catch (e) { paintStatus(e.message, true); break; }
+    $("paint-bar").style.width = `${Math.round(100 * s.progress)}%`;
+    if (s.preview_version > seen && s.status === "running") {
+      seen = s.preview_version; $("paint-canvas").src = `/api/jobs/${job.id}/preview?v=${seen}`;
+    }
+    if (s.status === "done") {
+      $("paint-canvas").src = s.result_url;
+      $("paint-download").href = `${s.result_url}?download=true`; $("paint-download").classList.remove("hidden");
+      paintStatus(`done: ${s.params.strokes} strokes, ${s.params.method}, ${s.params.brush}`); loadHistory(); break;
+    }
+    if (s.status === "failed") { paintStatus(s.error || "failed", true); break; }
+    if (s.status === "cancelled") { paintStatus("cancelled"); break; }
+    paintStatus(`painting: ${s.message}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  if (paintState.job === job.id) { paintState.job = null; $("paint-cancel").disabled = true; }
+  refreshQueue();
+};
+$("paint-cancel").onclick = () => { if (paintState.job) { cancelJob(paintState.job); paintStatus("cancelling…"); } };
 
 // ---------------------------------------------------------------- tabs and start
 function showTab(name) {
