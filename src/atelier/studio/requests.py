@@ -15,8 +15,8 @@ from ..core.errors import InputError
 from .presets import NAME_PATTERN
 from .store import ID_PATTERN, IMAGE_ID_PATTERN, PROFILE_PATTERN, Store
 
-__all__ = ["ErrorDetail", "JobRequest", "PATTERN_WORDS", "check_request", "errors", "json_safe", "method_list",
-           "one_line", "readable"]
+__all__ = ["ErrorDetail", "JobRequest", "PATTERN_WORDS", "check_request", "errors", "image_files", "json_safe",
+           "method_list", "one_line", "readable"]
 
 
 class ErrorDetail(BaseModel):
@@ -120,6 +120,17 @@ def method_list() -> dict:
     return out
 
 
+def image_files(store: Store, content: str, styles) -> tuple:
+    """The files of a content image id and style image ids; HTTPException 404 for an unknown id."""
+    paths = []
+    for sid in [content, *styles]:
+        p = store.image_path(sid)
+        if p is None:
+            raise HTTPException(404, f"no image with id {sid}")
+        paths.append(p)
+    return paths[0], paths[1:]
+
+
 def check_request(req: JobRequest, store: Store, methods: dict) -> dict:
     """The job's inputs as files in the data folder; raises HTTPException (4xx) with one line."""
     from ..losses import normalize_weights
@@ -127,15 +138,7 @@ def check_request(req: JobRequest, store: Store, methods: dict) -> dict:
     m = methods.get(req.method)
     if m is None:
         raise HTTPException(400, f"unknown method {req.method!r}; use one of {', '.join(methods)}")
-    content = store.image_path(req.content)
-    if content is None:
-        raise HTTPException(404, f"no image with id {req.content}")
-    styles = []
-    for sid in req.styles:
-        p = store.image_path(sid)
-        if p is None:
-            raise HTTPException(404, f"no image with id {sid}")
-        styles.append(p)
+    content, styles = image_files(store, req.content, req.styles)
     if m["styles"] == "images" and not styles:
         raise HTTPException(400, f"method {req.method} needs at least one style image")
     if m["styles"] == "builtin" and styles:

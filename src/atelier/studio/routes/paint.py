@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, HTTPException
 from ..deps import get_queue, get_store
 from ..jobs import JobQueue
 from ..paint_job import PaintRequest
-from ..requests import errors
+from ..requests import errors, image_files
 from ..store import Store
 
 __all__ = ["check_paint", "router"]
@@ -18,15 +18,7 @@ router = APIRouter(prefix="/api", tags=["paint"])
 
 def check_paint(req: PaintRequest, store: Store) -> dict:
     """The job's inputs as files in the data folder; HTTPException (4xx) with one line."""
-    content = store.image_path(req.content)
-    if content is None:
-        raise HTTPException(404, f"no image with id {req.content}")
-    styles = []
-    for sid in req.styles:
-        p = store.image_path(sid)
-        if p is None:
-            raise HTTPException(404, f"no image with id {sid}")
-        styles.append(p)
+    content, styles = image_files(store, req.content, req.styles)
     if styles and req.method != "optimize":
         raise HTTPException(400, "a style painting needs method optimize (the agent and greedy paint the photo only)")
     return {"content": content, "styles": styles, "mask": None}
