@@ -92,15 +92,15 @@ def run_case(case: str, tmp: pathlib.Path, crops: pathlib.Path | None) -> dict:
     if method == "gatys":
         cmd += (["--scale-iterations", iterations.replace("/", ",")] if "/" in iterations else ["-n", iterations])
         cmd += ["--seed", "0", "--metrics", str(metrics)]
-    t = time.perf_counter()
+    t, started = time.perf_counter(), datetime.datetime.now().isoformat(timespec="seconds")
     r = subprocess.run([sys.executable, "-c", PROBE, *cmd], capture_output=True, text=True)
     rc, peak, wall = r.stdout.split()
     plan = [ln.removeprefix("print size: ") for ln in re.sub(r"\n(?!print size|stylizing|wrote)", " ",
                                                               r.stderr).splitlines() if ln.startswith("print size")]
     rec = {"case": case, "method": method, "size": size, "max_memory": max_memory, "rc": int(rc),
            "peak_rss_gb": int(peak) / 1e9, "wall_s": float(wall), "plan": plan,
-           "planned_peak_gib": [float(m) for m in re.findall(r"about ([\d.]+) GiB at the peak", " ".join(plan))],
-           "started": datetime.datetime.now().isoformat(timespec="seconds"), "total_s": None}
+           "planned_peak_gib": [float(m) for m in re.findall(r"about ([\d.]+) GiB\s+at the peak", " ".join(plan))],
+           "started": started, "total_s": None}
     if int(rc) != 0:
         rec["error"] = r.stderr.strip().splitlines()[-1:]
         return rec
@@ -119,8 +119,9 @@ def run_case(case: str, tmp: pathlib.Path, crops: pathlib.Path | None) -> dict:
         rec["tiles"] = tiles
         rows = one_pass_borders(h, tiles["tile"], tiles["overlap"]) if tiles else []
         cols = one_pass_borders(w, tiles["tile"], tiles["overlap"]) if tiles else []
-    rec["seam_ratio"] = seam_ratio(arr, rows, cols)
-    control = seam_control(arr, rows, cols)
+    inner = [r for r in rows if 0 < r < h] + [c for c in cols if 0 < c < w]
+    rec["seam_ratio"] = seam_ratio(arr, rows, cols) if inner else None  # untiled: no border to measure
+    control = seam_control(arr, rows, cols) if inner else []
     rec["seam_control"] = {"mean": float(np.mean(control)), "min": float(np.min(control)),
                            "max": float(np.max(control))} if control else None
     rec["borders"] = {"rows": rows, "cols": cols}

@@ -56,10 +56,10 @@ def print_plan(spec, height: int, width: int, tile: Union[str, int] = "auto",
 
 
 class _Sketch:
-    """``atelier sketch`` as :func:`print_plan` sees a method: tiled, with one-pass memory
-    (the contour network reads VGG19 features without gradients)."""
+    """``atelier sketch`` as :func:`print_plan` sees a method: tiled, with its own memory model
+    (:data:`atelier.core.limits.BYTES_PER_PIXEL`: the contour network's full-size hypercolumns)."""
 
-    name, tiled, memory = "sketch", True, "one-pass"
+    name, tiled, memory = "sketch", True, "sketch"
 
 
 #: Pass as ``spec`` to :func:`print_plan` to plan a sketch (:func:`atelier.methods.sketch.contours.boundary_map`).

@@ -64,8 +64,10 @@ __all__ = ["BYTES_PER_PIXEL", "available_memory", "check_memory", "check_pixels"
 #: for a forward and backward pass (about 600 floats per pixel, twice) plus the L-BFGS
 #: history; a one-pass network (feed-forward, AdaIN) only the activations of a few layers at a
 #: time. WCT whitens and colours every level's features in float64 (at relu1_1, 64 channels per
-#: pixel, several copies): an untiled 4K run passed 21 GB of RSS and was killed (2026-12-03).
-BYTES_PER_PIXEL = {"gatys": 6000, "one-pass": 1500, "wct": 4000}
+#: pixel, several copies): an untiled 4K run passed 21 GB of RSS and was killed (2026-12-03). The
+#: sketch's contour network upsamples five stages' projections to full size: an untiled 4K sketch
+#: peaked at 16.9 GB of RSS (1720 bytes per pixel, 2026-12-04).
+BYTES_PER_PIXEL = {"gatys": 6000, "one-pass": 1500, "wct": 4000, "sketch": 1800}
 
 
 def scaled_dims(height: int, width: int, longest: int) -> tuple[int, int]:
