@@ -158,7 +158,10 @@ def plan_level(h: int, w: int, budget: Optional[int], tile="auto", margin: int =
                     return plan
         raise ValueError(f"gatys at {w}x{h} does not fit {budget / 2**30:.1f} GiB even in {AUTO_TILES[-1]} px tiles "
                          "with Adam; ask for a smaller size or allow more with --max-memory")
-    t = int(tile)
+    try:
+        t = int(tile)
+    except (TypeError, ValueError):
+        raise ValueError(f"--tile must be auto, off or a tile side in px, got {tile!r}") from None
     if t < 64 or t % GRID:
         raise ValueError(f"--tile must be a multiple of {GRID} px and at least 64, got {t}")
     if max(h, w) <= t:
