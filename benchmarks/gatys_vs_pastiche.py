@@ -7,10 +7,14 @@ are set so that its objective equals pastiche's objective exactly (checked at
 iteration 0), so losses are directly comparable.
 
 Reports seconds per iteration and final loss of each, and the time Atelier needs to
-reach pastiche's loss after ``--iterations`` iterations (single scale, and
-coarse-to-fine starting at half size). Run:
+reach pastiche's loss after ``--iterations`` iterations, for each lever of issue 25 item 4:
+single scale from the content image; coarse-to-fine starting at half size
+(``--coarse-iterations``); started from a one-pass result (``--init adain``: the AdaIN
+decoder's output, its load and run time counted); bf16 run to the loss (fp32 re-scoring every
+10 iterations, not timed); and the levers combined (``--levers``). Run:
 
-    python benchmarks/gatys_vs_pastiche.py --size 512 --iterations 300 --json out.json
+    python benchmarks/gatys_vs_pastiche.py --size 512 --iterations 300 --json out.json \
+        --levers fp32,adain,bf16,adain_bf16
 """
 
 from __future__ import annotations
@@ -70,14 +74,28 @@ def matched_config(content: torch.Tensor, style: torch.Tensor, init="content", *
 
 
 def run_atelier(content: torch.Tensor, style: torch.Tensor, iterations: int, target: float | None,
-                precision: str, coarse_iterations: int = 0) -> dict:
+                precision: str, coarse_iterations: int = 0, one_pass: str | None = None,
+                style_path: Path | None = None) -> dict:
     """L-BFGS at full size (optionally after ``coarse_iterations`` at half size, upsampled
-    as the init: the coarse-to-fine pyramid); stops when pastiche's loss is reached."""
+    as the init: the coarse-to-fine pyramid; or from a ``one_pass`` method's result, ``"adain"``
+    or ``"wct"``, made from ``style_path`` with its model load counted); stops when pastiche's
+    loss is reached."""
     size = max(content.shape[-2:])
     scorer = GatysStyleTransfer(matched_config(content, style, size=size, precision="fp32"))
     curve, reached, untimed = [], None, [0.0]
     offset = 0.0
     init = "content"
+    if one_pass:
+        from atelier.api.video import build_stylizer
+
+        t0 = time.perf_counter()
+        _, fn = build_stylizer(one_pass, [style_path], device="cpu", precision="fp32")
+        with torch.no_grad():
+            init = fn(content).float().clamp(0, 1)
+        offset = time.perf_counter() - t0
+        start_loss = score(scorer, init, content, style)
+        curve.append((0, offset, start_loss))
+        print(f"  {one_pass} init: {offset:.1f} s, loss {start_loss:.4g}", flush=True)
     if coarse_iterations:
         coarse = GatysStyleTransfer(matched_config(content, style, size=size // 2, precision=precision,
                                                    iterations=coarse_iterations))
@@ -108,7 +126,7 @@ def run_atelier(content: torch.Tensor, style: torch.Tensor, iterations: int, tar
         pass
     timed = curve[1:] if len(curve) > 1 else curve
     spi = (timed[-1][1] - curve[0][1]) / max(len(curve) - 1, 1) if curve else None
-    return {"precision": st.precision, "coarse_iterations": coarse_iterations,
+    return {"precision": st.precision, "coarse_iterations": coarse_iterations, "init": one_pass or "content",
             "final_loss": curve[-1][2] if curve else None, "iterations_at_full_size": curve[-1][0] if curve else 0,
             "seconds": curve[-1][1] if curve else None, "seconds_per_iteration_full_size": spi,
             "reached_target_at": reached, "curve": curve}
@@ -134,7 +152,7 @@ def plot(results: dict, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(7, 4), dpi=120)
     curves = [("pastiche (fp32)", results["pastiche"]["curve"])]
     curves += [(f"atelier {k.removeprefix('atelier_').replace('_', ' ')}", results[k]["curve"])
-               for k in ("atelier_fp32", "atelier_fp32_2scales", "atelier_bf16") if k in results]
+               for k in results if k.startswith("atelier_")]
     for label, curve in curves:
         pts = [(t, loss) for _, t, loss in curve if loss is not None and t > 0]
         if pts:
@@ -162,11 +180,19 @@ def main(argv=None) -> int:
                     help="iterations for the bf16 run (only its speed is compared where bf16 is slower)")
     ap.add_argument("--coarse-iterations", type=int, default=0,
                     help="also run coarse-to-fine: this many iterations at half size first (0: skip)")
+    ap.add_argument("--levers", default="fp32,bf16_speed",
+                    help="comma-separated runs of Atelier: fp32 (content init), fp32_2scales (needs "
+                         "--coarse-iterations), bf16 (to pastiche's loss), bf16_speed (--bf16-iterations only), "
+                         "adain, wct (one-pass init, fp32), adain_bf16")
     ap.add_argument("--json", type=Path, help="write all numbers and loss curves here")
     ap.add_argument("--plot", type=Path, help="write the loss curves as a PNG here (needs matplotlib)")
     ap.add_argument("--replot", type=Path, help="only plot an earlier --json result to --plot")
     ap.add_argument("--pastiche-json", type=Path, help="reuse the pastiche run of an earlier --json result")
     args = ap.parse_args(argv)
+    levers = args.levers.split(",")
+    unknown = set(levers) - {"fp32", "fp32_2scales", "bf16", "bf16_speed", "adain", "wct", "adain_bf16"}
+    if unknown:
+        ap.error(f"unknown --levers {sorted(unknown)}")
     if args.replot:
         plot(json.loads(args.replot.read_text()), args.plot)
         return 0
@@ -194,14 +220,19 @@ def main(argv=None) -> int:
         print(f"objective check at iteration 0: pastiche {p['initial_loss']:.6g}, atelier {ours_initial:.6g}")
         target = p["final_loss"]
         results = {"pastiche": p, "objective_check": {"pastiche": p["initial_loss"], "atelier": ours_initial}}
-        print("atelier fp32, single scale ...", flush=True)
-        results["atelier_fp32"] = run_atelier(c, s, args.iterations, target, "fp32")
-        if args.coarse_iterations:
-            print("atelier fp32, 2 scales ...", flush=True)
-            results["atelier_fp32_2scales"] = run_atelier(c, s, args.iterations, target, "fp32",
-                                                          args.coarse_iterations)
-        print("atelier bf16, single scale ...", flush=True)
-        results["atelier_bf16"] = run_atelier(c, s, args.bf16_iterations, None, "bf16")
+        for lever in levers:
+            one_pass = next((m for m in ("adain", "wct") if lever.startswith(m)), None)
+            precision = "bf16" if "bf16" in lever else "fp32"
+            coarse = args.coarse_iterations if "2scales" in lever else 0
+            if "2scales" in lever and not coarse:
+                ap.error(f"lever {lever} needs --coarse-iterations")
+            if one_pass and coarse:
+                ap.error(f"lever {lever}: a one-pass init and a coarse scale do not combine here")
+            speed_only = lever == "bf16_speed"
+            print(f"atelier {lever} ...", flush=True)
+            results[f"atelier_{lever}"] = run_atelier(
+                c, s, args.bf16_iterations if speed_only else args.iterations, None if speed_only else target,
+                precision, coarse, one_pass, sp)
 
     cpu = platform.processor() or platform.machine()
     try:
@@ -222,12 +253,11 @@ def main(argv=None) -> int:
     print("\nsummary")
     ps = p["seconds_per_iteration"]
     print(f"  pastiche      : {ps:.3f} s/iteration, loss after {args.iterations}: {target:.5g}, {p['seconds']:.0f} s")
-    for key in ("atelier_fp32", "atelier_fp32_2scales", "atelier_bf16"):
-        if key not in results:
-            continue
+    for key in [k for k in results if k.startswith("atelier_")]:
         r = results[key]
         spi = r["seconds_per_iteration_full_size"]
         reached = r["reached_target_at"]
+        r["pastiche_seconds_over_ours"] = p["seconds"] / reached[1] if reached else None
         speed = f"{spi:.3f} s/iteration ({ps / spi:.2f}x pastiche)" if spi else "n/a"
         reach = (f"reached pastiche's loss at iteration {reached[0]} after {reached[1]:.0f} s "
                  f"({p['seconds'] / reached[1]:.2f}x less time)") if reached else "did not reach / not measured"
