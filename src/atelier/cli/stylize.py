@@ -64,6 +64,10 @@ def stylize(
     tileable: bool = typer.Option(False, "--tileable", help="A seamless texture that tiles without a seam (sides "
                                   "rounded to a multiple of 16 px; circular padding, wrap-around TV)."),
     style_size: int = typer.Option(512, help="adain/wct: longest side of the style images in pixels."),
+    stroke_scale: float = typer.Option(1.0, help="Brush strokes this many times larger, 0.25 to 16 (print "
+                                       "sizes: a 4K print with strokes in the painting's proportions). One-pass "
+                                       "methods run at 1/S of the size and are upscaled; Gatys: the style image "
+                                       "S times larger (times --style-scale)."),
     decoder: Optional[Path] = typer.Option(None, help="adain: decoder file or 'adain-w1'; wct: folder of decoders "
                                            "from 'atelier train-decoders' [default: shipped]."),
     wct_layers: Optional[str] = typer.Option(None, help="wct: layers, coarse to fine [default: relu4_1,relu3_1,"
@@ -127,6 +131,8 @@ def stylize(
                           style_size=style_size, preserve_color=preserve_color, style_blend=style_blend))
         method, alpha, style_scale, style_size, preserve_color, style_blend = (
             v["method"], v["alpha"], v["style_scale"], v["style_size"], v["preserve_color"], v["style_blend"])
+    if not (0.25 <= stroke_scale <= 16):
+        raise _fail(f"--stroke-scale must be from 0.25 to 16, got {stroke_scale}")
     use_ray = _ray_flags(ray, ray_address, workers)
     dev = _runtime("cpu" if use_ray else device, precision)  # --ray: the device is resolved on the workers
     from ..core.errors import InputError
@@ -152,7 +158,7 @@ def stylize(
                   scales=scales, content_layers=content_layers, style_layers=style_layers, pooling=pooling,
                   device=str(dev), precision=precision, weights=weights, max_pixels=max_pixels, prefilter=prefilter,
                   overwrite=overwrite, full_metadata=metadata == "full", tile=tile, max_memory=max_memory,
-                  background=bg)
+                  background=bg, stroke_scale=stroke_scale)
     if use_ray and (credentials or watermark):
         raise _fail("--credentials and --watermark do not apply with --ray yet; sign the outputs afterwards with "
                     "atelier.sign_image (docs/provenance.md)")
@@ -189,9 +195,10 @@ def _stylize_one(content: Path, output: Path, p: dict, *, metrics=None, save_eve
                      max_pixels=p["max_pixels"], quiet=quiet, wct_layers=p["wct_layers"], metrics=metrics,
                      full_metadata=p["full_metadata"], prefilter=p["prefilter"], tile=p.get("tile", "auto"),
                      max_memory=p.get("max_memory"), keep=keep, feather=p.get("feather", 0.0),
-                     tileable=p.get("tileable", False))
+                     tileable=p.get("tileable", False), stroke_scale=p.get("stroke_scale", 1.0))
         return
-    opts = _options(p["size"], p["style_scale"], p["iterations"], p["optimizer"], p["lr"], p["content_weight"],
+    style_scale = p["style_scale"] * p.get("stroke_scale", 1.0)  # issue 24: strokes S times larger
+    opts = _options(p["size"], style_scale, p["iterations"], p["optimizer"], p["lr"], p["content_weight"],
                     p["style_weight"], p["tv_weight"], p["style_blend"], p["init"], p["seed"], p["preserve_color"],
                     p["scales"], p["content_layers"], p["style_layers"], p["pooling"], p["device"], p["precision"],
                     p["weights"], p.get("tileable", False), p.get("scale_iterations"))
