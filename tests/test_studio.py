@@ -402,5 +402,39 @@ def test_export_at_print_size_tiles_in_the_background_and_cancels(studio, ids):
         assert not (studio.data / "results" / f"{slow['id']}.png").exists()
     finally:
         ps.print_plan = real
-    r = studio.post("/api/jobs", json={**body, "method": "gatys", "styles": [ids["style"]]})
-    assert r.status_code == 400 and "not tiled" in r.json()["detail"]
+
+
+def test_gatys_exports_at_print_size_in_tiles_with_its_pyramid(studio, ids):
+    """Issue 24: Gatys exports at print size too: the coarse-to-fine pyramid, the levels above the
+    budget optimized in tiles (the plan per scale in the metadata), messages per tile; a mask is
+    refused at print size."""
+    import atelier.studio.render as render
+
+    body = {"method": "gatys", "content": ids["content"], "styles": [ids["style"]], "size": 96,
+            "iterations": 2, "seed": 1, "print_size": 1024}
+    saved = render.PRINT_MAX_MEMORY
+    try:
+        render.PRINT_MAX_MEMORY = "1.5G"  # the 512 px level fits whole, the 1024 px one needs tiles
+        job = studio.post("/api/jobs", json=body).json()
+        seen = set()
+        end = time.time() + 300
+        while time.time() < end:
+            state = studio.get(f"/api/jobs/{job['id']}").json()
+            seen.add(state.get("message") or "")
+            if state["status"] not in ("queued", "running"):
+                break
+            time.sleep(0.05)
+    finally:
+        render.PRINT_MAX_MEMORY = saved
+    assert state["status"] == "done", state
+    path = studio.data / "results" / f"{job['id']}.png"
+    with Image.open(path) as im:
+        assert max(im.size) == 1024
+    meta = img.read_metadata(path)
+    scales, tiles = meta["scales"], meta["tiles"]
+    assert len(scales) == 2 and tiles[0] is None and tiles[-1]["count"] > 1, (scales, tiles)
+    assert any(m.startswith("tile ") for m in seen) and any("scale 2/2" in m for m in seen), seen
+    out = img.load_image(path)
+    assert float(out.std()) > 0.05 and not bool(out.isnan().any())
+    mask = studio.post("/api/jobs", json={**body, "mask": ids["content"]})
+    assert mask.status_code == 400 and "no mask" in mask.json()["detail"]

@@ -198,9 +198,11 @@ class Method:
                                     preserve_color=preserve_color, precision=precision, progress=progress)
 
     def public(self) -> dict:
-        """The JSON the studio and ``atelier methods`` show."""
+        """The JSON the studio and ``atelier methods`` show. ``tiled``: the method runs at print
+        sizes in tiles (a one-pass ``tiled`` function, or Gatys, whose levels tile themselves)."""
         return {"name": self.name, "label": self.label, "family": self.family, "paper": self.paper,
-                "fast": self.fast, "masks": self.masks, "styles": self.styles, "tiled": self.tiled is not None}
+                "fast": self.fast, "masks": self.masks, "styles": self.styles,
+                "tiled": self.tiled is not None or self.family == "optimization"}
 
 
 _LOCK = threading.RLock()

@@ -46,6 +46,11 @@ def gatys_style_weight(strength: float) -> float:
     return float(10 ** (4 * float(strength) - 1))
 
 
+#: The memory budget of a Gatys print export (``"8G"``, bytes, or None: 80 % of the memory
+#: available when the job starts); levels above it are optimized in tiles.
+PRINT_MAX_MEMORY: Optional[str] = None
+
+
 def _device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
@@ -87,11 +92,11 @@ def render(params: dict, content_path, style_paths: list, mask_path=None, *,
     spec = get_method(method)
     c = img.load_image(content_path, size=size, max_pixels=max_pixels)
     plan = None
-    if params.get("print_size"):  # issue 24: export at print size, tiled where it would not fit
+    if params.get("print_size") and spec.family != "optimization":  # issue 24: tiled where it would not fit
         from ..api.print_size import print_plan
 
         plan = print_plan(spec, c.shape[-2], c.shape[-1], "auto", None, _device())
-    if plan is None:
+    if plan is None and not (params.get("print_size") and spec.family == "optimization"):  # Gatys plans itself
         check_memory(c.shape[-2] * c.shape[-1], spec.memory, f"{method} at {c.shape[-1]}x{c.shape[-2]}")
     meta: dict = {"method": method, "size": size, "strength": params["strength"],
                   "style_scale": params["style_scale"], "preserve_color": params["preserve_color"],
@@ -114,23 +119,40 @@ def render(params: dict, content_path, style_paths: list, mask_path=None, *,
         from ..methods.gatys.optimize import GatysConfig, GatysStyleTransfer
 
         styles = [img.load_image(p, max_pixels=max_pixels) for p in style_paths]
+        printing = bool(params.get("print_size"))
+        # a print: the coarse-to-fine pyramid (one more scale per doubling past 512 px) with the
+        # levels that would not fit optimized in tiles (issue 24, methods/gatys/tiled.py)
         cfg = GatysConfig(style_scale=float(params["style_scale"]), iterations=int(params["iterations"]),
                           style_weight=gatys_style_weight(params["strength"]), style_blend=params.get("blend"),
-                          preserve_color=params["preserve_color"], seed=params.get("seed"), scales=1,
-                          tileable=tileable)
+                          preserve_color=params["preserve_color"], seed=params.get("seed"),
+                          scales=None if printing else 1, tileable=tileable)
         cfg.validate()
-        st = GatysStyleTransfer(cfg, max_pixels=max_pixels)
+        st = GatysStyleTransfer(cfg, max_pixels=max_pixels, tile="auto" if printing else "off",
+                                max_memory=PRINT_MAX_MEMORY if printing else None)
+        done = [0.0]  # the fraction reached, for the tiles' messages between iterations
 
         def callback(p):
             if cancelled():
                 raise JobCancelled()
             show = p.iteration % preview_every == 0 or p.iteration == p.iterations
-            report(p.iteration / max(p.iterations, 1), p.image.detach().clamp(0, 1).float().cpu() if show else None,
-                   f"iteration {p.iteration}/{p.iterations}, style loss {p.losses['style']:.3g}")
+            done[0] = (p.scale + p.iteration / max(p.iterations, 1)) / max(p.scales, 1)
+            scale = f"scale {p.scale + 1}/{p.scales} ({p.size[1]}x{p.size[0]}), " if p.scales > 1 else ""
+            report(done[0], p.image.detach().clamp(0, 1).float().cpu() if show else None,
+                   f"{scale}iteration {p.iteration}/{p.iterations}, style loss {p.losses['style']:.3g}")
+
+        if printing:  # an iteration at 4K takes minutes: a message and Cancel between its tiles
+            def tile_progress(tiles_done: int, total: int) -> None:
+                if cancelled():
+                    raise JobCancelled()
+                report(done[0], None, f"tile {tiles_done}/{total}")
+
+            st.tile_progress = tile_progress
 
         out = st.run(c, styles, callback=callback, masks=masks)
         meta.update(style_weight=cfg.style_weight, iterations=cfg.iterations, seed=cfg.seed,
                     losses=st.last_losses)
+        if printing:
+            meta.update(scales=st.stats["scales"], tiles=st.stats["tiles"])
     elif spec.styles == "images":
         model = spec.cached(device=_device())
         style_size = max(img.MIN_SIDE, round(float(params["style_scale"]) * size))
