@@ -212,9 +212,10 @@ def map_on_ray(job, items: Sequence[str], *, address: Optional[str] = None, work
             ray.shutdown()
 
 
-def _connect(address: Optional[str], num_cpus: Optional[int]) -> bool:
+def _connect(address: Optional[str], num_cpus: Optional[int], log_to_driver: bool = False) -> bool:
     """Start a local Ray cluster or connect to ``address``; True when this call started it
-    (and so must shut it down). A Ray already initialised in this process is used as it is."""
+    (and so must shut it down). A Ray already initialised in this process is used as it is.
+    ``log_to_driver``: the workers' output is printed here (training's progress)."""
     import logging
 
     import ray
@@ -223,7 +224,7 @@ def _connect(address: Optional[str], num_cpus: Optional[int]) -> bool:
         return False
     for name in ("ray", "ray.data"):  # Ray's INFO lines and advice are not the user's business here
         logging.getLogger(name).setLevel(logging.ERROR)
-    kwargs = dict(include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False)
+    kwargs = dict(include_dashboard=False, logging_level=logging.ERROR, log_to_driver=log_to_driver)
     if address:
         ray.init(address=address, **kwargs)
     else:

@@ -33,9 +33,11 @@ def main() -> None:
     """Console entry point: Ctrl-C at any time, start-up included, exits 130 with one line;
     SIGTERM is handled like Ctrl-C."""
     import signal
+    import threading
 
     try:
-        signal.signal(signal.SIGTERM, _terminate)
+        if threading.current_thread() is threading.main_thread():  # not in a Ray Train worker's thread
+            signal.signal(signal.SIGTERM, _terminate)
         _load_app()()
     except KeyboardInterrupt:
         print("interrupted; nothing was saved", file=sys.stderr)

@@ -11,6 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 
 from .common import app, err, _fail, _floats, _input_files, _refuse_unused, _runtime
+from .launch import launch_options as _launch_options, ray_launch_options, run_ray_train, run_torchrun
 
 
 def _check_training_output(output: Path, resume: bool, steps: int = 1, inputs=()) -> dict:
@@ -62,58 +63,13 @@ def _budget(text: Optional[str]) -> Optional[float]:
     return value
 
 
-def _launch_options(ctx, nproc, nnodes, node_rank, endpoint, batch_size):
-    """``--nproc``, ``--nnodes``, ``--node-rank``, ``--rdzv-endpoint``: checked; the torchrun
-    arguments, or None to train in this process (no --nproc, or already a torchrun rank)."""
-    import os
-
-    if nproc is None:
-        _refuse_unused(ctx, ("nnodes", "node_rank", "rdzv_endpoint"), reason="applies only with --nproc")
-        return None
-    if os.environ.get("TORCHELASTIC_RUN_ID") or os.environ.get("WORLD_SIZE"):
-        return None  # a rank of the launch below
-    if nproc < 1 or nnodes < 1 or not 0 <= node_rank < nnodes:
-        raise _fail(f"--nproc and --nnodes must be >= 1 and --node-rank in [0, --nnodes), got {nproc}, {nnodes}, "
-                    f"{node_rank}")
-    if nnodes > 1 and not rdzv_ok(endpoint):
-        raise _fail("--nnodes > 1 needs --rdzv-endpoint HOST:PORT (the first node's address and a free port)")
-    if batch_size % (nproc * nnodes):
-        raise _fail(f"--batch-size {batch_size} must be a multiple of the number of processes ({nproc * nnodes}): "
-                    "it is the global batch, split evenly")
-    args = [f"--nproc-per-node={nproc}", f"--nnodes={nnodes}"]
-    if nnodes == 1:
-        args.append("--standalone")
-    else:
-        args += ["--rdzv-backend=c10d", f"--rdzv-endpoint={endpoint}", f"--node-rank={node_rank}"]
-    return args
-
-
-def rdzv_ok(endpoint: Optional[str]) -> bool:
-    host, _, port = (endpoint or "").rpartition(":")
-    return bool(host) and port.isdigit()
-
-
-def _torchrun(launch: list, drop: tuple) -> int:
-    """Run this command again under ``torch.distributed.run`` (torchrun) without the launch
-    options; returns its exit code (rank failures show their own one-line errors)."""
-    import subprocess
-    import sys
-
-    argv, skip = [], False
-    for a in sys.argv[1:]:
-        if skip:
-            skip = False
-            continue
-        name = a.split("=", 1)[0]
-        if name in drop:
-            skip = "=" not in a
-            continue
-        argv.append(a)
-    cmd = [sys.executable, "-m", "torch.distributed.run", *launch, "-m", "atelier.cli", *argv]
-    try:
-        return subprocess.call(cmd)
-    except KeyboardInterrupt:
-        return 130
+def _relaunch(launch: Optional[list], on_ray: Optional[dict], output: Path) -> None:
+    """After the checks in this process (bad options exit 2 with one line): the ranks under
+    torchrun or Ray Train, exiting with their code; nothing when this process trains."""
+    if launch is not None:
+        raise typer.Exit(run_torchrun(launch))
+    if on_ray is not None:
+        raise typer.Exit(run_ray_train(on_ray, f"atelier-{output.stem}"))
 
 
 def _run_training(trainer, paths: dict, steps: int, resume: bool, quiet: bool, describe,
@@ -213,6 +169,10 @@ def train(
     nnodes: int = typer.Option(1, help="With --nproc: nodes in all (run the same command on each)."),
     node_rank: int = typer.Option(0, help="With --nproc and --nnodes > 1: this node's rank (0 = the first)."),
     rdzv_endpoint: Optional[str] = typer.Option(None, help="With --nnodes > 1: HOST:PORT of the rendezvous (node 0)."),
+    ray_workers: Optional[int] = typer.Option(None, help="Train data-parallel on N Ray Train workers (TorchTrainer; "
+                                              "one CPU or one GPU each); --batch-size stays the global batch."),
+    ray_address: Optional[str] = typer.Option(None, help="With --ray-workers: an existing Ray cluster (auto, "
+                                              "ray://HOST:10001) [default: a local one on this machine]."),
 ):
     """Train a feed-forward network on photos (Johnson et al. 2016; several --style: Dumoulin et al. 2017;
     --adversarial: plus a PatchGAN discriminator, Isola et al. 2017 / Li & Wand 2016)."""
@@ -223,6 +183,7 @@ def train(
     if not adversarial:
         _refuse_unused(ctx, adv_options, reason="applies only with --adversarial; add it or leave the option out")
     launch = _launch_options(ctx, nproc, nnodes, node_rank, rdzv_endpoint, batch_size)
+    on_ray = ray_launch_options(ctx, ray_workers, ray_address, nproc, batch_size, device)
     jitter = _jitter(scale_jitter)
     common = dict(styles=[str(p) for p in style], content=[str(p) for p in content_dir], image_size=image_size,
                   batch_size=batch_size, steps=steps, lr=lr, content_weight=content_weight, style_weight=style_weight,
@@ -242,8 +203,7 @@ def train(
     paths, trainer = _start_training(output, resume, build, steps,
                                      _input_files(style=list(style), content=[p for p in content_dir if p.is_file()]),
                                      device, precision)
-    if launch is not None:  # checked here (exit 2 with one line); the ranks run under torchrun
-        raise typer.Exit(_torchrun(launch, ("--nproc", "--nnodes", "--node-rank", "--rdzv-endpoint")))
+    _relaunch(launch, on_ray, output)
 
     def describe(L):
         text = f"content {L['content']:.3g} style {L['style']:.3g} tv {L['tv']:.3g}"
@@ -289,11 +249,16 @@ def train_adain(
     nnodes: int = typer.Option(1, help="With --nproc: nodes in all (run the same command on each)."),
     node_rank: int = typer.Option(0, help="With --nproc and --nnodes > 1: this node's rank (0 = the first)."),
     rdzv_endpoint: Optional[str] = typer.Option(None, help="With --nnodes > 1: HOST:PORT of the rendezvous (node 0)."),
+    ray_workers: Optional[int] = typer.Option(None, help="Train data-parallel on N Ray Train workers (TorchTrainer; "
+                                              "one CPU or one GPU each); --batch-size stays the global batch."),
+    ray_address: Optional[str] = typer.Option(None, help="With --ray-workers: an existing Ray cluster (auto, "
+                                              "ray://HOST:10001) [default: a local one on this machine]."),
 ):
     """Train an AdaIN decoder for arbitrary styles (Huang & Belongie 2017) on photos and style images."""
     from ..methods.arbitrary.train import AdaINTrainConfig, AdaINTrainer
 
     launch = _launch_options(ctx, nproc, nnodes, node_rank, rdzv_endpoint, batch_size)
+    on_ray = ray_launch_options(ctx, ray_workers, ray_address, nproc, batch_size, device)
     jitter = _jitter(scale_jitter)
     paths, trainer = _start_training(output, resume, lambda out: AdaINTrainer(AdaINTrainConfig(
         content=[str(p) for p in content_dir], styles=[str(p) for p in style_dir], out=out, image_size=image_size,
@@ -303,8 +268,7 @@ def train_adain(
         pixel_weight=pixel_weight)), steps,
         _input_files(content=[p for p in content_dir if p.is_file()], style=[p for p in style_dir if p.is_file()]),
         device, precision)
-    if launch is not None:  # checked here (exit 2 with one line); the ranks run under torchrun
-        raise typer.Exit(_torchrun(launch, ("--nproc", "--nnodes", "--node-rank", "--rdzv-endpoint")))
+    _relaunch(launch, on_ray, output)
     _run_training(trainer, paths, steps, resume, quiet,
                   lambda L: f"content {L['content']:.3g} style {L['style']:.3g} pixel {L['pixel']:.3g}",
                   _budget(time_budget))
@@ -340,6 +304,10 @@ def train_decoders(
     nnodes: int = typer.Option(1, help="With --nproc: nodes in all (run the same command on each)."),
     node_rank: int = typer.Option(0, help="With --nproc and --nnodes > 1: this node's rank (0 = the first)."),
     rdzv_endpoint: Optional[str] = typer.Option(None, help="With --nnodes > 1: HOST:PORT of the rendezvous (node 0)."),
+    ray_workers: Optional[int] = typer.Option(None, help="Train data-parallel on N Ray Train workers (TorchTrainer; "
+                                              "one CPU or one GPU each); --batch-size stays the global batch."),
+    ray_address: Optional[str] = typer.Option(None, help="With --ray-workers: an existing Ray cluster (auto, "
+                                              "ray://HOST:10001) [default: a local one on this machine]."),
 ):
     """Train the inversion decoders of universal style transfer (WCT, Li et al. 2017): each learns to
     turn one VGG19 layer's features back into the image (pixel + feature loss, no style)."""
@@ -353,10 +321,10 @@ def train_decoders(
     if not output.is_dir():
         raise _fail(f"{output}: the output folder does not exist; create it first")
     launch = _launch_options(ctx, nproc, nnodes, node_rank, rdzv_endpoint, batch_size)
+    on_ray = ray_launch_options(ctx, ray_workers, ray_address, nproc, batch_size, device)
     jitter = _jitter(scale_jitter)
     budget = _budget(time_budget)
-    if launch is not None:  # checked here (exit 2 with one line); the ranks run under torchrun
-        raise typer.Exit(_torchrun(launch, ("--nproc", "--nnodes", "--node-rank", "--rdzv-endpoint")))
+    _relaunch(launch, on_ray, output)
     for layer in names:
         if not quiet:
             err.print(f"[bold]{layer}[/] decoder")
