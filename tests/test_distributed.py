@@ -230,7 +230,7 @@ def test_dcgan_on_two_gloo_processes_follows_one_process_and_resumes(tmp_path):
     assert [h["step"] for h in b] == list(range(1, 5))
     for key in ("g", "d", "r1"):
         rel = [abs(x[key] - y[key]) / abs(x[key]) for x, y in zip(a, b)]
-        # float summation order only (measured: at most 1.3e-7 over 6 steps); each rank's batch norm on its
+        # float summation order only (measured: at most 1.3e-7 over the 4 steps); each rank's batch norm on its
         # own share instead moved g by 1.7-6.8 % and r1 by 27-47 % in steps 1-3
         assert max(rel) < 1e-5, (key, rel)
     for key in ("d_real_acc", "d_fake_acc"):
