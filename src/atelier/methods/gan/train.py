@@ -225,8 +225,11 @@ class GANTrainer(BaseTrainer):
             ``d_fake_acc`` (shares of real logits > 0 and fake logits < 0), ``r1`` (when used)
             and ``total`` (= ``g``).
 
+    Under torchrun (``--nproc``) it trains data-parallel as the module docstring says: each rank
+    holds ``batch_size / world_size`` rows of every batch.
+
     Raises:
-        ValueError: an invalid configuration.
+        ValueError: an invalid configuration, or ``d_mbstd`` on several processes.
         InputError: no training image (constructor), a bad checkpoint (:meth:`train`).
     """
 

@@ -163,6 +163,8 @@ class ContourTrainer(BaseTrainer):
 
     Losses (history, callback, card): ``fused``, ``side`` (mean over the side outputs) and
     ``total``. Errors as for :meth:`BaseTrainer.train`; InputError for an unreadable cache.
+    Under torchrun (``--nproc``) each rank scores ``batch_size / world_size`` photos of each
+    step (see the module docstring); ValueError if the batch does not split evenly.
     """
 
     CHECKPOINT_FORMAT = CONTOUR_CHECKPOINT_FORMAT
