@@ -238,3 +238,52 @@ def test_dcgan_on_two_gloo_processes_follows_one_process_and_resumes(tmp_path):
     r = CliRunner().invoke(app, [*args, "-o", str(tmp_path / "m"), "--steps", "1", "--nproc", "2", "--d-mbstd"])
     assert r.exit_code == 2 and "--d-mbstd does not run on several processes" in r.output
     assert not (tmp_path / "m").exists()
+
+
+def _sync_bn_rank(rank, folder, x, dy):
+    import torch.distributed as dist
+
+    from atelier.training.distributed import DistInfo, sync_batchnorm
+
+    dist.init_process_group("gloo", init_method=f"file://{folder}/store", rank=rank, world_size=2)
+    torch.set_num_threads(1)
+    bn = sync_batchnorm(torch.nn.Sequential(torch.nn.BatchNorm2d(3)), DistInfo(rank, 2, rank, "gloo"))[0]
+    with torch.no_grad():
+        bn.weight.copy_(torch.tensor([0.5, 1.0, 2.0])), bn.bias.copy_(torch.tensor([0.1, 0.0, -0.1]))
+    share = x[rank * 3:(rank + 1) * 3].clone().requires_grad_(True)
+    for _ in range(2):  # running statistics over two steps
+        y = bn(share)
+    (y * dy[rank * 3:(rank + 1) * 3]).sum().backward()
+    torch.save({"y": y.detach(), "dx": share.grad, "dw": bn.weight.grad, "db": bn.bias.grad,
+                "rm": bn.running_mean, "rv": bn.running_var}, f"{folder}/rank{rank}.pt")
+    dist.destroy_process_group()
+
+
+def test_sync_batchnorm_on_two_gloo_processes_is_batch_norm_of_the_global_batch(tmp_path):
+    """SyncBatchNorm2d (the arithmetic of torch.nn.SyncBatchNorm): outputs, input gradients, the
+    summed parameter gradients and the running statistics of 2 ranks' shares equal
+    torch.nn.BatchNorm2d's on the whole batch of 6 real crops."""
+    import torch.multiprocessing as mp
+
+    from atelier.io import images as img
+
+    photo = img.load_image(data_file("content/000000000030.jpg"), size=64)
+    x = torch.stack([photo[0, :, 5 * i:5 * i + 8, 7 * i:7 * i + 8] for i in range(6)])
+    dy = torch.linspace(-1, 1, x.numel()).view_as(x).flip(0)
+    mp.spawn(_sync_bn_rank, args=(str(tmp_path), x, dy), nprocs=2, join=True)
+    bn = torch.nn.BatchNorm2d(3)
+    with torch.no_grad():
+        bn.weight.copy_(torch.tensor([0.5, 1.0, 2.0])), bn.bias.copy_(torch.tensor([0.1, 0.0, -0.1]))
+    xr = x.clone().requires_grad_(True)
+    for _ in range(2):
+        y = bn(xr)
+    (y * dy).sum().backward()
+    r0, r1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1))
+    close = dict(rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(torch.cat([r0["y"], r1["y"]]), y.detach(), **close)
+    torch.testing.assert_close(torch.cat([r0["dx"], r1["dx"]]), xr.grad, **close)
+    torch.testing.assert_close(r0["dw"] + r1["dw"], bn.weight.grad, **close)  # a summed loss: the ranks' parts add up
+    torch.testing.assert_close(r0["db"] + r1["db"], bn.bias.grad, **close)
+    for r in (r0, r1):
+        torch.testing.assert_close(r["rm"], bn.running_mean, **close)
+        torch.testing.assert_close(r["rv"], bn.running_var, **close)
