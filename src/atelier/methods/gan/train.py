@@ -32,7 +32,6 @@ minibatch standard deviation (``d_mbstd``) of a share is not the global batch's:
 The EMA generator's standing statistics use fixed latents and are the same on every rank.
 """
 
-
 from __future__ import annotations
 
 import copy
