@@ -9,7 +9,8 @@ from typing import Optional
 import typer
 
 from .common import _check_json_output, _fail, _write_json_or_fail, app, err, out
-from .train import _budget, _run_training, _start_training
+from .launch import ray_launch_options
+from .train import _budget, _launch_options, _relaunch, _run_training, _start_training
 
 gan_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
                       help="GAN art generation: train a DCGAN on paintings, sample it, measure it.")
@@ -18,6 +19,7 @@ app.add_typer(gan_app, name="gan")
 
 @gan_app.command("train")
 def gan_train(
+    ctx: typer.Context,
     images: Path = typer.Argument(..., metavar="IMAGES_DIR", help="Folder of training paintings (searched recursively)."),
     output: Path = typer.Option(..., "--output", "-o", metavar="RUN_DIR",
                                 help="Run folder (created): generator.safetensors/.json/.ckpt, samples/step-N.png."),
@@ -49,9 +51,26 @@ def gan_train(
     resume: bool = typer.Option(False, "--resume", help="Continue from RUN_DIR's checkpoint."),
     time_budget: Optional[str] = typer.Option(None, help="Stop after this long (600, 8m, 1.5h), save and export."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    nproc: Optional[int] = typer.Option(None, help="Train data-parallel on N processes per node (torchrun; gloo on "
+                                        "CPUs, NCCL with one GPU each); --batch-size stays the global batch, batch "
+                                        "norm sees all of it."),
+    nnodes: int = typer.Option(1, help="With --nproc: nodes in all (run the same command on each)."),
+    node_rank: int = typer.Option(0, help="With --nproc and --nnodes > 1: this node's rank (0 = the first)."),
+    rdzv_endpoint: Optional[str] = typer.Option(None, help="With --nnodes > 1: HOST:PORT of the rendezvous (node 0)."),
+    ray_workers: Optional[int] = typer.Option(None, help="Train data-parallel on N Ray Train workers (TorchTrainer; "
+                                              "one CPU or one GPU each); --batch-size stays the global batch."),
+    ray_address: Optional[str] = typer.Option(None, help="With --ray-workers: an existing Ray cluster (auto, "
+                                              "ray://HOST:10001) [default: a local one on this machine]."),
 ):
-    """Train a DCGAN on a folder of paintings (DiffAugment, generator EMA)."""
+    """Train a DCGAN on a folder of paintings (DiffAugment, generator EMA; --nproc: data-parallel,
+    the batch norms synchronized over the global batch)."""
     from ..methods.gan.train import GANTrainConfig, GANTrainer
+
+    launch = _launch_options(ctx, nproc, nnodes, node_rank, rdzv_endpoint, batch_size)
+    on_ray = ray_launch_options(ctx, ray_workers, ray_address, nproc, batch_size, device)
+    if (launch is not None or on_ray is not None) and d_mbstd:
+        raise _fail("--d-mbstd does not run on several processes (the minibatch standard deviation of a share is "
+                    "not the global batch's); leave out --nproc/--ray-workers or --d-mbstd")
 
     if not output.resolve().parent.is_dir():
         raise _fail(f"{output}: the folder that should hold the run folder does not exist; create it first")
@@ -75,6 +94,7 @@ def gan_train(
         if created:  # no partial output: the run folder goes again when the options are refused
             output.rmdir()
         raise
+    _relaunch(launch, on_ray, output)  # checked here (exit 2 with one line); the ranks under torchrun or Ray
     _run_training(trainer, paths, steps, resume, quiet,
                   lambda L: f"G {L['g']:.3g} D {L['d']:.3g} acc real {L['d_real_acc']:.2f} fake {L['d_fake_acc']:.2f}"
                   + (f" r1 {L['r1']:.3g}" if "r1" in L else ""), budget)

@@ -350,6 +350,7 @@ def _jitter(text: str) -> Optional[Tuple[float, float]]:
 
 @app.command("train-contours")
 def train_contours(
+    ctx: typer.Context,
     bsds: Path = typer.Option(..., "--bsds", metavar="DIR", help="The BSDS500 folder (images/ and groundTruth/)."),
     output: Path = typer.Option(..., "--output", "-o", help="Trained contour net (.safetensors; card .json beside "
                                 "it); use it with 'atelier sketch --contours FILE'."),
@@ -365,26 +366,46 @@ def train_contours(
     resume: bool = typer.Option(False, "--resume", help="Continue from the checkpoint (.ckpt)."),
     time_budget: Optional[str] = typer.Option(None, help="Training time (600, 8m, 1.5h), then save and export."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    nproc: Optional[int] = typer.Option(None, help="Train data-parallel on N processes per node (torchrun; gloo on "
+                                        "CPUs); --batch-size stays the global batch."),
+    nnodes: int = typer.Option(1, help="With --nproc: nodes in all (run the same command on each)."),
+    node_rank: int = typer.Option(0, help="With --nproc and --nnodes > 1: this node's rank (0 = the first)."),
+    rdzv_endpoint: Optional[str] = typer.Option(None, help="With --nnodes > 1: HOST:PORT of the rendezvous (node 0)."),
+    ray_workers: Optional[int] = typer.Option(None, help="Train data-parallel on N Ray Train workers (TorchTrainer; "
+                                              "one CPU each); --batch-size stays the global batch."),
+    ray_address: Optional[str] = typer.Option(None, help="With --ray-workers: an existing Ray cluster (auto, "
+                                              "ray://HOST:10001) [default: a local one on this machine]."),
 ):
     """Train the contour net of 'atelier sketch' on BSDS500's human boundary drawings (HED-style
     side outputs on the frozen VGG19, Xie & Tu 2015): encode the train split once into a feature
-    cache, then train the heads with the class-balanced loss."""
+    cache, then train the heads with the class-balanced loss (--nproc: the cache is built first,
+    then the ranks train on it)."""
+    import os
+
     from ..core.errors import InputError
     from ..encoders.vgg import get_encoder
     from ..methods.sketch.data import build_feature_cache
     from ..methods.sketch.train import ContourTrainConfig, ContourTrainer
 
+    launch = _launch_options(ctx, nproc, nnodes, node_rank, rdzv_endpoint, batch_size)
+    on_ray = ray_launch_options(ctx, ray_workers, ray_address, nproc, batch_size, "cpu")
     budget = _budget(time_budget)
     if not (bsds / "images").is_dir():
         raise _fail(f"{bsds}: not a BSDS500 folder (no images/ inside)")
     folder = cache if cache is not None else output.with_name(output.stem + ".cache")
+    rank = launch is None and os.environ.get("WORLD_SIZE") not in (None, "1")  # a torchrun rank: the cache is built
     try:
         paths = _check_training_output(output, resume, steps, [("--bsds", bsds)])
-        with Progress(TextColumn("[bold]encoding BSDS500"), BarColumn(), MofNCompleteColumn(),
-                      TimeElapsedColumn(), console=err, disable=quiet) as bar:
-            task = bar.add_task("cache", total=None)
-            feats = build_feature_cache(bsds, folder, get_encoder(), "train", flips=True, seed=seed,
-                                        progress=lambda done, total: bar.update(task, completed=done, total=total))
+        if rank:
+            from ..methods.sketch.data import FeatureCache
+
+            feats = FeatureCache(folder)
+        else:
+            with Progress(TextColumn("[bold]encoding BSDS500"), BarColumn(), MofNCompleteColumn(),
+                          TimeElapsedColumn(), console=err, disable=quiet) as bar:
+                task = bar.add_task("cache", total=None)
+                feats = build_feature_cache(bsds, folder, get_encoder(), "train", flips=True, seed=seed,
+                                            progress=lambda done, total: bar.update(task, completed=done, total=total))
     except KeyboardInterrupt:
         err.print(f"interrupted; the feature cache in {folder} keeps what was encoded and is continued next time")
         raise typer.Exit(130)
@@ -397,6 +418,7 @@ def train_contours(
         trainer = ContourTrainer(cfg, cache=feats)
     except (InputError, ValueError) as e:
         raise _fail(str(e)) from None
+    _relaunch(launch, on_ray, output)  # checked and the cache built here; the ranks open it
     _run_training(trainer, paths, steps, resume, quiet,
                   lambda losses: " ".join(f"{k} {v:.4f}" for k, v in losses.items()), time_budget=budget)
 

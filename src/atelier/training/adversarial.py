@@ -112,13 +112,16 @@ def check_finite(values: dict[str, float | torch.Tensor], step: int, what: str) 
 
 
 def discriminator_update(judge, real: torch.Tensor, fake: torch.Tensor, optimizer: torch.optim.Optimizer,
-                         kind: str, r1: float, step: int, before_update=None) -> dict[str, torch.Tensor]:
+                         kind: str, r1: float, step: int, before_update=None,
+                         reduce_gradients=None) -> dict[str, torch.Tensor]:
     """One discriminator step, shared by every adversarial trainer: ``judge`` (a callable giving
     the logits, one tensor or one per scale) on the (already augmented) ``real`` and ``fake``
     batches (float32 (B, 3, H, W) in [0, 1]; ``fake`` detached), the :func:`d_loss` of ``kind``
     plus ``r1 / 2`` times :func:`r1_penalty` when ``r1`` > 0, a :func:`check_finite` that raises
     FloatingPointError before anything changes (``step``: the 1-based step it names), then
-    ``before_update()`` (a trainer marks its state as mid-update there) and the optimizer step.
+    ``before_update()`` (a trainer marks its state as mid-update there), the backward pass,
+    ``reduce_gradients()`` (data-parallel: average the gradients over the ranks, as PyTorch DDP
+    does, :func:`atelier.training.distributed.average_gradients`) and the optimizer step.
 
     Returns:
         detached float32 scalars ``d`` (and ``r1``), ``d_real_acc`` and ``d_fake_acc`` (:func:`d_accuracy`).
@@ -137,6 +140,8 @@ def discriminator_update(judge, real: torch.Tensor, fake: torch.Tensor, optimize
         before_update()
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
+    if reduce_gradients is not None:
+        reduce_gradients()
     optimizer.step()
     out = {k: v.detach() for k, v in out.items()}
     out["d_real_acc"], out["d_fake_acc"] = torch.tensor(acc[0]), torch.tensor(acc[1])
@@ -159,12 +164,9 @@ def parse_policy(policy: str | Iterable[str] | None) -> tuple[str, ...]:
     return tuple(op for op in DIFF_AUGMENT_OPS if op in names)
 
 
-def _rand(shape, generator: torch.Generator, device) -> torch.Tensor:
-    return torch.rand(shape, generator=generator).to(device)
-
-
 def diff_augment(x: torch.Tensor, policy: str | Iterable[str] | None, generator: torch.Generator,
-                 translation: float = 0.125, cutout: float = 0.5) -> torch.Tensor:
+                 translation: float = 0.125, cutout: float = 0.5, rows: range | None = None,
+                 global_batch: int | None = None) -> torch.Tensor:
     """Differentiable augmentation (Zhao et al. 2020), each op with its own random draw per image.
 
     * ``color``: brightness + U(-0.5, 0.5), saturation x U(0, 2), contrast x U(0.5, 1.5) (on the
@@ -177,29 +179,51 @@ def diff_augment(x: torch.Tensor, policy: str | Iterable[str] | None, generator:
         x: float32 (N, 3, H, W) in [0, 1] (colour ops may leave the range; that is intended).
         policy: ops as for :func:`parse_policy`.
         generator: CPU ``torch.Generator`` for every random number (exact resume).
+        rows, global_batch: ``x`` holds rows ``rows`` (a range) of a batch of ``global_batch``
+            images (data-parallel: one rank's share). The random numbers are drawn for the whole
+            global batch and ``x`` gets those of its rows, so the shares' outputs are the rows of
+            the global batch's output and ``generator`` ends in the same state on every rank.
+            Default: ``x`` is the whole batch.
 
     Returns:
         float32 (N, 3, H, W), differentiable with respect to ``x``.
+
+    Raises:
+        ValueError: ``rows`` without ``global_batch`` (or the reverse), or not N rows within it.
     """
     ops = parse_policy(policy)
     n, _, h, w = x.shape
     dev = x.device
+    if (rows is None) != (global_batch is None):
+        raise ValueError("rows and global_batch go together")
+    rows = range(n) if rows is None else rows
+    total = n if global_batch is None else int(global_batch)
+    if len(rows) != n or rows.step != 1 or rows.start < 0 or rows.stop > total:
+        raise ValueError(f"rows {rows} of a batch of {total} do not fit a tensor of {n} images")
+    a, b = rows.start, rows.stop
+
+    def draw(values: torch.Tensor) -> torch.Tensor:  # drawn for the global batch; this tensor's rows
+        return values[a:b]
+
+    def rand() -> torch.Tensor:
+        return draw(torch.rand((total, 1, 1, 1), generator=generator)).to(dev)
+
     if "color" in ops:
-        x = x + (_rand((n, 1, 1, 1), generator, dev) - 0.5) * 0.5
+        x = x + (rand() - 0.5) * 0.5
         mean = x.mean(dim=1, keepdim=True)
-        x = (x - mean) * (_rand((n, 1, 1, 1), generator, dev) * 2) + mean
+        x = (x - mean) * (rand() * 2) + mean
         mean = x.mean(dim=(1, 2, 3), keepdim=True)
-        x = (x - mean) * (_rand((n, 1, 1, 1), generator, dev) + 0.5) + mean
+        x = (x - mean) * (rand() + 0.5) + mean
     if "translation" in ops:
         sh, sw = int(h * translation + 0.5), int(w * translation + 0.5)
-        ty = torch.randint(-sh, sh + 1, (n,), generator=generator).tolist()
-        tx = torch.randint(-sw, sw + 1, (n,), generator=generator).tolist()
+        ty = draw(torch.randint(-sh, sh + 1, (total,), generator=generator)).tolist()
+        tx = draw(torch.randint(-sw, sw + 1, (total,), generator=generator)).tolist()
         padded = F.pad(x, (sw, sw, sh, sh))
         x = torch.stack([padded[i, :, sh - ty[i]:sh - ty[i] + h, sw - tx[i]:sw - tx[i] + w] for i in range(n)])
     if "cutout" in ops:
         ch, cw = int(h * cutout + 0.5), int(w * cutout + 0.5)
-        y0 = (torch.randint(0, h, (n,), generator=generator) - ch // 2).view(n, 1, 1)
-        x0 = (torch.randint(0, w, (n,), generator=generator) - cw // 2).view(n, 1, 1)
+        y0 = (draw(torch.randint(0, h, (total,), generator=generator)) - ch // 2).view(n, 1, 1)
+        x0 = (draw(torch.randint(0, w, (total,), generator=generator)) - cw // 2).view(n, 1, 1)
         yy, xx = torch.arange(h).view(1, h, 1), torch.arange(w).view(1, 1, w)
         keep = ~((yy >= y0) & (yy < y0 + ch) & (xx >= x0) & (xx < x0 + cw))  # the square may leave the frame
         x = x * keep.unsqueeze(1).to(device=dev, dtype=x.dtype)

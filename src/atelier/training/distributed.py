@@ -19,6 +19,8 @@ hooks do not allow without ``static_graph``; its bucketing would save little on 
 * Backend: gloo on CPUs, NCCL on CUDA (one GPU per rank, ``cuda:LOCAL_RANK``).
 * Rank 0 alone writes checkpoints, previews, weights and the model card; every rank can
   resume from them exactly (the random states are the same on all ranks).
+* Batch norm (the DCGAN's): :class:`SyncBatchNorm2d` normalizes with the statistics of the
+  global batch, as ``torch.nn.SyncBatchNorm`` does (which runs on CUDA only, not on gloo CPUs).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from typing import Optional
 import torch
 
 __all__ = ["DistInfo", "from_env", "setup", "shard", "broadcast_parameters", "average_gradients",
-           "average_values", "any_rank", "is_main"]
+           "average_values", "any_rank", "is_main", "global_mean", "SyncBatchNorm2d", "sync_batchnorm"]
 
 
 @dataclass(frozen=True)
@@ -178,3 +180,78 @@ def global_mean(value: torch.Tensor, info: Optional[DistInfo]) -> torch.Tensor:
         t = t.cpu()
     dist.all_reduce(t, op=dist.ReduceOp.SUM)
     return (t / info.world_size).to(value.device).reshape(())
+
+
+class _AllReduceSum(torch.autograd.Function):
+    """``all_reduce(SUM)`` that autograd can differentiate (any order): the gradient of a sum over
+    the ranks with respect to each rank's input is the sum over the ranks of the output gradients."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, backend: str) -> torch.Tensor:
+        import torch.distributed as dist
+
+        ctx.backend = backend
+        t = x.detach().clone() if backend == "nccl" else x.detach().cpu().clone()
+        dist.all_reduce(t, op=dist.ReduceOp.SUM)
+        return t.to(x.device)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        return _AllReduceSum.apply(grad.contiguous(), ctx.backend), None
+
+
+class SyncBatchNorm2d(torch.nn.BatchNorm2d):
+    """Batch normalization over the global batch of a data-parallel run (the arithmetic of
+    ``torch.nn.SyncBatchNorm``, Li et al. 2020; Ioffe & Szegedy 2015): in training mode the mean
+    and the biased variance are taken over every rank's rows (two differentiable all-reduces:
+    the sum, then the centred sum of squares), so N ranks with shares of a batch compute what
+    one process computes on the whole batch; the running statistics get the global mean and
+    the unbiased global variance, the same on every rank. In eval mode, or with ``info`` None,
+    it is ``torch.nn.BatchNorm2d``. Same parameters, buffers and state-dict keys.
+
+    Call it on float (N, C, H, W) (N may differ per rank; the global batch needs >= 2 values per
+    channel); returns the same shape and dtype. Every rank must make the same calls (collectives).
+
+    Raises:
+        ValueError: a global batch of one value per channel in training mode.
+    """
+
+    info: Optional[DistInfo] = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.info is None:
+            return super().forward(x)
+        if x.dim() != 4:
+            raise ValueError(f"expected a (N, C, H, W) tensor, got {tuple(x.shape)}")
+        xf, dims, backend = x.float(), (0, 2, 3), self.info.backend
+        count = torch.tensor([float(x.numel() // x.shape[1])], device=x.device)
+        total = _AllReduceSum.apply(torch.cat([xf.sum(dims), count]), backend)
+        n = total[-1].detach()
+        if float(n) < 2:
+            raise ValueError("batch norm needs more than one value per channel in the global batch")
+        mean = total[:-1] / n
+        centred = xf - mean.view(1, -1, 1, 1)
+        var = _AllReduceSum.apply(centred.pow(2).sum(dims), backend) / n
+        if self.track_running_stats:
+            with torch.no_grad():
+                self.num_batches_tracked.add_(1)
+                f = 1.0 / float(self.num_batches_tracked) if self.momentum is None else self.momentum
+                self.running_mean.lerp_(mean.detach().to(self.running_mean.dtype), f)
+                self.running_var.lerp_((var.detach() * n / (n - 1)).to(self.running_var.dtype), f)
+        y = centred * torch.rsqrt(var + self.eps).view(1, -1, 1, 1)
+        if self.affine:
+            y = y * self.weight.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
+        return y.to(x.dtype)
+
+
+def sync_batchnorm(module: torch.nn.Module, info: Optional[DistInfo]) -> torch.nn.Module:
+    """``module`` with every ``torch.nn.BatchNorm2d`` made a :class:`SyncBatchNorm2d` of ``info``
+    in place (the same parameter and buffer tensors; as ``torch.nn.SyncBatchNorm.convert_sync_batchnorm``);
+    unchanged when ``info`` is None. Returns ``module``."""
+    if info is None:
+        return module
+    for m in module.modules():
+        if type(m) is torch.nn.BatchNorm2d or isinstance(m, SyncBatchNorm2d):
+            m.__class__ = SyncBatchNorm2d
+            m.info = info
+    return module

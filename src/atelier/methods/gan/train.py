@@ -20,6 +20,16 @@ discriminator, EMA, both Adam states, step, RNG states, history), ``run/generato
 sample grid) and ``run/samples/step-NNNNNN.png`` (every ``preview_every`` steps). The loop,
 checkpoints, exact resume, Ctrl-C and the time budget are those of
 :class:`~atelier.training.loop.BaseTrainer`.
+
+Data-parallel (``atelier gan train --nproc N``, :mod:`atelier.training.distributed`; the
+arithmetic of PyTorch DDP and SyncBatchNorm): the global batch of ``batch_size`` paintings and
+latents is split evenly over the ranks; the batch norms of both networks normalize with the
+global batch's statistics (:class:`~atelier.training.distributed.SyncBatchNorm2d`); DiffAugment
+draws its random numbers for the global batch and each rank keeps its rows; the
+discriminator's gradients are averaged before each of its steps, as the generator's are. So N
+processes follow one process at the same global batch up to float summation order. The
+minibatch standard deviation (``d_mbstd``) of a share is not the global batch's: refused.
+The EMA generator's standing statistics use fixed latents and are the same on every rank.
 """
 
 from __future__ import annotations
@@ -36,6 +46,7 @@ import torch
 from ...io import images as img
 from ...core.errors import InputError
 from ...networks.generators import DCGAN_SIZES, UPSAMPLE_MODES, DCGANDiscriminator, DCGANGenerator
+from ...training import distributed
 from ...training.adversarial import GAN_LOSSES, diff_augment, discriminator_update, ema_update, g_loss, parse_policy
 from ...training.data import list_images, make_dataset
 from ...training.loop import BaseTrainer
@@ -213,8 +224,11 @@ class GANTrainer(BaseTrainer):
             ``d_fake_acc`` (shares of real logits > 0 and fake logits < 0), ``r1`` (when used)
             and ``total`` (= ``g``).
 
+    Under torchrun (``--nproc``) it trains data-parallel as the module docstring says: each rank
+    holds ``batch_size / world_size`` rows of every batch.
+
     Raises:
-        ValueError: an invalid configuration.
+        ValueError: an invalid configuration, or ``d_mbstd`` on several processes.
         InputError: no training image (constructor), a bad checkpoint (:meth:`train`).
     """
 
@@ -225,10 +239,14 @@ class GANTrainer(BaseTrainer):
                     "holdout_every",
                     "scale_jitter")
     RESUME_FREE = ("steps", "checkpoint_every", "preview_every", "device", "out", "images", "in_memory")
+    DISTRIBUTED = True  # data-parallel under torchrun, batch norm over the global batch
 
     def __init__(self, config: GANTrainConfig):
         self._init_base(config)
         cfg = self.config
+        if self.dist is not None and cfg.d_mbstd:
+            raise ValueError("--d-mbstd does not run on several processes (the minibatch standard deviation of a "
+                             "share is not the global batch's); leave out --nproc or --d-mbstd")
         train_files, self.held_out = split_files(cfg.images, cfg.holdout_every)
         self.dataset = make_dataset(train_files, cfg.image_size, cfg.scale_jitter, cfg.seed, cfg.in_memory,
                                     self.device)
@@ -237,7 +255,9 @@ class GANTrainer(BaseTrainer):
             self.model = DCGANGenerator(cfg.z_dim, cfg.width, cfg.image_size, cfg.upsample)
             self.discriminator = DCGANDiscriminator(cfg.d_width, cfg.image_size, spectral=cfg.d_norm == "spectral",
                                                     mbstd=cfg.d_mbstd)
-        self.ema = copy.deepcopy(self.model).eval().requires_grad_(False)
+        self.ema = copy.deepcopy(self.model).eval().requires_grad_(False)  # plain batch norm: standing statistics
+        distributed.sync_batchnorm(self.model, self.dist)  # distributed: the global batch's statistics
+        distributed.sync_batchnorm(self.discriminator, self.dist)
         for m in (self.model, self.discriminator, self.ema):
             self._to_device(m)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, betas=(0.5, 0.999))
@@ -269,17 +289,35 @@ class GANTrainer(BaseTrainer):
     def _autocast(self):
         return autocast(self.device, self.precision)
 
+    def _before_training(self, resumed: bool) -> None:
+        distributed.broadcast_parameters(self.discriminator, self.dist)  # the loop broadcasts the generator
+        distributed.broadcast_parameters(self.ema, self.dist)
+
+    def _augment(self, x: torch.Tensor) -> torch.Tensor:
+        """DiffAugment of this rank's share: the rows of the global batch's augmentation."""
+        if self.dist is None:
+            return diff_augment(x, self.policy, self.generator)
+        return diff_augment(x, self.policy, self.generator, rows=distributed.shard(self.config.batch_size, self.dist),
+                            global_batch=self.config.batch_size)
+
+    def _latents(self) -> torch.Tensor:
+        """This rank's rows of the step's global batch of latents (drawn on every rank)."""
+        z = torch.randn(self.config.batch_size, self.config.z_dim, generator=self.generator)
+        return self._local(z).to(self.device)
+
     def _d_step(self, real: torch.Tensor, fake: torch.Tensor) -> dict[str, torch.Tensor]:
         cfg = self.config
-        real_aug = diff_augment(real, self.policy, self.generator)
-        fake_aug = diff_augment(fake, self.policy, self.generator)
+        real_aug = self._augment(real)
+        fake_aug = self._augment(fake)
 
         def judge(t: torch.Tensor) -> torch.Tensor:
             with self._autocast():
                 return self.discriminator(t)
 
         return discriminator_update(judge, real_aug, fake_aug, self.d_optimizer, cfg.gan_loss, cfg.r1, self.step + 1,
-                                    before_update=self._mark_update)
+                                    before_update=self._mark_update,
+                                    reduce_gradients=lambda: distributed.average_gradients(self.discriminator,
+                                                                                           self.dist))
 
     def _mark_update(self) -> None:
         self._phase = "update"  # the discriminator changes from here on: a second Ctrl-C keeps the last checkpoint
@@ -287,19 +325,18 @@ class GANTrainer(BaseTrainer):
     def _step_losses(self) -> dict[str, torch.Tensor]:
         cfg = self.config
         real = self._batch_of(self.dataset, self.step).to(self.device, non_blocking=True)
-        z = torch.randn(cfg.batch_size, cfg.z_dim, generator=self.generator).to(self.device)
+        z = self._latents()
         with self._autocast():
             fake = self.model(z).float()
         for k in range(cfg.d_steps):
             if k:
                 with torch.no_grad(), self._autocast():
-                    extra = self.model(torch.randn(cfg.batch_size, cfg.z_dim, generator=self.generator)
-                                       .to(self.device)).float()
+                    extra = self.model(self._latents()).float()
                 d_out = self._d_step(real, extra)
             else:
                 d_out = self._d_step(real, fake.detach())
         with self._autocast():
-            logits = self.discriminator(diff_augment(fake, self.policy, self.generator))
+            logits = self.discriminator(self._augment(fake))
         lg = g_loss(logits, cfg.gan_loss)
         self.discriminator.zero_grad(set_to_none=True)  # its gradients from the generator loss are never used
         return {"g": lg, **d_out, "total": lg}
@@ -320,6 +357,8 @@ class GANTrainer(BaseTrainer):
         return x.reshape(8, 8, 3, s, s).permute(2, 0, 3, 1, 4).reshape(1, 3, 8 * s, 8 * s)
 
     def _write_preview(self, preview_callback) -> None:
+        if not self.is_main:  # rank 0 writes
+            return
         image = self.preview()
         if preview_callback is not None:
             preview_callback(self.step, image)

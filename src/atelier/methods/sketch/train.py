@@ -17,6 +17,13 @@ cached photos: no encoder pass while training. The loop, checkpoints, exact resu
 time budget, float16 safetensors export and the model card are those of
 :class:`~atelier.training.loop.BaseTrainer`; the photos of a step are drawn from the cache's
 entries as it draws training images. Load the result with :func:`~.contours.load_contour_net`.
+
+Data-parallel (``atelier train-contours --nproc N``, :mod:`atelier.training.distributed`, the
+arithmetic of PyTorch DDP): the step's ``batch_size`` entries come from the epoch's permutation,
+the same on every rank; rank r scores the r-th equal share, and the averaged gradient of the
+shares' mean losses is the gradient of the global batch's mean loss (each photo's loss is
+normalized by itself, so a plain mean over photos). The input scales are measured on the first
+32 cache entries, the same on every rank.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ import torch.nn.functional as F
 
 from ...core.errors import InputError
 from ...networks.contours import ContourNet
+from ...training import distributed
 from ...training.loop import BaseTrainer
 from .contours import CONTOUR_CARD_FORMAT
 from .data import FeatureCache
@@ -155,6 +163,8 @@ class ContourTrainer(BaseTrainer):
 
     Losses (history, callback, card): ``fused``, ``side`` (mean over the side outputs) and
     ``total``. Errors as for :meth:`BaseTrainer.train`; InputError for an unreadable cache.
+    Under torchrun (``--nproc``) each rank scores ``batch_size / world_size`` photos of each
+    step (see the module docstring); ValueError if the batch does not split evenly.
     """
 
     CHECKPOINT_FORMAT = CONTOUR_CHECKPOINT_FORMAT
@@ -163,6 +173,7 @@ class ContourTrainer(BaseTrainer):
     RESUME_FIXED = ("hidden", "batch_size", "seed", "label_threshold", "side_weight")
     RESUME_FREE = ("steps", "checkpoint_every", "preview_every", "device", "out", "cache")
     LOSS_KEYS = ("fused", "side", "total")
+    DISTRIBUTED = True  # data-parallel under torchrun: each rank scores its share of the step's photos
 
     def __init__(self, config: ContourTrainConfig, cache: FeatureCache | None = None):
         self._init_base(config)
@@ -188,9 +199,11 @@ class ContourTrainer(BaseTrainer):
             self.model.scales.copy_((count / sums.clamp_min(1e-12)).sqrt().float())
 
     def _entries(self, step: int) -> list[int]:
+        """The cache entries of 0-based ``step``: this rank's share of the global batch (all of it
+        when not distributed), from the epoch's permutation seeded by (seed, epoch)."""
         bs, n = self.config.batch_size, len(self.cache)
         out = []
-        for j in range(bs):
+        for j in distributed.shard(bs, self.dist):
             epoch, pos = divmod(step * bs + j, n)
             out.append(self._perm_of(self.cache, epoch, -1)[pos])
         return out
