@@ -2,13 +2,14 @@
 
 A GPU is lent now and then for about 15 minutes, at most 10 per command. This script turns one
 such command into trained models: it runs one process per model, ``--parallel`` (3) at a time on
-the one GPU, each with its share of the budget (:data:`SHARES`) as its deadline; each stops
+the one GPU, each with its share of the budget (:data:`atelier.api.recipes.SHARES`) as its deadline; each stops
 cleanly there (:meth:`BaseTrainer.train` ``time_budget``) and exports what it has (float16
 safetensors + model card naming the training pack + preview). Then the GPU speed figures for
 the README are measured, and ``pack`` bins everything into at most 8 tar files of <= 15 MiB for
 the trip back.
 
-Models (``--jobs``; default all):
+Models (``--jobs``; default all); the recipes themselves are library code,
+:mod:`atelier.api.recipes` (``atelier train-recipe JOB`` trains one on any machine):
 
 * ``adain``, ``adain_w05``: AdaIN decoders of width 1.0 and 0.5 (Huang & Belongie 2017: 256 px
   crops, batch 8, Adam 1e-4 with the reference decay, style weight 10), with a quarter of each
@@ -49,95 +50,16 @@ import time
 import traceback
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-FF_STYLES = ("starry_night", "great_wave", "the_scream", "udnie")
-WCT_WIDTH = {"relu1_1": 1.0, "relu2_1": 1.0, "relu3_1": 1.0, "relu4_1": 1.0, "relu5_1": 0.5}
-#: Temporally stable feed-forward models (issue 13): job -> (style, weight of the synthetic-motion temporal loss).
-FF_TEMPORAL = {"ff_starry_night_t3": ("starry_night", 3.0), "ff_starry_night_t10": ("starry_night", 10.0)}
-JOBS = (["adain", "adain_w05"] + [f"wct_{k}" for k in WCT_WIDTH] + [f"ff_{s}" for s in FF_STYLES] + ["ff_multi10"]
-        + list(FF_TEMPORAL) + ["gan64"])
+from atelier.api.recipes import JOBS, SHIPPED, RecipeSettings, add_pack_to_card, init_weights, plan, recipe_config
+
 #: Seconds kept after a worker's training budget for its export and exit.
 EXPORT_MARGIN = 15.0
-#: Relative share of the GPU time of each job (larger networks and harder objectives get more).
-SHARES = {"adain": 3.0, "adain_w05": 3.0, "wct_relu1_1": 0.25, "wct_relu2_1": 0.5, "wct_relu3_1": 1.0,
-          "wct_relu4_1": 1.5, "wct_relu5_1": 1.5, "ff_multi10": 2.0, **{f"ff_{s}": 1.0 for s in FF_STYLES},
-          **{j: 1.5 for j in FF_TEMPORAL}, "gan64": 2.0}
-#: The shipped weights each job starts from with ``--init-shipped`` (relative to src/atelier/models).
-SHIPPED = {"adain": "adain/decoder-w1.safetensors", "adain_w05": "adain/decoder.safetensors",
-           **{f"wct_{k}": f"wct/decoder-{k}.safetensors" for k in WCT_WIDTH},
-           **{f"ff_{s}": f"{s}.safetensors" for s in FF_STYLES}, "ff_multi10": "multi10.safetensors",
-           **{j: f"{s}.safetensors" for j, (s, _) in FF_TEMPORAL.items()}}
 
 
-def _config(job: str, args) -> tuple[object, type]:
-    """The training config and trainer class of one job."""
-    from atelier.methods.arbitrary.train import AdaINTrainConfig, AdaINTrainer
-    from atelier.methods.arbitrary.train_decoders import DecoderTrainConfig, InversionTrainer
-    from atelier.methods.feedforward.train import FeedForwardTrainer, TrainConfig
-
-    pack = pathlib.Path(args.pack)
-    photos, paintings, styles = pack / "photos", pack / "paintings", pack / "styles"
-    out = pathlib.Path(args.out_dir) / job
-    common = dict(image_size=args.size, precision=args.precision, device=args.device, seed=0,
-                  checkpoint_every=args.checkpoint_every, preview_every=args.preview_every, in_memory=True,
-                  steps=args.max_steps)
-    if job.startswith("adain"):
-        width = 0.5 if job == "adain_w05" else 1.0
-        cfg = AdaINTrainConfig(content=photos, styles=paintings, out=out / "decoder", width=width,
-                               batch_size=args.batch, lr=1e-4, lr_decay=5e-5, style_weight=10.0,
-                               identity_fraction=0.25, pixel_weight=1.0, scale_jitter=(1.0, 1.25), **common)
-        return cfg, AdaINTrainer
-    if job.startswith("wct_"):
-        layer = job[4:]
-        cfg = DecoderTrainConfig(content=[photos, paintings], out=out / f"decoder-{layer}", layer=layer,
-                                 width=WCT_WIDTH[layer], batch_size=args.batch, lr=2e-4, lr_decay=5e-5,
-                                 scale_jitter=(1.0, 1.25), **common)
-        return cfg, InversionTrainer
-    if job.startswith("ff_"):
-        name, temporal = FF_TEMPORAL.get(job, (job[3:], 0.0))
-        files = sorted(styles.glob("*.jpg")) if name == "multi10" else [styles / f"{name}.jpg"]
-        cfg = TrainConfig(styles=files, content=photos, out=out / (job[3:] if temporal else name), width=0.5,
-                          batch_size=args.batch, lr=1e-3, scale_jitter=(1.0, 1.25), temporal_weight=temporal,
-                          **common)
-        return cfg, FeedForwardTrainer
-    if job == "gan64":
-        from atelier.methods.gan.train import GANTrainConfig, GANTrainer
-
-        cfg = GANTrainConfig(images=paintings, out=out / "generator", image_size=32 if args.smoke else 64,
-                             batch_size=4 if args.smoke else 64, width=64, d_width=64, precision=args.precision,
-                             device=args.device, seed=0, checkpoint_every=args.checkpoint_every,
-                             preview_every=args.preview_every, in_memory=True, steps=args.max_steps)
-        return cfg, GANTrainer
-    raise SystemExit(f"error: unknown job {job!r}; one of {', '.join(JOBS)}")
-
-
-def init_weights(trainer, path: pathlib.Path) -> None:
-    """Start a new run of ``trainer`` from trained weights (a ``.safetensors`` with its model card)
-    with a fresh optimizer: feed-forward jobs through ``initialize_from`` (style matching by
-    sha256), decoders by loading the state dict, keeping the feature scale they were trained with."""
-    if hasattr(trainer, "initialize_from"):
-        trainer.config.init_from = str(path)
-        return
-    from atelier.training.cards import read_verified
-
-    _, state, _, _ = read_verified(path)
-    trainer.model.load_state_dict({k: v.float() for k, v in state.items()})
-    scale = state.get("feature_scale")
-    if scale is not None and hasattr(trainer, "network"):  # AdaIN: keep the calibration the weights had
-        trainer.network.calibrate = lambda *a, **k: float(scale)  # type: ignore[method-assign]
-
-
-def add_pack_to_card(card_path: pathlib.Path, pack_dir: pathlib.Path) -> dict:
-    """Name the training pack in a model card (``training_pack``: the source pack's file count and
-    the sha256 of its sorted file list, from the compact pack's manifest). The card's sha256
-    covers the weights only, so the card stays verifiable."""
-    manifest = json.loads((pack_dir / "manifest.json").read_text())
-    card = json.loads(card_path.read_text())
-    card["training_pack"] = {**manifest["source"], "compact_copy": manifest["format"] + f", {manifest['side']} px",
-                             "photos": manifest["photos"], "paintings": manifest["paintings"],
-                             "terms": "research/training use; see shared/data/train/README.md and sources.csv; "
-                                      "the images are not redistributed"}
-    card_path.write_text(json.dumps(card, indent=2) + "\n")
-    return card
+def _settings(args) -> RecipeSettings:
+    return RecipeSettings(size=args.size, batch=args.batch, precision=args.precision, device=args.device,
+                          steps=args.max_steps, checkpoint_every=args.checkpoint_every,
+                          preview_every=args.preview_every, smoke=bool(getattr(args, "smoke", False)))
 
 
 def worker(args) -> int:
@@ -150,7 +72,7 @@ def worker(args) -> int:
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
     job = args.job
-    cfg, cls = _config(job, args)
+    cfg, cls = recipe_config(job, args.pack, args.out_dir, _settings(args))
     t0 = time.time()
     trainer = cls(cfg)
     print(f"[{job}] data and network ready in {time.time() - t0:.1f} s on {trainer.device} ({trainer.precision}); "
@@ -246,29 +168,6 @@ def speed(args) -> dict:
                 return model(x, sf)
 
         out[name] = {f"ms_per_image_batch{b}": rate(ad, b) for b in (1, 8)}
-    return out
-
-
-def plan(jobs: list[str], budget: float, parallel: int) -> list[list[tuple[str, float]]]:
-    """Split ``budget`` seconds on ``parallel`` slots among ``jobs`` by their :data:`SHARES`.
-
-    Jobs go, largest share first, to the slot with the least share so far (longest processing time
-    first); each slot's jobs then divide the whole budget in proportion to their shares, so every
-    slot ends at the budget. Returns per slot ``(job, end)``: the job and the second (from the
-    start) by which it should be done.
-
-    On 2026-11-27 (second GPU run) the old rule, a share of what was left when a job started,
-    gave the first jobs too much: the last two ran 13 and 15 s."""
-    slots: list[list[str]] = [[] for _ in range(max(1, min(parallel, len(jobs))))]
-    for job in sorted(jobs, key=lambda j: -SHARES[j]):
-        min(slots, key=lambda q: sum(SHARES[j] for j in q)).append(job)
-    out = []
-    for queue in slots:
-        total, end, timed = sum(SHARES[j] for j in queue), 0.0, []
-        for job in queue:
-            end += budget * SHARES[job] / total
-            timed.append((job, end))
-        out.append(timed)
     return out
 
 

@@ -27,9 +27,8 @@ import sys
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 MODELS = ROOT / "src" / "atelier" / "models"
-sys.path.insert(0, str(ROOT / "scripts"))
 
-import gpu_train  # noqa: E402
+from atelier.api import recipes  # the jobs' recipes and add_pack_to_card
 
 
 def target(job: str) -> pathlib.Path:
@@ -40,8 +39,8 @@ def target(job: str) -> pathlib.Path:
         return MODELS / "adain" / "decoder-w1"
     if job.startswith("wct_"):
         return MODELS / "wct" / f"decoder-{job[4:]}"
-    if job in gpu_train.FF_TEMPORAL:  # ff_starry_night_t3 -> models/starry_night_temporal
-        return MODELS / f"{gpu_train.FF_TEMPORAL[job][0]}_temporal"
+    if job in recipes.FF_TEMPORAL:  # ff_starry_night_t3 -> models/starry_night_temporal
+        return MODELS / f"{recipes.FF_TEMPORAL[job][0]}_temporal"
     if job.startswith("ff_"):
         return MODELS / job[3:]
     raise SystemExit(f"error: unknown job {job!r}")
@@ -74,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         dest.parent.mkdir(parents=True, exist_ok=True)
         card = json.loads(card_path.read_text())
         if "training_pack" not in card:
-            card = gpu_train.add_pack_to_card(card_path, args.pack)
+            card = recipes.add_pack_to_card(card_path, args.pack)
         for key in ("training_images", "style_images"):
             if key in card:
                 card[key]["sources"] = [_relative(s) for s in card[key].get("sources", [])]

@@ -446,23 +446,18 @@ def test_image_and_local_features_on_real_paintings(paintings):
 
 
 def test_gpu_job_trains_a_dcgan(tmp_path, paintings):
-    """The ``gan64`` job of scripts/gpu_train.py builds a DCGAN trainer on the pack's paintings."""
-    import argparse
-    import sys
-
-    from conftest import REPO
-
-    sys.path.insert(0, str(REPO / "scripts"))
-    import gpu_train
+    """The ``gan64`` recipe (atelier.api.recipes, run by scripts/gpu_train.py) builds a DCGAN
+    trainer on the pack's paintings."""
+    from atelier.api import recipes
 
     pack = tmp_path / "pack"
     (pack / "paintings").mkdir(parents=True)
     for f in paintings[:6]:
         (pack / "paintings" / f.name).write_bytes(f.read_bytes())
-    args = argparse.Namespace(pack=str(pack), out_dir=str(tmp_path / "out"), size=64, precision="fp32", device="cpu",
-                              checkpoint_every=0, preview_every=1, max_steps=1, smoke=True, batch=2)
-    cfg, cls = gpu_train._config("gan64", args)
-    assert cls is GANTrainer and cfg.image_size == 32 and "gan64" in gpu_train.JOBS and gpu_train.SHARES["gan64"] > 0
+    settings = recipes.RecipeSettings(size=64, batch=2, precision="fp32", device="cpu", steps=1, checkpoint_every=0,
+                                      preview_every=1, smoke=True)
+    cfg, cls = recipes.recipe_config("gan64", pack, tmp_path / "out", settings)
+    assert cls is GANTrainer and cfg.image_size == 32 and "gan64" in recipes.JOBS and recipes.SHARES["gan64"] > 0
     (tmp_path / "out" / "gan64").mkdir(parents=True)
     card = cls(cfg).train()
     assert card["steps"] == 1 and (tmp_path / "out" / "gan64" / "samples" / "step-000001.png").is_file()

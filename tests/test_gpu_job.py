@@ -104,8 +104,7 @@ def test_gpu_entry_point_refuses_a_missing_pack(tmp_path):
 
 
 def test_plan_gives_every_slot_the_whole_budget():
-    sys.path.insert(0, str(REPO / "scripts"))
-    import gpu_train
+    from atelier.api import recipes as gpu_train
 
     jobs = list(gpu_train.JOBS)
     slots = gpu_train.plan(jobs, 470.0, 3)
@@ -135,3 +134,32 @@ def test_trimmed_vgg_keeps_every_feature_atelier_uses(tmp_path):
     for name in ("conv1_1", "conv3_2", "conv4_4", "conv5_1"):
         assert torch.equal(trimmed[name][0], full[name][0]) and torch.equal(trimmed[name][1], full[name][1])
     assert not torch.equal(trimmed["conv5_2"][0], full["conv5_2"][0])  # really trimmed
+
+
+def test_train_recipe_trains_a_shipped_models_recipe_and_resumes(small_pack, tmp_path):
+    """``atelier train-recipe`` (issue 23 item 7): the GPU job's recipe on this machine, from the
+    shipped weights, resumable; the pack is named in the card; bad requests exit 2 with one line."""
+    from typer.testing import CliRunner
+
+    from atelier.cli import app
+
+    out = tmp_path / "runs"
+    base = ["train-recipe", "ff_udnie", "-p", str(small_pack), "-o", str(out), "--size", "32", "--batch", "1",
+            "--checkpoint-every", "1", "--preview-every", "0", "--device", "cpu", "--precision", "fp32", "-q"]
+    r = CliRunner().invoke(app, base + ["--steps", "2", "--init-shipped"])
+    assert r.exit_code == 0, r.output
+    card = json.loads((out / "ff_udnie" / "udnie.json").read_text())
+    assert card["steps"] == 2 and card["training_pack"]["files"] == 1942
+    assert card["initialized_from"]["file"] == "udnie.safetensors" and card["hyperparameters"]["width"] == 0.5
+    r = CliRunner().invoke(app, base + ["--steps", "3"])  # a checkpoint is there: refused, not overwritten
+    assert r.exit_code == 2 and "--resume" in r.output
+    r = CliRunner().invoke(app, base + ["--steps", "3", "--resume"])
+    assert r.exit_code == 0, r.output
+    assert json.loads((out / "ff_udnie" / "udnie.json").read_text())["steps"] == 3
+    for extra, words in ((["--resume", "--init-shipped"], "give one"), (["--pack", str(tmp_path)], "no training pack")):
+        r = CliRunner().invoke(app, base + extra)
+        assert r.exit_code == 2 and words in r.output, r.output
+    r = CliRunner().invoke(app, ["train-recipe", "ff_nope", "-p", str(small_pack), "-o", str(out)])
+    assert r.exit_code == 2 and "unknown recipe" in r.output
+    r = CliRunner().invoke(app, ["train-recipe", "--list"])
+    assert r.exit_code == 0 and "wct_relu5_1" in r.output and "adain/decoder.safetensors" in r.output

@@ -21,6 +21,7 @@ def _load_app():
     from . import gan  # noqa: F401  (issue 14: atelier gan)
     from . import paint  # noqa: F401  (issue 27: atelier paint)
     from . import provenance  # noqa: F401  (issue 28: atelier verify)
+    from . import recipes  # noqa: F401  (issue 23: atelier train-recipe)
 
     return app
 
