@@ -98,9 +98,9 @@ def run_atelier(content: torch.Tensor, style: torch.Tensor, iterations: int, tar
         print(f"  {one_pass} init: {offset:.1f} s, loss {start_loss:.4g}", flush=True)
     if coarse_iterations:
         coarse = GatysStyleTransfer(matched_config(content, style, size=size // 2, precision=precision,
-                                                   iterations=coarse_iterations))
-        init = coarse.run(content, [style])
-        offset = coarse.stats["seconds"]
+                                                   iterations=coarse_iterations, init=init))
+        init = coarse.run(content, [style])  # from the one-pass result where there is one
+        offset += coarse.stats["seconds"]
         print(f"  coarse {size // 2} px: {coarse_iterations} iterations in {offset:.0f} s", flush=True)
 
     def callback(p):
@@ -183,14 +183,16 @@ def main(argv=None) -> int:
     ap.add_argument("--levers", default="fp32,bf16_speed",
                     help="comma-separated runs of Atelier: fp32 (content init), fp32_2scales (needs "
                          "--coarse-iterations), bf16 (to pastiche's loss), bf16_speed (--bf16-iterations only), "
-                         "adain, wct (one-pass init, fp32), adain_bf16, wct_bf16")
+                         "adain, wct (one-pass init, fp32), adain_bf16, wct_bf16, bf16_2scales, wct_bf16_2scales "
+                         "(the one-pass result as the coarse scale's start)")
     ap.add_argument("--json", type=Path, help="write all numbers and loss curves here")
     ap.add_argument("--plot", type=Path, help="write the loss curves as a PNG here (needs matplotlib)")
     ap.add_argument("--replot", type=Path, help="only plot an earlier --json result to --plot")
     ap.add_argument("--pastiche-json", type=Path, help="reuse the pastiche run of an earlier --json result")
     args = ap.parse_args(argv)
     levers = args.levers.split(",")
-    unknown = set(levers) - {"fp32", "fp32_2scales", "bf16", "bf16_speed", "adain", "wct", "adain_bf16", "wct_bf16"}
+    unknown = set(levers) - {"fp32", "fp32_2scales", "bf16", "bf16_speed", "adain", "wct", "adain_bf16", "wct_bf16",
+                             "bf16_2scales", "wct_bf16_2scales"}
     if unknown:
         ap.error(f"unknown --levers {sorted(unknown)}")
     if args.replot:
@@ -226,8 +228,6 @@ def main(argv=None) -> int:
             coarse = args.coarse_iterations if "2scales" in lever else 0
             if "2scales" in lever and not coarse:
                 ap.error(f"lever {lever} needs --coarse-iterations")
-            if one_pass and coarse:
-                ap.error(f"lever {lever}: a one-pass init and a coarse scale do not combine here")
             speed_only = lever == "bf16_speed"
             print(f"atelier {lever} ...", flush=True)
             results[f"atelier_{lever}"] = run_atelier(
