@@ -50,7 +50,8 @@ import time
 import traceback
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-from atelier.api.recipes import JOBS, SHIPPED, RecipeSettings, add_pack_to_card, init_weights, plan, recipe_config
+from atelier.api.recipes import (JOBS, SHIPPED, RecipeSettings, add_pack_to_card, init_weights, plan, recipe_config,
+                                 shipped_models_dir)
 
 #: Seconds kept after a worker's training budget for its export and exit.
 EXPORT_MARGIN = 15.0
@@ -88,7 +89,7 @@ def worker(args) -> int:
 
     resume = args.resume and trainer.paths["checkpoint"].is_file()
     if args.init_shipped and not resume and job in SHIPPED:
-        init_weights(trainer, ROOT / "src" / "atelier" / "models" / SHIPPED[job])
+        init_weights(trainer, shipped_models_dir() / SHIPPED[job])
         print(f"[{job}] starting from the shipped {SHIPPED[job]}", flush=True)
     card = trainer.train(callback=progress, time_budget=budget, resume=resume)
     add_pack_to_card(trainer.paths["card"], pathlib.Path(args.pack))

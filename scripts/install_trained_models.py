@@ -43,6 +43,8 @@ def target(job: str) -> pathlib.Path:
         return MODELS / f"{recipes.FF_TEMPORAL[job][0]}_temporal"
     if job.startswith("ff_"):
         return MODELS / job[3:]
+    if job == "paint_actor":
+        return MODELS / "paint" / "paint_actor"
     raise SystemExit(f"error: unknown job {job!r}")
 
 

@@ -163,3 +163,24 @@ def test_train_recipe_trains_a_shipped_models_recipe_and_resumes(small_pack, tmp
     assert r.exit_code == 2 and "unknown recipe" in r.output
     r = CliRunner().invoke(app, ["train-recipe", "--list"])
     assert r.exit_code == 0 and "wct_relu5_1" in r.output and "adain/decoder.safetensors" in r.output
+
+
+def test_paint_actor_recipe_trains_the_painting_agent(small_pack, tmp_path):
+    """The ``paint_actor`` recipe (issue 27: the GPU job for a better agent) builds the painting
+    actor's trainer on the pack's photos, with the shipped architecture, and trains a step."""
+    from atelier.api import recipes
+    from atelier.methods.paint.agent import load_agent
+    from atelier.methods.paint.train import PaintTrainer
+
+    settings = recipes.RecipeSettings(device="cpu", steps=1, checkpoint_every=0, preview_every=0, smoke=True)
+    cfg, cls = recipes.recipe_config("paint_actor", small_pack, tmp_path, settings)
+    assert cls is PaintTrainer and cfg.image_size == 32 and recipes.SHARES["paint_actor"] > 0
+    shipped = load_agent()
+    assert (cfg.width, cfg.strokes_per_step) == (shipped.card["architecture"]["width"], shipped.strokes)
+    (tmp_path / "paint_actor").mkdir()
+    trainer = cls(cfg)
+    recipes.init_weights(trainer, recipes.shipped_models_dir() / recipes.SHIPPED["paint_actor"])
+    assert all(torch.equal(a, b.float()) for a, b in zip(trainer.model.state_dict().values(),
+                                                         shipped.state_dict().values()))
+    card = trainer.train()
+    assert card["steps"] == 1 and load_agent(tmp_path / "paint_actor" / "paint_actor.safetensors").strokes == 5

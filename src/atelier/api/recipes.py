@@ -7,7 +7,9 @@ quarter of each batch in the reconstruction case); ``wct_relu1_1`` ... ``wct_rel
 inversion decoders, Li et al. 2017; relu5_1 at width 0.5); ``ff_<style>`` (per-style feed-forward
 networks, Johnson et al. 2016, width 0.5) and ``ff_multi10`` (ten paintings in one network,
 Dumoulin et al. 2017); ``ff_starry_night_t3``/``_t10`` (with the synthetic-motion temporal loss);
-``gan64`` (a DCGAN at 64 px, Radford et al. 2016, with DiffAugment and an EMA generator).
+``gan64`` (a DCGAN at 64 px, Radford et al. 2016, with DiffAugment and an EMA generator);
+``paint_actor`` (the painting agent of ``atelier paint``, model-based through the soft
+rasterizer after Huang et al. 2019; on a GPU with batch 64, the shipped one trained batch 8 on a CPU).
 
 The data is the compact training pack of ``scripts/make_training_pack.py``: a folder with
 ``photos/``, ``paintings/``, ``styles/`` and ``manifest.json``. ``atelier train-recipe JOB``
@@ -22,8 +24,8 @@ import pathlib
 from dataclasses import dataclass
 from typing import Optional, Union
 
-__all__ = ["JOBS", "SHARES", "SHIPPED", "FF_STYLES", "WCT_WIDTH", "FF_TEMPORAL", "RecipeSettings", "recipe_config",
-           "init_weights", "add_pack_to_card", "plan"]
+__all__ = ["JOBS", "SHARES", "SHIPPED", "shipped_models_dir", "FF_STYLES", "WCT_WIDTH", "FF_TEMPORAL",
+           "RecipeSettings", "recipe_config", "init_weights", "add_pack_to_card", "plan"]
 
 PathLike = Union[str, pathlib.Path]
 FF_STYLES = ("starry_night", "great_wave", "the_scream", "udnie")
@@ -31,16 +33,23 @@ WCT_WIDTH = {"relu1_1": 1.0, "relu2_1": 1.0, "relu3_1": 1.0, "relu4_1": 1.0, "re
 #: Temporally stable feed-forward models (issue 13): job -> (style, weight of the synthetic-motion temporal loss).
 FF_TEMPORAL = {"ff_starry_night_t3": ("starry_night", 3.0), "ff_starry_night_t10": ("starry_night", 10.0)}
 JOBS = tuple(["adain", "adain_w05"] + [f"wct_{k}" for k in WCT_WIDTH] + [f"ff_{s}" for s in FF_STYLES]
-             + ["ff_multi10"] + list(FF_TEMPORAL) + ["gan64"])
+             + ["ff_multi10"] + list(FF_TEMPORAL) + ["gan64", "paint_actor"])
 #: Relative share of the GPU time of each job in a shared run (larger networks and harder objectives get more).
 SHARES = {"adain": 3.0, "adain_w05": 3.0, "wct_relu1_1": 0.25, "wct_relu2_1": 0.5, "wct_relu3_1": 1.0,
           "wct_relu4_1": 1.5, "wct_relu5_1": 1.5, "ff_multi10": 2.0, **{f"ff_{s}": 1.0 for s in FF_STYLES},
-          **{j: 1.5 for j in FF_TEMPORAL}, "gan64": 2.0}
+          **{j: 1.5 for j in FF_TEMPORAL}, "gan64": 2.0, "paint_actor": 2.0}
 #: The shipped weights each job made (relative to the package's models folder); ``init_shipped`` starts there.
 SHIPPED = {"adain": "adain/decoder-w1.safetensors", "adain_w05": "adain/decoder.safetensors",
            **{f"wct_{k}": f"wct/decoder-{k}.safetensors" for k in WCT_WIDTH},
            **{f"ff_{s}": f"{s}.safetensors" for s in FF_STYLES}, "ff_multi10": "multi10.safetensors",
-           **{j: f"{s}.safetensors" for j, (s, _) in FF_TEMPORAL.items()}}
+           **{j: f"{s}.safetensors" for j, (s, _) in FF_TEMPORAL.items()}, "paint_actor": "paint/paint_actor.safetensors"}
+
+
+def shipped_models_dir() -> pathlib.Path:
+    """The package's models folder, which :data:`SHIPPED`'s paths are relative to."""
+    from ..training.zoo import shipped_dir
+
+    return shipped_dir()
 
 
 @dataclass
@@ -110,6 +119,14 @@ def recipe_config(job: str, pack: PathLike, out_dir: PathLike, settings: Optiona
                              device=s.device, seed=0, checkpoint_every=s.checkpoint_every,
                              preview_every=s.preview_every, in_memory=True, steps=s.steps)
         return cfg, GANTrainer
+    if job == "paint_actor":
+        from ..methods.paint.train import PaintTrainConfig, PaintTrainer
+
+        cfg = PaintTrainConfig(photos=photos, out=out / "paint_actor", image_size=32 if s.smoke else 64,
+                               batch_size=2 if s.smoke else 64, episode_steps=8, strokes_per_step=5, width=32,
+                               lr=5e-4, warmup_max=16, seed=0, checkpoint_every=s.checkpoint_every,
+                               preview_every=s.preview_every, precision="fp32", device=s.device, steps=s.steps)
+        return cfg, PaintTrainer
     raise ValueError(f"unknown recipe {job!r}; one of {', '.join(JOBS)}")
 
 

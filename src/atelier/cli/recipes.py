@@ -38,7 +38,8 @@ def train_recipe(
 ):
     """Train a shipped model's recipe (the trainer, data and hyperparameters that made it) on a
     training pack: the same configuration as the GPU job (scripts/gpu_train.py), resumable."""
-    from ..api.recipes import JOBS, SHIPPED, RecipeSettings, add_pack_to_card, init_weights, recipe_config
+    from ..api.recipes import (JOBS, SHIPPED, RecipeSettings, add_pack_to_card, init_weights, recipe_config,
+                               shipped_models_dir)
     from ..core.errors import InputError
 
     if list_recipes:
@@ -73,9 +74,7 @@ def train_recipe(
             raise InputError("a checkpoint of an earlier run is here; add --resume to continue it, or choose another "
                              "--output", paths["checkpoint"])
         if init is not None or init_shipped:
-            from ..training.zoo import shipped_dir
-
-            init_weights(trainer, init if init is not None else shipped_dir() / SHIPPED[job])
+            init_weights(trainer, init if init is not None else shipped_models_dir() / SHIPPED[job])
     except (InputError, ValueError, OSError) as e:
         if created and job_dir.is_dir() and not any(job_dir.iterdir()):
             job_dir.rmdir()  # no partial output
