@@ -231,7 +231,8 @@ def diff_augment(x: torch.Tensor, policy: str | Iterable[str] | None, generator:
 
 
 def random_patches(images: torch.Tensor, size: int, count: int, generator: torch.Generator,
-                   index: Sequence[int] | None = None) -> torch.Tensor:
+                   index: Sequence[int] | None = None, rows: range | None = None,
+                   global_batch: int | None = None) -> torch.Tensor:
     """``count`` random ``size`` x ``size`` crops (with random left-right flips) of ``images``.
 
     Args:
@@ -240,23 +241,39 @@ def random_patches(images: torch.Tensor, size: int, count: int, generator: torch
         count: patches to draw.
         generator: CPU ``torch.Generator`` for the positions and flips.
         index: which image each patch comes from (length ``count``); default: patch i from
-            image ``i % N``.
+            image ``i % N`` (``i % global_batch`` with ``rows``).
+        rows, global_batch: data-parallel, as for :func:`diff_augment`: ``images`` holds images
+            ``rows`` (a range) of a batch of ``global_batch``; the positions and flips are drawn
+            for all ``count`` patches of the global batch and only patches ``rows`` are made, each
+            from its image (which must be one of ``rows``), so a share's patches are those rows
+            of the global batch's and ``generator`` ends in the same state on every rank.
 
     Returns:
-        float32 (count, 3, size, size), differentiable with respect to ``images``.
+        float32 (count, 3, size, size) (``len(rows)`` patches with ``rows``), differentiable with
+        respect to ``images``.
 
     Raises:
-        ValueError: an image smaller than ``size``.
+        ValueError: an image smaller than ``size``; ``rows`` without ``global_batch`` (or the
+            reverse), not N rows within it or beyond ``count``, or a patch of an image not held.
     """
     n, _, h, w = images.shape
     if h < size or w < size:
         raise ValueError(f"patches of {size} px need images of at least that size, got {h} x {w}")
-    idx = list(index) if index is not None else [i % n for i in range(count)]
+    if (rows is None) != (global_batch is None):
+        raise ValueError("rows and global_batch go together")
+    if rows is not None and (len(rows) != n or rows.step != 1 or rows.start < 0
+                             or rows.stop > min(int(global_batch), count)):
+        raise ValueError(f"rows {rows} of a batch of {global_batch} ({count} patches) do not fit {n} images")
+    total, first = (n, 0) if rows is None else (int(global_batch), rows.start)
+    idx = list(index) if index is not None else [i % total for i in range(count)]
     ys = torch.randint(0, h - size + 1, (count,), generator=generator).tolist()
     xs = torch.randint(0, w - size + 1, (count,), generator=generator).tolist()
     flips = (torch.rand(count, generator=generator) < 0.5).tolist()
     out = []
-    for i, y, x, f in zip(idx, ys, xs, flips):
+    for k in (range(count) if rows is None else rows):
+        i, y, x, f = idx[k] - first, ys[k], xs[k], flips[k]
+        if rows is not None and not 0 <= i < n:
+            raise ValueError(f"patch {k} comes from image {idx[k]}, which is not among the rows {rows} held")
         p = images[i, :, y:y + size, x:x + size]
         out.append(p.flip(-1) if f else p)
     return torch.stack(out)
