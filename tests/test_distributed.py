@@ -218,6 +218,22 @@ def test_random_patches_of_a_share_are_those_rows_of_the_global_batch_patches():
         random_patches(y[:2], 24, 6, g, index=[5] * 6, rows=range(0, 2), global_batch=6)
 
 
+def test_discriminator_update_checks_the_global_batch_losses_before_any_change():
+    """With ``reduce_values`` (the mean over the ranks) a share whose own losses are finite still
+    stops when another rank's are not: every rank raises together, nothing is updated."""
+    from atelier.training.adversarial import discriminator_update
+
+    d = torch.nn.Conv2d(3, 1, 3)
+    opt = torch.optim.Adam(d.parameters())
+    before = [q.detach().clone() for q in d.parameters()]
+    x = torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    seen = {}
+    with pytest.raises(FloatingPointError, match="the d loss became inf at step 3"):
+        discriminator_update(d, x, x.flip(0), opt, "hinge", 0.1, 3,
+                             reduce_values=lambda v: seen.update(v) or {k: float("inf") for k in v})
+    assert sorted(seen) == ["d", "r1"] and all(torch.equal(a, b) for a, b in zip(before, d.parameters()))
+
+
 def test_dcgan_on_two_gloo_processes_follows_one_process_and_resumes(tmp_path):
     """Issue 26: ``atelier gan train --nproc 2``: both networks' batch norms see the global batch
     (SyncBatchNorm2d), DiffAugment draws the global batch's numbers, the discriminator's gradients

@@ -113,7 +113,7 @@ def check_finite(values: dict[str, float | torch.Tensor], step: int, what: str) 
 
 def discriminator_update(judge, real: torch.Tensor, fake: torch.Tensor, optimizer: torch.optim.Optimizer,
                          kind: str, r1: float, step: int, before_update=None,
-                         reduce_gradients=None) -> dict[str, torch.Tensor]:
+                         reduce_gradients=None, reduce_values=None) -> dict[str, torch.Tensor]:
     """One discriminator step, shared by every adversarial trainer: ``judge`` (a callable giving
     the logits, one tensor or one per scale) on the (already augmented) ``real`` and ``fake``
     batches (float32 (B, 3, H, W) in [0, 1]; ``fake`` detached), the :func:`d_loss` of ``kind``
@@ -122,6 +122,9 @@ def discriminator_update(judge, real: torch.Tensor, fake: torch.Tensor, optimize
     ``before_update()`` (a trainer marks its state as mid-update there), the backward pass,
     ``reduce_gradients()`` (data-parallel: average the gradients over the ranks, as PyTorch DDP
     does, :func:`atelier.training.distributed.average_gradients`) and the optimizer step.
+    ``reduce_values`` (data-parallel): maps the losses as ``{name: float}`` to the global batch's
+    (:func:`atelier.training.distributed.average_values`) before the finiteness check, so every
+    rank raises together when any rank's share is not finite.
 
     Returns:
         detached float32 scalars ``d`` (and ``r1``), ``d_real_acc`` and ``d_fake_acc`` (:func:`d_accuracy`).
@@ -134,7 +137,8 @@ def discriminator_update(judge, real: torch.Tensor, fake: torch.Tensor, optimize
     if r1 > 0:
         out["r1"] = r1_penalty(lr_, real)
         loss = loss + 0.5 * r1 * out["r1"]
-    check_finite(out, step, "discriminator")
+    check_finite(out if reduce_values is None else reduce_values({k: float(v.detach()) for k, v in out.items()}),
+                 step, "discriminator")
     acc = d_accuracy(lr_, lf)
     if before_update is not None:
         before_update()

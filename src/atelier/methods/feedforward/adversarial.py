@@ -32,7 +32,8 @@ the arithmetic of PyTorch DDP, Li et al. 2020, as for the DCGAN of :mod:`atelier
 each rank holds ``batch_size / N`` crops; the style indices, the patch positions and flips (real
 and fake) and the DiffAugment numbers are drawn for the global batch on every rank and each rank
 keeps its rows; the discriminator's gradients (R1 penalty included) are averaged over the ranks
-before each of its steps, as the network's are before its step; batch norms in the discriminator
+before each of its steps, as the network's are before its step, and its losses are checked for
+NaN/inf on the global batch (every rank stops together); batch norms in the discriminator
 would be synchronized (:func:`~atelier.training.distributed.sync_batchnorm`; the PatchGAN has
 none: spectral normalization only, whose power iteration depends on the weights alone, the
 same on every rank). So N processes follow one process at the same global batch up to float
@@ -230,7 +231,9 @@ class AdversarialTrainer(FeedForwardTrainer):
         return discriminator_update(lambda t: self._judge(t, mine), real, fake, self.d_optimizer, cfg.gan_loss, cfg.r1,
                                     self.step + 1, before_update=self._mark_update,
                                     reduce_gradients=lambda: distributed.average_gradients(self.discriminator,
-                                                                                           self.dist))
+                                                                                           self.dist),
+                                    reduce_values=None if self.dist is None else
+                                    lambda v: distributed.average_values(v, self.dist, self.device))
 
     @property
     def _rows(self) -> range:
