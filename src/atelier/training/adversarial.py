@@ -113,7 +113,7 @@ def check_finite(values: dict[str, float | torch.Tensor], step: int, what: str) 
 
 def discriminator_update(judge, real: torch.Tensor, fake: torch.Tensor, optimizer: torch.optim.Optimizer,
                          kind: str, r1: float, step: int, before_update=None,
-                         reduce_gradients=None) -> dict[str, torch.Tensor]:
+                         reduce_gradients=None, reduce_values=None) -> dict[str, torch.Tensor]:
     """One discriminator step, shared by every adversarial trainer: ``judge`` (a callable giving
     the logits, one tensor or one per scale) on the (already augmented) ``real`` and ``fake``
     batches (float32 (B, 3, H, W) in [0, 1]; ``fake`` detached), the :func:`d_loss` of ``kind``
@@ -122,6 +122,9 @@ def discriminator_update(judge, real: torch.Tensor, fake: torch.Tensor, optimize
     ``before_update()`` (a trainer marks its state as mid-update there), the backward pass,
     ``reduce_gradients()`` (data-parallel: average the gradients over the ranks, as PyTorch DDP
     does, :func:`atelier.training.distributed.average_gradients`) and the optimizer step.
+    ``reduce_values`` (data-parallel): maps the losses as ``{name: float}`` to the global batch's
+    (:func:`atelier.training.distributed.average_values`) before the finiteness check, so every
+    rank raises together when any rank's share is not finite.
 
     Returns:
         detached float32 scalars ``d`` (and ``r1``), ``d_real_acc`` and ``d_fake_acc`` (:func:`d_accuracy`).
@@ -134,7 +137,8 @@ def discriminator_update(judge, real: torch.Tensor, fake: torch.Tensor, optimize
     if r1 > 0:
         out["r1"] = r1_penalty(lr_, real)
         loss = loss + 0.5 * r1 * out["r1"]
-    check_finite(out, step, "discriminator")
+    check_finite(out if reduce_values is None else reduce_values({k: float(v.detach()) for k, v in out.items()}),
+                 step, "discriminator")
     acc = d_accuracy(lr_, lf)
     if before_update is not None:
         before_update()
@@ -231,7 +235,8 @@ def diff_augment(x: torch.Tensor, policy: str | Iterable[str] | None, generator:
 
 
 def random_patches(images: torch.Tensor, size: int, count: int, generator: torch.Generator,
-                   index: Sequence[int] | None = None) -> torch.Tensor:
+                   index: Sequence[int] | None = None, rows: range | None = None,
+                   global_batch: int | None = None) -> torch.Tensor:
     """``count`` random ``size`` x ``size`` crops (with random left-right flips) of ``images``.
 
     Args:
@@ -240,23 +245,39 @@ def random_patches(images: torch.Tensor, size: int, count: int, generator: torch
         count: patches to draw.
         generator: CPU ``torch.Generator`` for the positions and flips.
         index: which image each patch comes from (length ``count``); default: patch i from
-            image ``i % N``.
+            image ``i % N`` (``i % global_batch`` with ``rows``).
+        rows, global_batch: data-parallel, as for :func:`diff_augment`: ``images`` holds images
+            ``rows`` (a range) of a batch of ``global_batch``; the positions and flips are drawn
+            for all ``count`` patches of the global batch and only patches ``rows`` are made, each
+            from its image (which must be one of ``rows``), so a share's patches are those rows
+            of the global batch's and ``generator`` ends in the same state on every rank.
 
     Returns:
-        float32 (count, 3, size, size), differentiable with respect to ``images``.
+        float32 (count, 3, size, size) (``len(rows)`` patches with ``rows``), differentiable with
+        respect to ``images``.
 
     Raises:
-        ValueError: an image smaller than ``size``.
+        ValueError: an image smaller than ``size``; ``rows`` without ``global_batch`` (or the
+            reverse), not N rows within it or beyond ``count``, or a patch of an image not held.
     """
     n, _, h, w = images.shape
     if h < size or w < size:
         raise ValueError(f"patches of {size} px need images of at least that size, got {h} x {w}")
-    idx = list(index) if index is not None else [i % n for i in range(count)]
+    if (rows is None) != (global_batch is None):
+        raise ValueError("rows and global_batch go together")
+    if rows is not None and (len(rows) != n or rows.step != 1 or rows.start < 0
+                             or rows.stop > min(int(global_batch), count)):
+        raise ValueError(f"rows {rows} of a batch of {global_batch} ({count} patches) do not fit {n} images")
+    total, first = (n, 0) if rows is None else (int(global_batch), rows.start)
+    idx = list(index) if index is not None else [i % total for i in range(count)]
     ys = torch.randint(0, h - size + 1, (count,), generator=generator).tolist()
     xs = torch.randint(0, w - size + 1, (count,), generator=generator).tolist()
     flips = (torch.rand(count, generator=generator) < 0.5).tolist()
     out = []
-    for i, y, x, f in zip(idx, ys, xs, flips):
+    for k in (range(count) if rows is None else rows):
+        i, y, x, f = idx[k] - first, ys[k], xs[k], flips[k]
+        if rows is not None and not 0 <= i < n:
+            raise ValueError(f"patch {k} comes from image {idx[k]}, which is not among the rows {rows} held")
         p = images[i, :, y:y + size, x:x + size]
         out.append(p.flip(-1) if f else p)
     return torch.stack(out)

@@ -13,7 +13,9 @@ Per crop, with probability ``share``: one of (equally likely)
 
 otherwise the crop is left as it is. Every draw comes from a generator seeded by
 (run seed, step) (:func:`atelier.training.data.item_seed`), so an interrupted run that
-resumes sees the same corruptions.
+resumes sees the same corruptions. Data-parallel (``--nproc``, :mod:`atelier.training.distributed`),
+each rank makes the draws of the whole global batch (the noise of the rows it does not hold
+included) and corrupts only its rows, so N processes feed the network what one process does.
 """
 
 from __future__ import annotations
@@ -30,38 +32,62 @@ NOISE_SIGMA = (0.01, 0.1)
 BLUR_FACTOR = (1.5, 4.0)
 
 
-def corrupt_batch(x: torch.Tensor, seed: int, step: int, share: float) -> tuple[torch.Tensor, list[str]]:
+def corrupt_batch(x: torch.Tensor, seed: int, step: int, share: float, rows: range | None = None,
+                  global_batch: int | None = None) -> tuple[torch.Tensor, list[str]]:
     """The network's input for a batch of clean crops.
 
     Args:
-        x: float32 (B, 3, S, S) in [0, 1], any device (JPEG goes through the CPU).
+        x: float32 (N, 3, S, S) in [0, 1], any device (JPEG goes through the CPU).
         seed: the run's seed; step: the 0-based training step (together they fix every draw).
         share: probability in [0, 1] that a crop is corrupted.
+        rows, global_batch: ``x`` holds rows ``rows`` (a range) of a batch of ``global_batch``
+            crops (data-parallel: one rank's share). The draws are made for the whole global
+            batch (a row's noise is drawn even where the row is not held) and ``x`` gets those
+            of its rows, so a share's output is those rows of the global batch's output.
+            Default: ``x`` is the whole batch.
 
     Returns:
-        (float32 (B, 3, S, S) in [0, 1] on ``x``'s device, a new tensor (``x`` is untouched);
-        what was done to each crop, e.g. ``["jpeg37", "none", "noise0.064", "blur2.3"]``).
+        (float32 (N, 3, S, S) in [0, 1] on ``x``'s device, a new tensor (``x`` is untouched);
+        what was done to each of its crops, e.g. ``["jpeg37", "none", "noise0.064", "blur2.3"]``).
+
+    Raises:
+        ValueError: ``share`` outside [0, 1]; ``rows`` without ``global_batch`` (or the
+            reverse), or not N rows within it.
     """
     if not 0.0 <= share <= 1.0:
         raise ValueError(f"augment share must be in [0, 1], got {share}")
+    n = x.shape[0]
+    if (rows is None) != (global_batch is None):
+        raise ValueError("rows and global_batch go together")
+    rows = range(n) if rows is None else rows
+    total = n if global_batch is None else int(global_batch)
+    if len(rows) != n or rows.step != 1 or rows.start < 0 or rows.stop > total:
+        raise ValueError(f"rows {rows} of a batch of {total} do not fit a tensor of {n} crops")
     g = torch.Generator().manual_seed(item_seed(seed, step, -7))  # -7: this stream, apart from the crops'
     out, done = [], []
-    for i in range(x.shape[0]):
-        xi = x[i:i + 1]
+    for i in range(total):
+        mine = i in rows
+        xi = x[i - rows.start:i - rows.start + 1] if mine else None
         u, kind, level = torch.rand(3, generator=g).tolist()
         if u >= share:
-            out.append(xi.clone())
-            done.append("none")
+            if mine:
+                out.append(xi.clone())
+                done.append("none")
             continue
         k = min(int(kind * 3), 2)
-        if k == 0:
+        if k == 1:  # the only draw that depends on the crop: its noise, drawn for every row
+            s = NOISE_SIGMA[0] + level * (NOISE_SIGMA[1] - NOISE_SIGMA[0])
+            if not mine:
+                torch.randn((1, *x.shape[1:]), generator=g)  # what corrupt.gaussian_noise draws for that row
+                continue
+            out.append(corrupt.gaussian_noise(xi, s, generator=g))
+            done.append(f"noise{s:.3f}")
+        elif not mine:
+            continue
+        elif k == 0:
             q = int(round(JPEG_QUALITY[0] + level * (JPEG_QUALITY[1] - JPEG_QUALITY[0])))
             out.append(corrupt.jpeg(xi, q))
             done.append(f"jpeg{q}")
-        elif k == 1:
-            s = NOISE_SIGMA[0] + level * (NOISE_SIGMA[1] - NOISE_SIGMA[0])
-            out.append(corrupt.gaussian_noise(xi, s, generator=g))
-            done.append(f"noise{s:.3f}")
         else:
             f = BLUR_FACTOR[0] + level * (BLUR_FACTOR[1] - BLUR_FACTOR[0])
             out.append(corrupt.downscale_blur(xi, f))

@@ -26,6 +26,18 @@ the loss and the step; the checkpoint on disk (the last good state) is kept. The
 discriminator, its Adam state and every random draw are in the checkpoint, so a resumed run
 continues exactly. The exported model is an ordinary feed-forward model (same model card
 format): ``atelier apply`` and :func:`~atelier.training.cards.load_trained` use it unchanged.
+
+Data-parallel (``atelier train --adversarial --nproc N``, :mod:`atelier.training.distributed`;
+the arithmetic of PyTorch DDP, Li et al. 2020, as for the DCGAN of :mod:`atelier.methods.gan.train`):
+each rank holds ``batch_size / N`` crops; the style indices, the patch positions and flips (real
+and fake) and the DiffAugment numbers are drawn for the global batch on every rank and each rank
+keeps its rows; the discriminator's gradients (R1 penalty included) are averaged over the ranks
+before each of its steps, as the network's are before its step, and its losses are checked for
+NaN/inf on the global batch (every rank stops together); batch norms in the discriminator
+would be synchronized (:func:`~atelier.training.distributed.sync_batchnorm`; the PatchGAN has
+none: spectral normalization only, whose power iteration depends on the weights alone, the
+same on every rank). So N processes follow one process at the same global batch up to float
+summation order; rank 0 alone writes.
 """
 
 from __future__ import annotations
@@ -36,6 +48,7 @@ from dataclasses import dataclass
 import torch
 
 from ...io import images as img
+from ...training import distributed
 from ...networks.discriminators import MultiScaleDiscriminator, patch_output_size
 from ...training.adversarial import GAN_LOSSES, diff_augment, discriminator_update, g_loss, parse_policy, \
     random_patches
@@ -139,7 +152,7 @@ class AdversarialTrainer(FeedForwardTrainer):
 
     CHECKPOINT_FORMAT = "atelier-adversarial-feedforward-checkpoint"
     KIND = "adversarial feed-forward"
-    DISTRIBUTED = False  # the discriminator's own steps are not averaged over ranks yet
+    DISTRIBUTED = True  # torchrun / --nproc: global-batch draws, the discriminator's gradients averaged (module doc)
     RESUME_FIXED = _RESUME_FIXED + ("d_width", "d_layers", "d_scales")
 
     def __init__(self, config: AdversarialTrainConfig, encoder=None):
@@ -148,6 +161,7 @@ class AdversarialTrainer(FeedForwardTrainer):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.seed + 1)
             self.discriminator = MultiScaleDiscriminator(cfg.d_scales, cfg.d_width, cfg.d_layers, self.num_styles)
+        distributed.sync_batchnorm(self.discriminator, self.dist)  # none in the PatchGAN; any added: global statistics
         self._to_device(self.discriminator)
         self.d_optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=cfg.d_lr, betas=(0.5, 0.999))
         self.policy = parse_policy(cfg.diff_augment)
@@ -175,9 +189,28 @@ class AdversarialTrainer(FeedForwardTrainer):
         return self._style_images
 
     def real_patches(self, style_index: list[int]) -> torch.Tensor:
-        """One random patch of the style painting of each index: float32 (B, 3, P, P) on ``device``."""
+        """One random patch of the style painting of each index: float32 (B, 3, P, P) on ``device``.
+        Distributed, ``style_index`` is the global batch's (its draws are made on every rank) and
+        this rank's rows are returned: float32 (B / world size, 3, P, P)."""
         side = self.config.patch_side
-        return torch.cat([random_patches(self.style_images()[s], side, 1, self.generator) for s in style_index])
+        return self._local(torch.cat([random_patches(self.style_images()[s], side, 1, self.generator)
+                                      for s in style_index]))
+
+    def fake_patches(self, y: torch.Tensor) -> torch.Tensor:
+        """One random patch (position and flip) of each stylized crop of ``y`` (float32 (b, 3, S, S),
+        this rank's share): float32 (b, 3, P, P), differentiable; drawn for the global batch."""
+        cfg = self.config
+        if self.dist is None:
+            return random_patches(y, cfg.patch_side, y.shape[0], self.generator)
+        return random_patches(y, cfg.patch_side, cfg.batch_size, self.generator,
+                              rows=distributed.shard(cfg.batch_size, self.dist), global_batch=cfg.batch_size)
+
+    def _augment(self, x: torch.Tensor) -> torch.Tensor:
+        """DiffAugment of this rank's share: the rows of the global batch's augmentation."""
+        if self.dist is None:
+            return diff_augment(x, self.policy, self.generator)
+        return diff_augment(x, self.policy, self.generator, rows=distributed.shard(self.config.batch_size, self.dist),
+                            global_batch=self.config.batch_size)
 
     def _judge(self, patches: torch.Tensor, style_index: list[int]) -> list[torch.Tensor]:
         """Logit maps (one per scale) of ``patches``, each patch judged by its own style's map."""
@@ -189,11 +222,27 @@ class AdversarialTrainer(FeedForwardTrainer):
 
     # -- training -----------------------------------------------------------------------
     def _d_step(self, y: torch.Tensor, idx: list[int]) -> dict[str, torch.Tensor]:
+        """One discriminator step on this rank's stylized crops ``y`` (detached) with the global
+        batch's style indices ``idx`` (the draws in the order of one process)."""
         cfg = self.config
-        real = diff_augment(self.real_patches(idx), self.policy, self.generator)
-        fake = diff_augment(random_patches(y, cfg.patch_side, len(idx), self.generator), self.policy, self.generator)
-        return discriminator_update(lambda t: self._judge(t, idx), real, fake, self.d_optimizer, cfg.gan_loss, cfg.r1,
-                                    self.step + 1, before_update=self._mark_update)
+        mine = idx[self._rows.start:self._rows.stop]
+        real = self._augment(self.real_patches(idx))
+        fake = self._augment(self.fake_patches(y))
+        return discriminator_update(lambda t: self._judge(t, mine), real, fake, self.d_optimizer, cfg.gan_loss, cfg.r1,
+                                    self.step + 1, before_update=self._mark_update,
+                                    reduce_gradients=lambda: distributed.average_gradients(self.discriminator,
+                                                                                           self.dist),
+                                    reduce_values=None if self.dist is None else
+                                    lambda v: distributed.average_values(v, self.dist, self.device))
+
+    @property
+    def _rows(self) -> range:
+        """This rank's rows of the global batch (all of them on one process)."""
+        return distributed.shard(self.config.batch_size, self.dist)
+
+    def _before_training(self, resumed: bool) -> None:
+        super()._before_training(resumed)
+        distributed.broadcast_parameters(self.discriminator, self.dist)  # the loop broadcasts the network
 
     def _mark_update(self) -> None:
         self._phase = "update"  # the discriminator changes from here on
@@ -201,8 +250,8 @@ class AdversarialTrainer(FeedForwardTrainer):
     def _step_losses(self) -> dict[str, torch.Tensor]:
         cfg = self.config
         x = self.batch(self.step).to(self.device, non_blocking=True)
-        style_index = torch.randint(self.num_styles, (x.shape[0],), generator=self.generator)
-        out, y = self.losses_and_output(x, style_index, self.network_input(x, self.step))
+        style_index = torch.randint(self.num_styles, (cfg.batch_size,), generator=self.generator)  # the global batch's
+        out, y = self.losses_and_output(x, self._local(style_index), self.network_input(x, self.step))
         total = out.pop("total")
         zero = torch.zeros((), device=self.device)
         extra = {"adv": zero, "d": zero, "d_real_acc": zero, "d_fake_acc": zero}
@@ -212,8 +261,8 @@ class AdversarialTrainer(FeedForwardTrainer):
             idx = style_index.tolist()
             for _ in range(cfg.d_steps):
                 extra.update(self._d_step(y.detach(), idx))
-            fake = diff_augment(random_patches(y, cfg.patch_side, len(idx), self.generator), self.policy, self.generator)
-            extra["adv"] = g_loss(self._judge(fake, idx), cfg.gan_loss)
+            fake = self._augment(self.fake_patches(y))
+            extra["adv"] = g_loss(self._judge(fake, idx[self._rows.start:self._rows.stop]), cfg.gan_loss)
             total = total + cfg.adv_weight * extra["adv"]
             self.discriminator.zero_grad(set_to_none=True)  # its gradients from the network's loss are never used
         return {**out, **extra, "total": total}

@@ -204,8 +204,6 @@ class FeedForwardTrainer(BaseTrainer):
 
     def __init__(self, config: TrainConfig, encoder: VGGEncoder | None = None):
         self._init_base(config, encoder)
-        if self.dist is not None and config.augment_corruptions:
-            raise ValueError("--augment-corruptions does not run on several processes yet; leave out --nproc")
         self.style_files = [pathlib.Path(os.fspath(s)).expanduser() for s in config.styles]
         for p in self.style_files:
             if not p.is_file():
@@ -303,12 +301,17 @@ class FeedForwardTrainer(BaseTrainer):
     def network_input(self, x: torch.Tensor, step: int) -> torch.Tensor:
         """What the network is fed for clean crops ``x`` at 0-based ``step``: ``x`` itself, or with
         ``augment_corruptions`` > 0 a corrupted copy (:func:`atelier.training.augment.corrupt_batch`,
-        a pure function of (seed, step)); ``x`` is never modified."""
-        if not self.config.augment_corruptions:
+        a pure function of (seed, step)); ``x`` is never modified. Distributed, ``x`` is this rank's
+        share and gets the rows of the global batch's corruptions."""
+        cfg = self.config
+        if not cfg.augment_corruptions:
             return x
         from ...training.augment import corrupt_batch
 
-        return corrupt_batch(x, self.config.seed, step, float(self.config.augment_corruptions))[0]
+        if self.dist is None:
+            return corrupt_batch(x, cfg.seed, step, float(cfg.augment_corruptions))[0]
+        return corrupt_batch(x, cfg.seed, step, float(cfg.augment_corruptions),
+                             rows=distributed.shard(cfg.batch_size, self.dist), global_batch=cfg.batch_size)[0]
 
     def losses(self, x: torch.Tensor, style_index: torch.Tensor,
                net_input: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
