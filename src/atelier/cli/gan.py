@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 
 from .common import _check_json_output, _fail, _write_json_or_fail, app, err, out
-from .launch import ray_launch_options
+from .launch import NNODES, NODE_RANK, NPROC, RAY_ADDRESS, RAY_WORKERS, RDZV_ENDPOINT, ray_launch_options
 from .train import _budget, _launch_options, _relaunch, _run_training, _start_training
 
 gan_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
@@ -51,16 +51,12 @@ def gan_train(
     resume: bool = typer.Option(False, "--resume", help="Continue from RUN_DIR's checkpoint."),
     time_budget: Optional[str] = typer.Option(None, help="Stop after this long (600, 8m, 1.5h), save and export."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
-    nproc: Optional[int] = typer.Option(None, help="Train data-parallel on N processes per node (torchrun; gloo on "
-                                        "CPUs, NCCL with one GPU each); --batch-size stays the global batch, batch "
-                                        "norm sees all of it."),
-    nnodes: int = typer.Option(1, help="With --nproc: nodes in all (run the same command on each)."),
-    node_rank: int = typer.Option(0, help="With --nproc and --nnodes > 1: this node's rank (0 = the first)."),
-    rdzv_endpoint: Optional[str] = typer.Option(None, help="With --nnodes > 1: HOST:PORT of the rendezvous (node 0)."),
-    ray_workers: Optional[int] = typer.Option(None, help="Train data-parallel on N Ray Train workers (TorchTrainer; "
-                                              "one CPU or one GPU each); --batch-size stays the global batch."),
-    ray_address: Optional[str] = typer.Option(None, help="With --ray-workers: an existing Ray cluster (auto, "
-                                              "ray://HOST:10001) [default: a local one on this machine]."),
+    nproc: Optional[int] = NPROC,
+    nnodes: int = NNODES,
+    node_rank: int = NODE_RANK,
+    rdzv_endpoint: Optional[str] = RDZV_ENDPOINT,
+    ray_workers: Optional[int] = RAY_WORKERS,
+    ray_address: Optional[str] = RAY_ADDRESS,
 ):
     """Train a DCGAN on a folder of paintings (DiffAugment, generator EMA; --nproc: data-parallel,
     the batch norms synchronized over the global batch)."""

@@ -16,9 +16,22 @@ import os
 import sys
 from typing import Optional, Sequence
 
+import typer
+
 from .common import _fail, _refuse_unused
 
 __all__ = ["launch_options", "ray_launch_options", "run_torchrun", "run_ray_train", "rdzv_ok", "strip_options"]
+
+# The launch options of every data-parallel training command (the same help everywhere).
+NPROC = typer.Option(None, "--nproc", help="Train data-parallel on N processes per node (torchrun; gloo on CPUs, "
+                     "NCCL with one GPU each); --batch-size stays the global batch (batch norm sees all of it).")
+NNODES = typer.Option(1, "--nnodes", help="With --nproc: nodes in all (run the same command on each).")
+NODE_RANK = typer.Option(0, "--node-rank", help="With --nproc and --nnodes > 1: this node's rank (0 = the first).")
+RDZV_ENDPOINT = typer.Option(None, "--rdzv-endpoint", help="With --nnodes > 1: HOST:PORT of the rendezvous (node 0).")
+RAY_WORKERS = typer.Option(None, "--ray-workers", help="Train data-parallel on N Ray Train workers (TorchTrainer; "
+                           "one CPU or one GPU each); --batch-size stays the global batch.")
+RAY_ADDRESS = typer.Option(None, "--ray-address", help="With --ray-workers: an existing Ray cluster (auto, "
+                           "ray://HOST:10001) [default: a local one on this machine].")
 
 #: The launch options every data-parallel trainer takes (dropped from the ranks' command line).
 LAUNCH_FLAGS = ("--nproc", "--nnodes", "--node-rank", "--rdzv-endpoint", "--ray-workers", "--ray-address")

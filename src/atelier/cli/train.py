@@ -11,7 +11,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 
 from .common import app, err, _fail, _floats, _input_files, _refuse_unused, _runtime
-from .launch import launch_options as _launch_options, ray_launch_options, run_ray_train, run_torchrun
+from .launch import (NNODES, NODE_RANK, NPROC, RAY_ADDRESS, RAY_WORKERS, RDZV_ENDPOINT, launch_options as _launch_options,
+                     ray_launch_options, run_ray_train, run_torchrun)
 
 
 def _check_training_output(output: Path, resume: bool, steps: int = 1, inputs=()) -> dict:
@@ -164,15 +165,12 @@ def train(
     resume: bool = typer.Option(False, "--resume", help="Continue from OUTPUT's checkpoint (.ckpt)."),
     time_budget: Optional[str] = typer.Option(None, help="Stop after this long (600, 8m, 1.5h), save and export."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
-    nproc: Optional[int] = typer.Option(None, help="Train data-parallel on N processes per node (torchrun; gloo on "
-                                        "CPUs, NCCL with one GPU each); --batch-size stays the global batch."),
-    nnodes: int = typer.Option(1, help="With --nproc: nodes in all (run the same command on each)."),
-    node_rank: int = typer.Option(0, help="With --nproc and --nnodes > 1: this node's rank (0 = the first)."),
-    rdzv_endpoint: Optional[str] = typer.Option(None, help="With --nnodes > 1: HOST:PORT of the rendezvous (node 0)."),
-    ray_workers: Optional[int] = typer.Option(None, help="Train data-parallel on N Ray Train workers (TorchTrainer; "
-                                              "one CPU or one GPU each); --batch-size stays the global batch."),
-    ray_address: Optional[str] = typer.Option(None, help="With --ray-workers: an existing Ray cluster (auto, "
-                                              "ray://HOST:10001) [default: a local one on this machine]."),
+    nproc: Optional[int] = NPROC,
+    nnodes: int = NNODES,
+    node_rank: int = NODE_RANK,
+    rdzv_endpoint: Optional[str] = RDZV_ENDPOINT,
+    ray_workers: Optional[int] = RAY_WORKERS,
+    ray_address: Optional[str] = RAY_ADDRESS,
 ):
     """Train a feed-forward network on photos (Johnson et al. 2016; several --style: Dumoulin et al. 2017;
     --adversarial: plus a PatchGAN discriminator, Isola et al. 2017 / Li & Wand 2016)."""
@@ -244,15 +242,12 @@ def train_adain(
     resume: bool = typer.Option(False, "--resume", help="Continue from OUTPUT's checkpoint (.ckpt)."),
     time_budget: Optional[str] = typer.Option(None, help="Stop after this long (600, 8m, 1.5h), save and export."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
-    nproc: Optional[int] = typer.Option(None, help="Train data-parallel on N processes per node (torchrun; gloo on "
-                                        "CPUs, NCCL with one GPU each); --batch-size stays the global batch."),
-    nnodes: int = typer.Option(1, help="With --nproc: nodes in all (run the same command on each)."),
-    node_rank: int = typer.Option(0, help="With --nproc and --nnodes > 1: this node's rank (0 = the first)."),
-    rdzv_endpoint: Optional[str] = typer.Option(None, help="With --nnodes > 1: HOST:PORT of the rendezvous (node 0)."),
-    ray_workers: Optional[int] = typer.Option(None, help="Train data-parallel on N Ray Train workers (TorchTrainer; "
-                                              "one CPU or one GPU each); --batch-size stays the global batch."),
-    ray_address: Optional[str] = typer.Option(None, help="With --ray-workers: an existing Ray cluster (auto, "
-                                              "ray://HOST:10001) [default: a local one on this machine]."),
+    nproc: Optional[int] = NPROC,
+    nnodes: int = NNODES,
+    node_rank: int = NODE_RANK,
+    rdzv_endpoint: Optional[str] = RDZV_ENDPOINT,
+    ray_workers: Optional[int] = RAY_WORKERS,
+    ray_address: Optional[str] = RAY_ADDRESS,
 ):
     """Train an AdaIN decoder for arbitrary styles (Huang & Belongie 2017) on photos and style images."""
     from ..methods.arbitrary.train import AdaINTrainConfig, AdaINTrainer
@@ -299,15 +294,12 @@ def train_decoders(
     resume: bool = typer.Option(False, "--resume", help="Continue each decoder from its checkpoint (.ckpt)."),
     time_budget: Optional[str] = typer.Option(None, help="Time for each decoder (600, 8m, 1.5h), then save and export."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
-    nproc: Optional[int] = typer.Option(None, help="Train data-parallel on N processes per node (torchrun; gloo on "
-                                        "CPUs, NCCL with one GPU each); --batch-size stays the global batch."),
-    nnodes: int = typer.Option(1, help="With --nproc: nodes in all (run the same command on each)."),
-    node_rank: int = typer.Option(0, help="With --nproc and --nnodes > 1: this node's rank (0 = the first)."),
-    rdzv_endpoint: Optional[str] = typer.Option(None, help="With --nnodes > 1: HOST:PORT of the rendezvous (node 0)."),
-    ray_workers: Optional[int] = typer.Option(None, help="Train data-parallel on N Ray Train workers (TorchTrainer; "
-                                              "one CPU or one GPU each); --batch-size stays the global batch."),
-    ray_address: Optional[str] = typer.Option(None, help="With --ray-workers: an existing Ray cluster (auto, "
-                                              "ray://HOST:10001) [default: a local one on this machine]."),
+    nproc: Optional[int] = NPROC,
+    nnodes: int = NNODES,
+    node_rank: int = NODE_RANK,
+    rdzv_endpoint: Optional[str] = RDZV_ENDPOINT,
+    ray_workers: Optional[int] = RAY_WORKERS,
+    ray_address: Optional[str] = RAY_ADDRESS,
 ):
     """Train the inversion decoders of universal style transfer (WCT, Li et al. 2017): each learns to
     turn one VGG19 layer's features back into the image (pixel + feature loss, no style)."""
@@ -366,15 +358,12 @@ def train_contours(
     resume: bool = typer.Option(False, "--resume", help="Continue from the checkpoint (.ckpt)."),
     time_budget: Optional[str] = typer.Option(None, help="Training time (600, 8m, 1.5h), then save and export."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
-    nproc: Optional[int] = typer.Option(None, help="Train data-parallel on N processes per node (torchrun; gloo on "
-                                        "CPUs); --batch-size stays the global batch."),
-    nnodes: int = typer.Option(1, help="With --nproc: nodes in all (run the same command on each)."),
-    node_rank: int = typer.Option(0, help="With --nproc and --nnodes > 1: this node's rank (0 = the first)."),
-    rdzv_endpoint: Optional[str] = typer.Option(None, help="With --nnodes > 1: HOST:PORT of the rendezvous (node 0)."),
-    ray_workers: Optional[int] = typer.Option(None, help="Train data-parallel on N Ray Train workers (TorchTrainer; "
-                                              "one CPU each); --batch-size stays the global batch."),
-    ray_address: Optional[str] = typer.Option(None, help="With --ray-workers: an existing Ray cluster (auto, "
-                                              "ray://HOST:10001) [default: a local one on this machine]."),
+    nproc: Optional[int] = NPROC,
+    nnodes: int = NNODES,
+    node_rank: int = NODE_RANK,
+    rdzv_endpoint: Optional[str] = RDZV_ENDPOINT,
+    ray_workers: Optional[int] = RAY_WORKERS,
+    ray_address: Optional[str] = RAY_ADDRESS,
 ):
     """Train the contour net of 'atelier sketch' on BSDS500's human boundary drawings (HED-style
     side outputs on the frozen VGG19, Xie & Tu 2015): encode the train split once into a feature

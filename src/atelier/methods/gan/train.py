@@ -317,7 +317,9 @@ class GANTrainer(BaseTrainer):
         return discriminator_update(judge, real_aug, fake_aug, self.d_optimizer, cfg.gan_loss, cfg.r1, self.step + 1,
                                     before_update=self._mark_update,
                                     reduce_gradients=lambda: distributed.average_gradients(self.discriminator,
-                                                                                           self.dist))
+                                                                                           self.dist),
+                                    reduce_values=None if self.dist is None else  # all ranks stop together on NaN
+                                    lambda v: distributed.average_values(v, self.dist, self.device))
 
     def _mark_update(self) -> None:
         self._phase = "update"  # the discriminator changes from here on: a second Ctrl-C keeps the last checkpoint
