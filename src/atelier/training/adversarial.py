@@ -26,6 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .distributed import share_rows
+
 __all__ = ["GAN_LOSSES", "DIFF_AUGMENT_OPS", "d_loss", "g_loss", "r1_penalty", "diff_augment", "parse_policy",
            "d_accuracy", "check_finite", "discriminator_update", "ema_update", "random_patches"]
 
@@ -198,12 +200,7 @@ def diff_augment(x: torch.Tensor, policy: str | Iterable[str] | None, generator:
     ops = parse_policy(policy)
     n, _, h, w = x.shape
     dev = x.device
-    if (rows is None) != (global_batch is None):
-        raise ValueError("rows and global_batch go together")
-    rows = range(n) if rows is None else rows
-    total = n if global_batch is None else int(global_batch)
-    if len(rows) != n or rows.step != 1 or rows.start < 0 or rows.stop > total:
-        raise ValueError(f"rows {rows} of a batch of {total} do not fit a tensor of {n} images")
+    rows, total = share_rows(n, rows, global_batch)
     a, b = rows.start, rows.stop
 
     def draw(values: torch.Tensor) -> torch.Tensor:  # drawn for the global batch; this tensor's rows
@@ -263,21 +260,18 @@ def random_patches(images: torch.Tensor, size: int, count: int, generator: torch
     n, _, h, w = images.shape
     if h < size or w < size:
         raise ValueError(f"patches of {size} px need images of at least that size, got {h} x {w}")
-    if (rows is None) != (global_batch is None):
-        raise ValueError("rows and global_batch go together")
-    if rows is not None and (len(rows) != n or rows.step != 1 or rows.start < 0
-                             or rows.stop > min(int(global_batch), count)):
-        raise ValueError(f"rows {rows} of a batch of {global_batch} ({count} patches) do not fit {n} images")
-    total, first = (n, 0) if rows is None else (int(global_batch), rows.start)
+    sharing = rows is not None
+    held, total = share_rows(n, rows, global_batch, f"images ({count} patches)", limit=count)
+    first = held.start
     idx = list(index) if index is not None else [i % total for i in range(count)]
     ys = torch.randint(0, h - size + 1, (count,), generator=generator).tolist()
     xs = torch.randint(0, w - size + 1, (count,), generator=generator).tolist()
     flips = (torch.rand(count, generator=generator) < 0.5).tolist()
     out = []
-    for k in (range(count) if rows is None else rows):
+    for k in (held if sharing else range(count)):
         i, y, x, f = idx[k] - first, ys[k], xs[k], flips[k]
-        if rows is not None and not 0 <= i < n:
-            raise ValueError(f"patch {k} comes from image {idx[k]}, which is not among the rows {rows} held")
+        if sharing and not 0 <= i < n:
+            raise ValueError(f"patch {k} comes from image {idx[k]}, which is not among the rows {held} held")
         p = images[i, :, y:y + size, x:x + size]
         out.append(p.flip(-1) if f else p)
     return torch.stack(out)

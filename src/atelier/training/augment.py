@@ -24,6 +24,7 @@ import torch
 
 from ..imaging import corrupt
 from .data import item_seed
+from .distributed import share_rows
 
 __all__ = ["corrupt_batch", "JPEG_QUALITY", "NOISE_SIGMA", "BLUR_FACTOR"]
 
@@ -57,12 +58,7 @@ def corrupt_batch(x: torch.Tensor, seed: int, step: int, share: float, rows: ran
     if not 0.0 <= share <= 1.0:
         raise ValueError(f"augment share must be in [0, 1], got {share}")
     n = x.shape[0]
-    if (rows is None) != (global_batch is None):
-        raise ValueError("rows and global_batch go together")
-    rows = range(n) if rows is None else rows
-    total = n if global_batch is None else int(global_batch)
-    if len(rows) != n or rows.step != 1 or rows.start < 0 or rows.stop > total:
-        raise ValueError(f"rows {rows} of a batch of {total} do not fit a tensor of {n} crops")
+    rows, total = share_rows(n, rows, global_batch, "crops")
     g = torch.Generator().manual_seed(item_seed(seed, step, -7))  # -7: this stream, apart from the crops'
     out, done = [], []
     for i in range(total):

@@ -31,7 +31,7 @@ from typing import Optional
 
 import torch
 
-__all__ = ["DistInfo", "from_env", "setup", "shard", "broadcast_parameters", "average_gradients",
+__all__ = ["DistInfo", "from_env", "setup", "shard", "share_rows", "broadcast_parameters", "average_gradients",
            "average_values", "any_rank", "is_main", "global_mean", "SyncBatchNorm2d", "sync_batchnorm"]
 
 
@@ -103,6 +103,27 @@ def shard(batch_size: int, info: Optional[DistInfo]) -> range:
                          f"({info.world_size}): the global batch is split evenly")
     n = batch_size // info.world_size
     return range(info.rank * n, (info.rank + 1) * n)
+
+
+def share_rows(n: int, rows: Optional[range], global_batch: Optional[int], what: str = "images",
+               limit: Optional[int] = None) -> tuple[range, int]:
+    """Check that a tensor of ``n`` items is rows ``rows`` of a global batch of ``global_batch``
+    (a rank's share, :func:`shard`) and return ``(rows, global batch size)``; without both,
+    the tensor is the whole batch: ``(range(n), n)``. Random draws made for the global batch
+    and cut to these rows give a rank exactly its rows of the one-process draws.
+
+    Raises:
+        ValueError: ``rows`` without ``global_batch`` (or the reverse), or rows that are not
+            ``n`` consecutive positions within the batch (and within ``limit`` when given).
+    """
+    if (rows is None) != (global_batch is None):
+        raise ValueError("rows and global_batch go together")
+    if rows is None:
+        return range(n), n
+    total = int(global_batch)
+    if len(rows) != n or rows.step != 1 or rows.start < 0 or rows.stop > min(total, limit if limit else total):
+        raise ValueError(f"rows {rows} of a batch of {total} do not fit a tensor of {n} {what}")
+    return rows, total
 
 
 def broadcast_parameters(module: torch.nn.Module, info: Optional[DistInfo]) -> None:
