@@ -134,7 +134,9 @@ def stylize(content: ImageLike, styles: Union[ImageLike, Sequence[ImageLike]] = 
                                  **kw)
     else:
         out = spec.stylize(model, c, s, mask=mask, tileable=tileable, **kw)
-    return img.tensor_to_pil(img.resize_to(out, *full_size))
+    if stroke_scale != 1.0:  # back to the asked size (a tileable result keeps its 16 px multiple sides)
+        out = img.resize_to(out, *full_size)
+    return img.tensor_to_pil(out)
 
 
 def _region_masks(sources: list, n_styles: int, builtin: bool, content, max_pixels, feather: float) -> list:
