@@ -41,7 +41,7 @@ from ...io import images as img
 from ...core.errors import InputError
 from ...core.files import sha256_file
 from ...encoders.vgg import VGGEncoder, validate_layers
-from ...losses import EPS, StyleTarget, content_loss, gram_matrix, tv_loss
+from ...losses import EPS, ContentLoss, StyleTarget, TVLoss, content_loss, gram_matrix
 from ...networks.transformer import TransformerNet
 from ...training.data import make_dataset
 from ...training.cards import load_trained
@@ -329,7 +329,7 @@ class FeedForwardTrainer(BaseTrainer):
             y = self.model(x if net_input is None else net_input, onehot)
         y = y.float()
         feats = self.encoder(y, set(cfg.content_layers) | set(cfg.style_layers), self.precision)
-        lc = sum(self._content_loss(feats[n], content_targets[n]) for n in cfg.content_layers) / len(cfg.content_layers)
+        lc = ContentLoss(content_targets, cfg.content_layers, loss=self._content_loss)(feats)
         idx = style_index.tolist()
         present = sorted(set(idx))
         if len(present) == 1:
@@ -339,7 +339,7 @@ class FeedForwardTrainer(BaseTrainer):
             for s in present:
                 sel = torch.tensor([j for j, k in enumerate(idx) if k == s], device=self.device)
                 ls = ls + (len(sel) / len(idx)) * targets[s]({n: feats[n].index_select(0, sel) for n in cfg.style_layers})
-        lt = tv_loss(y)
+        lt = TVLoss()(y)
         total = cfg.content_weight * lc + cfg.style_weight * ls + cfg.tv_weight * lt
         out = {"content": lc, "style": ls, "tv": lt}
         if cfg.temporal_weight > 0:  # net(A(x) + noise) should equal A(net(x)) where A keeps the pixel in frame
