@@ -12,11 +12,16 @@ Normalization (so default weights work from 256 px to 2048 px and across layers)
   pixels of the [0, 1] RGB image.
 
 All losses are computed and summed in float32, whatever precision the encoder ran in.
+
+Each term also exists as a small module (after crowsonkb/style-transfer-pytorch and pystiche):
+:class:`ContentLoss`, :class:`StyleTarget` (and :class:`GuidedStyleTarget` for regions) and
+:class:`TVLoss`, combined with weights by :class:`PerceptualLoss`; they compute exactly what the
+functions compute.
 """
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -74,6 +79,102 @@ def tv_loss(image: torch.Tensor, wrap: bool = False) -> torch.Tensor:
     dx = (x[..., :, 1:] - x[..., :, :-1]).pow(2).mean()
     dy = (x[..., 1:, :] - x[..., :-1, :]).pow(2).mean()
     return dx + dy
+
+
+class ContentLoss(nn.Module):
+    """The content term (Gatys et al. 2016, eq. 1, normalized as :func:`content_loss`): the mean
+    over layers of the relative MSE between the stylized image's features and the content
+    image's (after crowsonkb/style-transfer-pytorch's ``ContentLoss`` and pystiche's
+    ``FeatureReconstructionLoss``).
+
+    Args:
+        targets: layer name -> the content image's features, float (N or 1, C, H, W).
+        layers: the layers to compare (default: all of ``targets``, in order).
+        loss: the per-layer loss ``loss(features, target) -> 0-dim float32`` (default
+            :func:`content_loss`; the distributed trainer passes one with a global denominator).
+
+    Raises:
+        ValueError: no layer, or a layer missing from ``targets``.
+    """
+
+    input = "features"  #: what :class:`PerceptualLoss` calls it on
+
+    def __init__(self, targets: Mapping[str, torch.Tensor], layers: Sequence[str] | None = None,
+                 loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = content_loss):
+        super().__init__()
+        self.layers = list(targets) if layers is None else list(layers)
+        missing = [n for n in self.layers if n not in targets]
+        if not self.layers or missing:
+            raise ValueError(f"the content loss needs a target for each of its layers (missing: {missing})")
+        self.targets = {n: targets[n] for n in self.layers}
+        self.loss = loss
+
+    def per_layer(self, features: Mapping[str, torch.Tensor]) -> list[torch.Tensor]:
+        """The loss at each layer, in :attr:`layers` order (0-dim float32 tensors)."""
+        return [self.loss(features[n], self.targets[n]) for n in self.layers]
+
+    def forward(self, features: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """Mean of :meth:`per_layer` over the layers: 0-dim float32, >= 0 (1.0: as far from the
+        target as zero features), differentiable with respect to ``features``."""
+        return sum(self.per_layer(features)) / len(self.layers)
+
+
+class TVLoss(nn.Module):
+    """The total-variation term (:func:`tv_loss`; crowsonkb's ``TVLoss``, pystiche's
+    ``TotalVariationLoss``), on the image rather than its features.
+
+    Args:
+        wrap: the last column's neighbour is the first (tileable textures), see :func:`tv_loss`.
+    """
+
+    input = "image"  #: what :class:`PerceptualLoss` calls it on
+
+    def __init__(self, wrap: bool = False):
+        super().__init__()
+        self.wrap = wrap
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        """``tv_loss(image, wrap)`` of a float (N, 3, H, W) image in [0, 1]: 0-dim float32, >= 0."""
+        return tv_loss(image, wrap=self.wrap)
+
+
+class PerceptualLoss(nn.Module):
+    """A weighted sum of named loss terms, the objective of a style transfer (after pystiche's
+    ``PerceptualLoss``): ``total = sum_k weight_k * term_k``, summed in the order given.
+
+    A term is any callable returning a 0-dim float32 tensor: it is called on the encoder's
+    features (a mapping layer name -> (N, C, H, W)), or on the image (float32 (N, 3, H, W) in
+    [0, 1]) when its ``input`` attribute is ``"image"`` (:class:`TVLoss`). :class:`ContentLoss`,
+    :class:`StyleTarget` and :class:`GuidedStyleTarget` take features.
+
+    Args:
+        terms: name -> ``(weight, term)``; at least one.
+
+    Example::
+
+        objective = PerceptualLoss({"content": (1.0, ContentLoss(content_feats)),
+                                    "style": (10.0, StyleTarget([grams])), "tv": (1.0, TVLoss())})
+        parts = objective(encoder(x, layers), x)  # {"content", "style", "tv", "total"}
+
+    Raises:
+        ValueError: no term, or one named ``"total"``.
+    """
+
+    def __init__(self, terms: Mapping[str, tuple[float, Callable]]):
+        super().__init__()
+        if not terms or "total" in terms:
+            raise ValueError("a perceptual loss needs at least one term, and none named 'total'")
+        self.terms = dict(terms)
+
+    def forward(self, features: Mapping[str, torch.Tensor], image: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Every term (unweighted, 0-dim float32) by name, then ``total`` (weighted), all
+        differentiable with respect to ``features`` and ``image``."""
+        parts, total = {}, None
+        for name, (weight, term) in self.terms.items():
+            parts[name] = term(image if getattr(term, "input", "features") == "image" else features)
+            total = weight * parts[name] if total is None else total + weight * parts[name]
+        parts["total"] = total
+        return parts
 
 
 def normalize_weights(weights: Sequence[float] | None, n: int, what: str) -> list[float]:

@@ -18,7 +18,7 @@ from ..io import images as img
 from ..imaging import color
 from ..core.errors import InputError
 from ..imaging.flow import warp
-from ..losses import StyleTarget, gram_matrix, content_loss, normalize_weights, tv_loss
+from ..losses import ContentLoss, StyleTarget, TVLoss, gram_matrix, normalize_weights
 from ..core.runtime import resolve_device
 from ..encoders.precision import resolve_precision
 from ..encoders.vgg import get_encoder
@@ -188,12 +188,13 @@ def evaluate(stylized, content, styles: Sequence, config=None, st=None) -> dict:
     with torch.no_grad():
         c_feats = st.encoder(c, cfg.content_layers, st.precision)
         x_feats = st.encoder(x, set(cfg.content_layers) | set(cfg.style_layers), st.precision)
-        lc = sum(float(content_loss(x_feats[n], c_feats[n])) for n in cfg.content_layers) / len(cfg.content_layers)
+        per_layer = ContentLoss(c_feats, cfg.content_layers).per_layer(x_feats)  # summed as floats, as before
+        lc = sum(float(v) for v in per_layer) / len(per_layer)
         dists = [style_distance(st, x, s) for s in style_ts]
         ls = None  # no style images (a feed-forward model's are built in): no style loss
         if style_ts:
             ls = float(np.dot(normalize_weights(cfg.style_blend, len(style_ts), "style blend"), dists))
-        lt = float(tv_loss(x))
+        lt = float(TVLoss()(x))
     return {
         "content_loss": lc,
         "style_loss": ls,

@@ -86,9 +86,9 @@ class BaseTrainer:
     * :meth:`export`: float16 safetensors weights and a JSON model card with their sha256,
       both written atomically; :func:`read_verified` loads them back.
 
-    The config must have ``out``, ``image_size``, ``batch_size``, ``steps``, ``lr``,
-    ``seed``, ``checkpoint_every``, ``preview_every``, ``precision``, ``device``,
-    ``weights``, ``pooling`` and the methods ``validate()`` and ``to_dict()``.
+    The config is a :class:`~atelier.training.config.TrainerConfig` (the fields read here and
+    ``validate()``, ``to_dict()``); one whose trainer uses :attr:`encoder` is an
+    :class:`~atelier.training.config.EncoderTrainerConfig` (``pooling``, ``weights``).
     """
 
     #: ``format`` field of checkpoints and model cards.

@@ -35,7 +35,7 @@ Files as for feed-forward training (:func:`~atelier.training.cards.output_paths`
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Optional, Sequence, Union
 
 import torch
@@ -47,7 +47,8 @@ from .model import CONTENT_LAYER, STYLE_LAYERS, AdaINModel, adain
 from ...networks.decoders import AdaINDecoder
 from ...losses import mean_std
 from ...training.data import item_seed, make_dataset
-from ...training.loop import BaseTrainer, check_training_fields
+from ...training.config import EncoderTrainerConfig, path_strings
+from ...training.loop import BaseTrainer
 from ...training.cards import ADAIN_CARD_FORMAT
 
 __all__ = ["AdaINTrainConfig", "AdaINTrainer", "ADAIN_CHECKPOINT_FORMAT", "ADAIN_CARD_FORMAT"]
@@ -64,10 +65,11 @@ PREVIEW_STYLES = 4
 PathLike = Union[str, os.PathLike]
 
 
-@dataclass
-class AdaINTrainConfig:
+@dataclass(kw_only=True)
+class AdaINTrainConfig(EncoderTrainerConfig):
     """Parameters of an AdaIN decoder training run (defaults: Huang & Belongie 2017 and
-    their reference implementation).
+    their reference implementation): the shared fields of
+    :class:`~atelier.training.config.EncoderTrainerConfig` (defaults here as below) and its own.
 
     Attributes:
         content: content photos: a folder (searched recursively), a file, or a list of them
@@ -106,11 +108,12 @@ class AdaINTrainConfig:
             (:class:`~atelier.training.data.InMemoryImageDataset`; for GPUs).
     """
 
+    NON_NEGATIVE = ("content_weight", "style_weight", "lr_decay", "pixel_weight")
+    POSITIVE = ("lr", "width")
+
     content: Union[PathLike, Sequence[PathLike]] = ()
     styles: Union[PathLike, Sequence[PathLike]] = ()
     out: PathLike = "adain-decoder.safetensors"
-    image_size: int = 256
-    batch_size: int = 8
     steps: int = 160_000
     lr: float = 1e-4
     lr_decay: float = 5e-5
@@ -118,13 +121,6 @@ class AdaINTrainConfig:
     style_weight: float = 10.0
     width: float = 1.0
     scale_jitter: Optional[tuple[float, float]] = (1.0, 2.0)
-    precision: str = "auto"
-    device: str = "auto"
-    seed: int = 0
-    checkpoint_every: int = 1000
-    preview_every: int = 0
-    pooling: str = "max"
-    weights: Optional[str] = None
     identity_fraction: float = 0.0
     pixel_weight: float = 0.0
     in_memory: bool = False
@@ -141,21 +137,16 @@ class AdaINTrainConfig:
             if empty:
                 what = "content photos" if name == "content" else "style images"
                 raise ValueError(f"{what} ({name}) are needed: a folder or a list of image files")
-        check_training_fields(self, non_negative=("content_weight", "style_weight", "lr_decay", "pixel_weight"),
-                              positive=("lr", "width"))
+        self.check_fields()
         if not 0.0 <= self.identity_fraction <= 1.0:
             raise ValueError(f"identity fraction must be in [0, 1], got {self.identity_fraction}")
         return self
 
     def to_dict(self) -> dict:
         """JSON-serializable parameters (paths as strings, tuples as lists)."""
-        d = asdict(self)
+        d = super().to_dict()
         for k in ("content", "styles"):
-            v = getattr(self, k)
-            d[k] = os.fspath(v) if isinstance(v, (str, os.PathLike)) else [os.fspath(x) for x in v]
-        d["out"] = os.fspath(self.out)
-        if d["scale_jitter"] is not None:
-            d["scale_jitter"] = list(d["scale_jitter"])
+            d[k] = path_strings(getattr(self, k))
         return d
 
 

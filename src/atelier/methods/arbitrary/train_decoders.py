@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Optional, Sequence, Union
 
 import torch
@@ -33,7 +33,8 @@ from ...encoders.vgg import VGGEncoder
 from ...networks.decoders import DECODER_LAYERS, InversionDecoder
 from .train import PIXEL_UNIT
 from ...training.data import make_dataset
-from ...training.loop import BaseTrainer, check_training_fields
+from ...training.config import EncoderTrainerConfig, path_strings
+from ...training.loop import BaseTrainer
 from ...training.cards import DECODER_CARD_FORMAT, load_inversion_decoder  # noqa: F401  (re-exported)
 from ...core.runtime import autocast
 
@@ -44,9 +45,11 @@ DECODER_CHECKPOINT_FORMAT = "atelier-inversion-decoder-checkpoint"
 PathLike = Union[str, os.PathLike]
 
 
-@dataclass
-class DecoderTrainConfig:
-    """Parameters of an inversion decoder training run (defaults after Li et al. 2017).
+@dataclass(kw_only=True)
+class DecoderTrainConfig(EncoderTrainerConfig):
+    """Parameters of an inversion decoder training run (defaults after Li et al. 2017): the
+    shared fields of :class:`~atelier.training.config.EncoderTrainerConfig` (defaults here as
+    below) and its own.
 
     Attributes:
         content: training images (photos and/or paintings): a folder (searched recursively),
@@ -62,25 +65,19 @@ class DecoderTrainConfig:
         weights, in_memory: as for :class:`~atelier.methods.arbitrary.train.AdaINTrainConfig`.
     """
 
+    NON_NEGATIVE = ("pixel_weight", "feature_weight", "lr_decay")
+    POSITIVE = ("lr", "width")
+
     content: Union[PathLike, Sequence[PathLike]] = ()
     out: PathLike = "decoder-relu4_1.safetensors"
     layer: str = "relu4_1"
     width: float = 1.0
-    image_size: int = 256
-    batch_size: int = 8
     steps: int = 20_000
     lr: float = 1e-4
     lr_decay: float = 5e-5
     pixel_weight: float = 1.0
     feature_weight: float = 1.0
     scale_jitter: Optional[tuple[float, float]] = (1.0, 1.5)
-    precision: str = "auto"
-    device: str = "auto"
-    seed: int = 0
-    checkpoint_every: int = 1000
-    preview_every: int = 0
-    pooling: str = "max"
-    weights: Optional[str] = None
     in_memory: bool = False
 
     def validate(self) -> "DecoderTrainConfig":
@@ -94,18 +91,13 @@ class DecoderTrainConfig:
             raise ValueError("training images (content) are needed: a folder or a list of image files")
         if self.layer not in DECODER_LAYERS:
             raise ValueError(f"layer must be one of {DECODER_LAYERS}, got {self.layer!r}")
-        check_training_fields(self, non_negative=("pixel_weight", "feature_weight", "lr_decay"),
-                              positive=("lr", "width"))
+        self.check_fields()
         return self
 
     def to_dict(self) -> dict:
         """JSON-serializable parameters (paths as strings, tuples as lists)."""
-        d = asdict(self)
-        v = self.content
-        d["content"] = os.fspath(v) if isinstance(v, (str, os.PathLike)) else [os.fspath(x) for x in v]
-        d["out"] = os.fspath(self.out)
-        if d["scale_jitter"] is not None:
-            d["scale_jitter"] = list(d["scale_jitter"])
+        d = super().to_dict()
+        d["content"] = path_strings(self.content)
         return d
 
 

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import os
 import pathlib
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Optional, Sequence, Union
 
 import torch
@@ -41,12 +41,13 @@ from ...io import images as img
 from ...core.errors import InputError
 from ...core.files import sha256_file
 from ...encoders.vgg import VGGEncoder, validate_layers
-from ...losses import EPS, StyleTarget, content_loss, gram_matrix, tv_loss
+from ...losses import EPS, ContentLoss, StyleTarget, TVLoss, content_loss, gram_matrix
 from ...networks.transformer import TransformerNet
 from ...training.data import make_dataset
 from ...training.cards import load_trained
 from ...training import distributed
-from ...training.loop import BaseTrainer, check_training_fields
+from ...training.config import EncoderTrainerConfig, path_strings
+from ...training.loop import BaseTrainer
 from ...training.temporal import Motion, random_affine, temporal_loss, warp_affine
 from ...core.runtime import autocast
 
@@ -55,9 +56,10 @@ __all__ = ["TrainConfig", "FeedForwardTrainer", "load_trained"]
 PathLike = Union[str, os.PathLike]
 
 
-@dataclass
-class TrainConfig:
-    """Parameters of a feed-forward style network training run.
+@dataclass(kw_only=True)
+class TrainConfig(EncoderTrainerConfig):
+    """Parameters of a feed-forward style network training run: the shared fields of
+    :class:`~atelier.training.config.EncoderTrainerConfig` (defaults here as below) and its own.
 
     Attributes:
         styles: style image paths (one network learns them all; index i = ``styles[i]``).
@@ -101,28 +103,22 @@ class TrainConfig:
             (:mod:`atelier.training.augment`; 0: none). Makes results hold up on phone photos.
     """
 
+    NON_NEGATIVE = ("content_weight", "style_weight", "tv_weight", "temporal_weight")
+    POSITIVE = ("lr", "style_scale", "width")
+
     styles: Sequence[PathLike] = ()
     content: Union[PathLike, Sequence[PathLike]] = ()
     out: PathLike = "style-net.safetensors"
-    image_size: int = 256
     batch_size: int = 4
     steps: int = 40_000
-    lr: float = 1e-3
     content_weight: float = 1.0
     style_weight: float = 10.0
     tv_weight: float = 1.0
     style_scale: float = 1.0
     width: float = 1.0
     scale_jitter: Optional[tuple[float, float]] = (0.8, 1.2)
-    precision: str = "auto"
-    device: str = "auto"
-    seed: int = 0
-    checkpoint_every: int = 1000
-    preview_every: int = 0
     content_layers: Sequence[str] = ("relu4_2",)
     style_layers: Sequence[str] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
-    pooling: str = "max"
-    weights: Optional[str] = None
     init_from: Optional[str] = None
     in_memory: bool = False
     temporal_weight: float = 0.0
@@ -143,8 +139,7 @@ class TrainConfig:
             raise ValueError("training photos (content) are needed: a folder or a list of image files")
         if not isinstance(self.content, (str, os.PathLike)) and not list(self.content):
             raise ValueError("training photos (content) are needed: a folder or a list of image files")
-        check_training_fields(self, non_negative=("content_weight", "style_weight", "tv_weight", "temporal_weight"),
-                              positive=("lr", "style_scale", "width"))
+        self.check_fields()
         validate_layers(self.content_layers, self.style_layers)
         if not 0.0 <= float(self.augment_corruptions) <= 1.0:
             raise ValueError(f"augment_corruptions (the share of corrupted crops, --augment-share) must be in [0, 1], "
@@ -153,12 +148,10 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         """JSON-serializable parameters (paths as strings, tuples as lists)."""
-        d = asdict(self)
+        d = super().to_dict()
         d["styles"] = [os.fspath(s) for s in self.styles]
-        d["content"] = (os.fspath(self.content) if isinstance(self.content, (str, os.PathLike))
-                        else [os.fspath(c) for c in self.content])
-        d["out"] = os.fspath(self.out)
-        for k in ("content_layers", "style_layers", "scale_jitter"):
+        d["content"] = path_strings(self.content)
+        for k in ("content_layers", "style_layers"):
             if d[k] is not None:
                 d[k] = list(d[k])
         return d
@@ -339,7 +332,7 @@ class FeedForwardTrainer(BaseTrainer):
             y = self.model(x if net_input is None else net_input, onehot)
         y = y.float()
         feats = self.encoder(y, set(cfg.content_layers) | set(cfg.style_layers), self.precision)
-        lc = sum(self._content_loss(feats[n], content_targets[n]) for n in cfg.content_layers) / len(cfg.content_layers)
+        lc = ContentLoss(content_targets, cfg.content_layers, loss=self._content_loss)(feats)
         idx = style_index.tolist()
         present = sorted(set(idx))
         if len(present) == 1:
@@ -349,7 +342,7 @@ class FeedForwardTrainer(BaseTrainer):
             for s in present:
                 sel = torch.tensor([j for j, k in enumerate(idx) if k == s], device=self.device)
                 ls = ls + (len(sel) / len(idx)) * targets[s]({n: feats[n].index_select(0, sel) for n in cfg.style_layers})
-        lt = tv_loss(y)
+        lt = TVLoss()(y)
         total = cfg.content_weight * lc + cfg.style_weight * ls + cfg.tv_weight * lt
         out = {"content": lc, "style": ls, "tv": lt}
         if cfg.temporal_weight > 0:  # net(A(x) + noise) should equal A(net(x)) where A keeps the pixel in frame

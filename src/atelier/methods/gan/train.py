@@ -35,10 +35,9 @@ The EMA generator's standing statistics use fixed latents and are the same on ev
 from __future__ import annotations
 
 import copy
-import math
 import os
 import pathlib
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Optional, Sequence, Union
 
 import torch
@@ -49,8 +48,9 @@ from ...networks.generators import DCGAN_SIZES, UPSAMPLE_MODES, DCGANDiscriminat
 from ...training import distributed
 from ...training.adversarial import GAN_LOSSES, diff_augment, discriminator_update, ema_update, g_loss, parse_policy
 from ...training.data import list_images, make_dataset
+from ...training.config import TrainerConfig, path_strings
 from ...training.loop import BaseTrainer
-from ...core.runtime import autocast, PRECISIONS
+from ...core.runtime import autocast
 from .sample import GAN_CARD_FORMAT, latents
 
 __all__ = ["GANTrainConfig", "GANTrainer", "split_files", "standing_stats"]
@@ -93,9 +93,10 @@ def standing_stats(g: DCGANGenerator, batches: int = 8, batch_size: int = 32, se
     g.eval()
 
 
-@dataclass
-class GANTrainConfig:
-    """Parameters of a DCGAN training run.
+@dataclass(kw_only=True)
+class GANTrainConfig(TrainerConfig):
+    """Parameters of a DCGAN training run: the shared fields of
+    :class:`~atelier.training.config.TrainerConfig` (defaults here as below) and its own.
 
     Attributes:
         images: the training paintings: a folder (searched recursively), a file, or a list.
@@ -126,6 +127,11 @@ class GANTrainConfig:
             (``preview_every``: write a sample grid every N steps).
     """
 
+    INTEGERS = (("batch_size", 2), ("steps", 0), ("z_dim", 1), ("width", 1), ("d_width", 1), ("d_steps", 1),
+                ("holdout_every", 0), ("seed", 0), ("checkpoint_every", 0), ("preview_every", 0))
+    NON_NEGATIVE = ("r1",)
+    POSITIVE = ("lr", "d_lr")
+
     images: Union[PathLike, Sequence[PathLike]] = ()
     out: PathLike = "gan/generator.safetensors"
     image_size: int = 64
@@ -148,8 +154,6 @@ class GANTrainConfig:
     scale_jitter: Optional[tuple[float, float]] = (1.0, 1.15)
     in_memory: bool = True
     precision: str = "fp32"
-    device: str = "auto"
-    seed: int = 0
     checkpoint_every: int = 500
     preview_every: int = 500
 
@@ -164,18 +168,7 @@ class GANTrainConfig:
             raise ValueError("training images are needed: a folder or a list of image files")
         if self.image_size not in DCGAN_SIZES:
             raise ValueError(f"image size must be one of {DCGAN_SIZES} for the DCGAN, got {self.image_size!r}")
-        for name, low in (("batch_size", 2), ("steps", 0), ("z_dim", 1), ("width", 1), ("d_width", 1),
-                          ("d_steps", 1), ("holdout_every", 0), ("seed", 0), ("checkpoint_every", 0),
-                          ("preview_every", 0)):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < low:
-                raise ValueError(f"{name.replace('_', ' ')} must be an integer >= {low}, got {v!r}")
-        for name in ("lr", "d_lr"):
-            v = getattr(self, name)
-            if not (v > 0) or math.isinf(v):
-                raise ValueError(f"{name.replace('_', ' ')} must be a finite number > 0, got {v}")
-        if not (self.r1 >= 0) or math.isinf(self.r1):
-            raise ValueError(f"r1 must be a finite number >= 0, got {self.r1}")
+        self.check_fields()
         if not (0 <= self.ema_decay < 1):
             raise ValueError(f"ema decay must be in [0, 1), got {self.ema_decay}")
         if self.upsample not in UPSAMPLE_MODES:
@@ -187,22 +180,12 @@ class GANTrainConfig:
         if self.gan_loss not in GAN_LOSSES:
             raise ValueError(f"gan loss must be one of {GAN_LOSSES}, got {self.gan_loss!r}")
         parse_policy(self.diff_augment)
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
-        if self.scale_jitter is not None:
-            lo, hi = self.scale_jitter
-            if not (0 < lo <= hi) or math.isinf(hi):
-                raise ValueError(f"scale jitter must be (lo, hi) with 0 < lo <= hi, got {self.scale_jitter!r}")
         return self
 
     def to_dict(self) -> dict:
         """JSON-serializable parameters (paths as strings, tuples as lists)."""
-        d = asdict(self)
-        d["images"] = (os.fspath(self.images) if isinstance(self.images, (str, os.PathLike))
-                       else [os.fspath(c) for c in self.images])
-        d["out"] = os.fspath(self.out)
-        if d["scale_jitter"] is not None:
-            d["scale_jitter"] = list(d["scale_jitter"])
+        d = super().to_dict()
+        d["images"] = path_strings(self.images)
         return d
 
 

@@ -27,7 +27,8 @@ from ...core.runtime import resolve_device
 from ...encoders.precision import resolve_precision
 from ...encoders.vgg import VGGEncoder, get_encoder
 from ...imaging import regions, tileable as _tileable
-from ...losses import GuidedStyleTarget, StyleTarget, content_loss, gram_matrix, normalize_weights, tv_loss
+from ...losses import (ContentLoss, GuidedStyleTarget, PerceptualLoss, StyleTarget, TVLoss, gram_matrix,
+                       normalize_weights)
 from .config import (LBFGS_MEMORY, MIN_SCALE_SIZE, OPTIMIZERS, PRESERVE_COLOR_MODES, PYRAMID_THRESHOLD,  # noqa: F401
                      GatysConfig, check_sizes, pyramid_sizes)
 from .lbfgs import LBFGS
@@ -173,18 +174,25 @@ class GatysStyleTransfer:
         return x.to(self.device, torch.float32)
 
     # -- losses ---------------------------------------------------------------------------
-    def losses(self, x: torch.Tensor, content_targets: dict, style_target: StyleTarget) -> dict:
-        """Unweighted and total losses of image ``x`` (1, 3, H, W) against prepared targets
-        (``style_target`` a :class:`~atelier.losses.StyleTarget` or, with regions, a
-        :class:`~atelier.losses.GuidedStyleTarget`)."""
+    def objective(self, content_targets: dict, style_target: StyleTarget) -> PerceptualLoss:
+        """The weighted objective of Gatys et al. (2016, eq. 7, plus total variation) against
+        prepared targets: a :class:`~atelier.losses.PerceptualLoss` of ``content``
+        (:class:`~atelier.losses.ContentLoss` on ``content_layers``), ``style`` (``style_target``, a
+        :class:`~atelier.losses.StyleTarget` or, with regions, a
+        :class:`~atelier.losses.GuidedStyleTarget`) and ``tv`` (:class:`~atelier.losses.TVLoss`,
+        wrapping when ``tileable``), weighted by ``content_weight``, ``style_weight``, ``tv_weight``."""
         cfg = self.config
-        layers = set(cfg.content_layers) | set(cfg.style_layers)
-        feats = self.encoder(x, layers, self.precision)
-        lc = sum(content_loss(feats[n], content_targets[n]) for n in cfg.content_layers) / len(cfg.content_layers)
-        ls = style_target(feats)
-        lt = tv_loss(x, wrap=cfg.tileable)
-        total = cfg.content_weight * lc + cfg.style_weight * ls + cfg.tv_weight * lt
-        return {"content": lc, "style": ls, "tv": lt, "total": total}
+        return PerceptualLoss({"content": (cfg.content_weight, ContentLoss(content_targets, cfg.content_layers)),
+                               "style": (cfg.style_weight, style_target),
+                               "tv": (cfg.tv_weight, TVLoss(wrap=cfg.tileable))})
+
+    def losses(self, x: torch.Tensor, content_targets: dict, style_target: StyleTarget) -> dict:
+        """Unweighted and total losses of image ``x`` (float32 (1, 3, H, W) in [0, 1]) against
+        prepared targets (see :meth:`objective`): 0-dim float32 tensors ``content``, ``style``,
+        ``tv`` and ``total``, differentiable with respect to ``x``."""
+        cfg = self.config
+        feats = self.encoder(x, set(cfg.content_layers) | set(cfg.style_layers), self.precision)
+        return self.objective(content_targets, style_target)(feats, x)
 
     # -- main loop ------------------------------------------------------------------------
     def run(self, content: torch.Tensor, styles: Sequence[torch.Tensor],

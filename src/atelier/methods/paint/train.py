@@ -23,15 +23,15 @@ model card are :class:`~atelier.training.loop.BaseTrainer`'s.
 
 from __future__ import annotations
 
-import math
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Optional, Union
 
 import torch
 
 from ...networks.painter import PaintActor, actor_input
 from ...training.data import ImageFolderDataset
+from ...training.config import TrainerConfig
 from ...training.loop import BaseTrainer
 from .strokes import SEGMENTS, soft_render
 
@@ -42,9 +42,10 @@ PAINT_CARD_FORMAT = "atelier-paint-actor"
 PathLike = Union[str, os.PathLike]
 
 
-@dataclass
-class PaintTrainConfig:
-    """Parameters of a painting-actor training run.
+@dataclass(kw_only=True)
+class PaintTrainConfig(TrainerConfig):
+    """Parameters of a painting-actor training run: the shared fields of
+    :class:`~atelier.training.config.TrainerConfig` (defaults here as below) and its own.
 
     Attributes:
         photos: folder (or file list) of training photos.
@@ -63,22 +64,23 @@ class PaintTrainConfig:
         pooling, weights: unused (no VGG loss); present for the shared loop.
     """
 
+    INTEGERS = (("image_size", 16), ("batch_size", 1), ("steps", 0), ("episode_steps", 1), ("strokes_per_step", 1),
+                ("width", 8), ("segments", 1), ("warmup_max", 0), ("seed", 0), ("checkpoint_every", 0),
+                ("preview_every", 0))
+    POSITIVE = ("lr", "tau")
+    AS_FLOAT = True
+
     photos: Union[PathLike, list] = ""
     out: PathLike = "paint_actor.safetensors"
     image_size: int = 64
-    batch_size: int = 8
-    steps: int = 1000
     episode_steps: int = 8
     strokes_per_step: int = 5
     width: int = 32
-    lr: float = 1e-3
     tau: float = 1.0
     segments: int = 8
     warmup_max: int = 0
     error_input: bool = False
-    seed: int = 0
     checkpoint_every: int = 50
-    preview_every: int = 0
     precision: str = "fp32"
     device: str = "cpu"
     pooling: str = "max"
@@ -88,25 +90,15 @@ class PaintTrainConfig:
         """Raises ValueError naming a field out of range; returns self."""
         if not self.photos:
             raise ValueError("training photos are needed (a folder of photos)")
-        for name, low in (("image_size", 16), ("batch_size", 1), ("steps", 0), ("episode_steps", 1),
-                          ("strokes_per_step", 1), ("width", 8), ("segments", 1), ("warmup_max", 0), ("seed", 0), ("checkpoint_every", 0),
-                          ("preview_every", 0)):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < low:
-                raise ValueError(f"{name.replace('_', ' ')} must be an integer >= {low}, got {v!r}")
-        if self.width % 8:
-            raise ValueError(f"width must be a multiple of 8, got {self.width}")
-        for name in ("lr", "tau"):
-            v = float(getattr(self, name))
-            if not v > 0 or math.isinf(v):
-                raise ValueError(f"{name} must be a finite number > 0, got {v}")
         if self.precision not in ("fp32", "auto"):
             raise ValueError("the painting actor trains in fp32")
+        self.check_fields()
+        if self.width % 8:
+            raise ValueError(f"width must be a multiple of 8, got {self.width}")
         return self
 
     def to_dict(self) -> dict:
-        d = asdict(self)
-        d["out"] = os.fspath(self.out)
+        d = super().to_dict()
         d["photos"] = [os.fspath(p) for p in self.photos] if isinstance(self.photos, list) else os.fspath(self.photos)
         return d
 

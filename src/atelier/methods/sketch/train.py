@@ -28,10 +28,9 @@ normalized by itself, so a plain mean over photos). The input scales are measure
 
 from __future__ import annotations
 
-import math
 import os
-from dataclasses import asdict, dataclass
-from typing import Optional, Union
+from dataclasses import dataclass
+from typing import Union
 
 import torch
 import torch.nn.functional as F
@@ -39,6 +38,7 @@ import torch.nn.functional as F
 from ...core.errors import InputError
 from ...networks.contours import ContourNet
 from ...training import distributed
+from ...training.config import EncoderTrainerConfig
 from ...training.loop import BaseTrainer
 from .contours import CONTOUR_CARD_FORMAT
 from .data import FeatureCache
@@ -49,9 +49,10 @@ CONTOUR_CHECKPOINT_FORMAT = "atelier-contour-checkpoint"
 PathLike = Union[str, os.PathLike]
 
 
-@dataclass
-class ContourTrainConfig:
-    """Parameters of a contour-head training run.
+@dataclass(kw_only=True)
+class ContourTrainConfig(EncoderTrainerConfig):
+    """Parameters of a contour-head training run: the shared fields of
+    :class:`~atelier.training.config.EncoderTrainerConfig` (defaults here as below) and its own.
 
     Attributes:
         cache: the feature cache folder (:func:`~.data.build_feature_cache`).
@@ -69,24 +70,24 @@ class ContourTrainConfig:
             default Caffe VGG19 and max pooling); present for the shared loop.
     """
 
+    INTEGERS = (("hidden", 1), ("batch_size", 1), ("steps", 0), ("checkpoint_every", 0), ("seed", 0))
+    NON_NEGATIVE = ("lr_decay", "weight_decay", "side_weight")
+    POSITIVE = ("lr",)
+    AS_FLOAT = True
+
     cache: PathLike = ""
     out: PathLike = "contours.safetensors"
     hidden: int = 32
-    batch_size: int = 8
     steps: int = 3000
     lr: float = 3e-3
     lr_decay: float = 1e-3
     weight_decay: float = 2e-4
     label_threshold: float = 0.5
     side_weight: float = 1.0
-    seed: int = 0
     checkpoint_every: int = 500
-    preview_every: int = 0
     precision: str = "fp32"
     device: str = "cpu"
     image_size: int = 0
-    pooling: str = "max"
-    weights: Optional[str] = None
 
     def validate(self) -> "ContourTrainConfig":
         """Check every field; returns self.
@@ -96,29 +97,21 @@ class ContourTrainConfig:
         """
         if not os.fspath(self.cache):
             raise ValueError("a feature cache folder is needed (build it with build_feature_cache)")
-        for name, low in (("hidden", 1), ("batch_size", 1), ("steps", 0), ("checkpoint_every", 0), ("seed", 0)):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < low:
-                raise ValueError(f"{name.replace('_', ' ')} must be an integer >= {low}, got {v!r}")
-        for name in ("lr", "lr_decay", "weight_decay", "side_weight"):
-            v = float(getattr(self, name))
-            if not (v >= 0) or math.isinf(v) or (name == "lr" and v == 0):
-                raise ValueError(f"{name.replace('_', ' ')} must be a finite number {'> 0' if name == 'lr' else '>= 0'}, "
-                                 f"got {v}")
-        if not 0 < self.label_threshold <= 1:
-            raise ValueError(f"label threshold must be in (0, 1], got {self.label_threshold}")
-        if self.preview_every:
-            raise ValueError("preview every must be 0 for contour training (the cache holds no images)")
         if self.precision not in ("fp32", "auto") or str(self.device) not in ("cpu", "auto"):
             raise ValueError("contour heads train on the CPU in fp32 (precision 'fp32', device 'cpu')")
         if self.weights is not None or self.pooling != "max":
             raise ValueError("the feature cache uses the default Caffe VGG19 with max pooling")
+        self.check_fields()
+        if not 0 < self.label_threshold <= 1:
+            raise ValueError(f"label threshold must be in (0, 1], got {self.label_threshold}")
+        if self.preview_every:
+            raise ValueError("preview every must be 0 for contour training (the cache holds no images)")
         return self
 
     def to_dict(self) -> dict:
         """JSON-serializable parameters (paths as strings)."""
-        d = asdict(self)
-        d["cache"], d["out"] = os.fspath(self.cache), os.fspath(self.out)
+        d = super().to_dict()
+        d["cache"] = os.fspath(self.cache)
         return d
 
 
