@@ -127,7 +127,7 @@ def summarize(results):
     results["summary"], results["targets"] = out, targets
 
 
-def agent_speed(actor, results):
+def agent_speed(actor, results, note=""):
     tgt = _target(PHOTOS[0])
     agent_strokes(tgt, 400, PLAN, actor)  # warm-up
     times = []
@@ -136,7 +136,9 @@ def agent_speed(actor, results):
         agent_strokes(tgt, 400, PLAN, actor)
         times.append(time.perf_counter() - t0)
     results["agent_speed"] = {"median_seconds": round(float(np.median(times)), 3), "runs": [round(t, 3) for t in times],
-                              "threads": torch.get_num_threads()}
+                              "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                              "threads": torch.get_num_threads(), "note": note,
+                              "cpu": platform.processor() or platform.machine()}
     print("agent speed", results["agent_speed"], flush=True)
 
 
@@ -194,6 +196,8 @@ def main():
     ap.add_argument("--sheet", action="store_true", help="also the contact sheet and the time-lapse")
     ap.add_argument("--style-check", action="store_true")
     ap.add_argument("--speed", action="store_true")
+    ap.add_argument("--note", default="measured under load (other jobs running on the 2 shared cores)",
+                    help="what else ran, recorded with the results")
     args = ap.parse_args()
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     path = pathlib.Path(args.json)
@@ -208,14 +212,18 @@ def main():
     for m in methods:
         run_method(m, enc, results, actor, save)
     if args.speed:
-        agent_speed(actor, results)
+        agent_speed(actor, results, args.note)
     styled = style_check(enc, results) if args.style_check else {}
     if args.sheet:
         contact_sheet(actor, styled, ROOT / "docs" / "images" / "paint-sheet.png")
         p = agent_strokes(_target(PHOTOS[1]), 400, PLAN, actor)
         write_timelapse(p, ROOT / "docs" / "images" / "paint-timelapse.gif", longest=256, frames=40)
+    if not methods and not args.sheet and not args.style_check:  # --speed alone: it records its own machine
+        summarize(results)
+        path.write_text(json.dumps(results, indent=1) + "\n")
+        return
     results["machine"] = {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
-                          "note": "measured under load (other jobs running on the 2 shared cores)",
+                          "note": args.note,
                           "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
     results["setup"] = {"photos": PHOTOS, "budgets": list(BUDGETS), "plan_px": PLAN,
                         "optimizer": "40 Adam steps per group of 8 strokes per patch, lr 0.02, tau 1 px",
