@@ -25,6 +25,8 @@ __all__ = ["launch_options", "ray_launch_options", "run_torchrun", "run_ray_trai
 # The launch options of every data-parallel training command (the same help everywhere).
 NPROC = typer.Option(None, "--nproc", help="Train data-parallel on N processes per node (torchrun; gloo on CPUs, "
                      "NCCL with one GPU each); --batch-size stays the global batch (batch norm sees all of it).")
+NPROC_CPU = typer.Option(None, "--nproc", help="Train data-parallel on N processes per node (torchrun, gloo; "
+                         "this trainer runs on CPUs); --batch-size stays the global batch.")
 NNODES = typer.Option(1, "--nnodes", help="With --nproc: nodes in all (run the same command on each).")
 NODE_RANK = typer.Option(0, "--node-rank", help="With --nproc and --nnodes > 1: this node's rank (0 = the first).")
 RDZV_ENDPOINT = typer.Option(None, "--rdzv-endpoint", help="With --nnodes > 1: HOST:PORT of the rendezvous (node 0).")

@@ -11,8 +11,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 
 from .common import app, err, _fail, _floats, _input_files, _refuse_unused, _runtime
-from .launch import (NNODES, NODE_RANK, NPROC, RAY_ADDRESS, RAY_WORKERS, RDZV_ENDPOINT, launch_options as _launch_options,
-                     ray_launch_options, run_ray_train, run_torchrun)
+from .launch import (NNODES, NODE_RANK, NPROC, NPROC_CPU, RAY_ADDRESS, RAY_WORKERS, RDZV_ENDPOINT,
+                     launch_options as _launch_options, ray_launch_options, run_ray_train, run_torchrun)
 
 
 def _check_training_output(output: Path, resume: bool, steps: int = 1, inputs=()) -> dict:
@@ -358,7 +358,7 @@ def train_contours(
     resume: bool = typer.Option(False, "--resume", help="Continue from the checkpoint (.ckpt)."),
     time_budget: Optional[str] = typer.Option(None, help="Training time (600, 8m, 1.5h), then save and export."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
-    nproc: Optional[int] = NPROC,
+    nproc: Optional[int] = NPROC_CPU,
     nnodes: int = NNODES,
     node_rank: int = NODE_RANK,
     rdzv_endpoint: Optional[str] = RDZV_ENDPOINT,
